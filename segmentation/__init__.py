@@ -1,0 +1,1 @@
+"""Pure OpenCV/numpy page analysis: decode, clean, form lines, glyphs, normalisation, templates."""

@@ -1,0 +1,20 @@
+"""Charset names: the one place that knows which labels a field may hold."""
+
+from __future__ import annotations
+
+import string
+
+LETTERS = tuple(string.ascii_uppercase)
+DIGITS = tuple(string.digits)
+ALNUM = LETTERS + DIGITS
+
+CHARSETS: dict[str, tuple[str, ...]] = {"letters": LETTERS, "digits": DIGITS, "alnum": ALNUM}
+
+
+def charset_of(char: str) -> str:
+    """The field class ('letters' or 'digits') a single character belongs to."""
+    if char in DIGITS:
+        return "digits"
+    if char in LETTERS:
+        return "letters"
+    raise ValueError(f"not an A-Z/0-9 character: {char!r}")

@@ -1,0 +1,115 @@
+"""Glyph normalisation: the ONE function that the training data and the reader share.
+
+Contract (also recorded in the model metadata): 28x28 float32 in [0, 1], white ink on
+black, the glyph fitted into a 20x20 box keeping its aspect ratio (anti-aliased), then
+centred in 28x28 by its centre of mass. This is MNIST's recipe, and the one the UNIPEN
+and optdigits sets in ``../shared/data`` were prepared with.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+SIZE = 28
+BOX = 20
+INK = "white-on-black"
+CENTRING = "centre-of-mass"
+# Stroke width relative to the glyph's longer side that the reader aims for. Measured on
+# the UNIPEN training images (median stroke ~1.9 px at a 20 px glyph); see docs/model.md.
+TARGET_STROKE_RATIO = 0.10
+
+CONTRACT = {
+    "shape": [SIZE, SIZE, 1],
+    "dtype": "float32",
+    "scale": "pixel/255 (0..1)",
+    "ink": INK,
+    "fit_box": BOX,
+    "centring": CENTRING,
+}
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width of a binary glyph: twice the mean distance to the background
+    along the medial ridge (a cheap, skeleton-free estimate)."""
+    m = (mask > 0).astype(np.uint8)
+    if not m.any():
+        return 0.0
+    dist = cv2.distanceTransform(np.pad(m, 1), cv2.DIST_L2, 3)
+    ridge = dist[dist >= cv2.dilate(dist, np.ones((3, 3), np.uint8))]
+    ridge = ridge[ridge > 0]
+    return float(2.0 * np.median(ridge)) if ridge.size else 1.0
+
+
+def normalize_stroke(mask: np.ndarray, target_ratio: float = TARGET_STROKE_RATIO) -> np.ndarray:
+    """Thicken or thin a binary glyph so its stroke width is ``target_ratio`` of its
+    longer side; a 600-DPI marker and a 200-DPI ballpoint then look alike.
+
+    Only corrects when the width is off by more than a factor of ~1.5, and never erodes a
+    glyph away (falls back to the input)."""
+    m = (mask > 0).astype(np.uint8) * 255
+    ys, xs = np.nonzero(m)
+    if ys.size == 0:
+        return m
+    side = max(int(np.ptp(ys)) + 1, int(np.ptp(xs)) + 1)
+    width = stroke_width(m)
+    want = max(1.0, target_ratio * side)
+    if width <= 0 or 0.67 <= want / width <= 1.5:
+        return m
+    k = int(round(abs(want - width)))
+    if k < 1:
+        return m
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k + 1, k + 1))
+    if want > width:
+        return cv2.dilate(np.pad(m, k + 1), kernel)
+    thinned = cv2.erode(m, kernel)
+    # Keep the result only if the glyph survives mostly intact (no strokes eroded away).
+    n_before = cv2.connectedComponents(m)[0]
+    n_after = cv2.connectedComponents(thinned)[0]
+    if n_after != n_before or cv2.countNonZero(thinned) < 0.25 * cv2.countNonZero(m):
+        return m
+    return thinned
+
+
+def normalize_glyph(ink: np.ndarray, *, stroke: bool = False) -> np.ndarray:
+    """Normalise one glyph image (ink bright, background 0, any size) to the model input.
+
+    Returns a (28, 28) float32 array in [0, 1]. ``stroke=True`` also normalises stroke
+    thickness first (the reader does this for scanned crops; the 28x28 training sets are
+    already at the reference width)."""
+    img = np.asarray(ink)
+    if img.ndim != 2:
+        raise ValueError(f"glyph must be 2-D, got shape {img.shape}")
+    if img.dtype != np.uint8:
+        img = np.clip(img.astype(np.float32) * (255.0 / max(float(img.max()), 1e-6)), 0, 255).astype(np.uint8)
+    if stroke:
+        img = normalize_stroke(img)
+    ys, xs = np.nonzero(img)
+    out = np.zeros((SIZE, SIZE), np.float32)
+    if ys.size == 0:
+        return out
+    crop = img[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(np.float32)
+    h, w = crop.shape
+    scale = BOX / max(h, w)
+    nh, nw = max(1, int(round(h * scale))), max(1, int(round(w * scale)))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    small = cv2.resize(crop, (nw, nh), interpolation=interp)
+    # Centre of mass of the fitted glyph, then translate it to the centre of 28x28.
+    total = float(small.sum())
+    if total <= 0:
+        return out
+    cy = float((small.sum(axis=1) * np.arange(nh)).sum() / total)
+    cx = float((small.sum(axis=0) * np.arange(nw)).sum() / total)
+    oy = int(round(SIZE / 2 - 0.5 - cy))
+    ox = int(round(SIZE / 2 - 0.5 - cx))
+    oy = min(max(oy, 0), SIZE - nh)
+    ox = min(max(ox, 0), SIZE - nw)
+    out[oy : oy + nh, ox : ox + nw] = small
+    return np.clip(out / 255.0, 0.0, 1.0)
+
+
+def normalize_batch(glyphs: list[np.ndarray], *, stroke: bool = False) -> np.ndarray:
+    """Normalise many glyphs into the model's (N, 28, 28, 1) float32 input."""
+    if not glyphs:
+        return np.zeros((0, SIZE, SIZE, 1), np.float32)
+    return np.stack([normalize_glyph(g, stroke=stroke) for g in glyphs])[..., None]

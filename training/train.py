@@ -1,0 +1,186 @@
+"""A training run: load, check labels, split, train with augmentation, report."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from segmentation.charsets import ALNUM
+from training.augment import AugmentConfig, augment_batch
+from training.data import DEFAULT_SETS, Dataset, combine, load_any, random_split, scale, writer_split
+
+
+@dataclass
+class TrainOptions:
+    data: list[str] = field(default_factory=lambda: list(DEFAULT_SETS))
+    out: Path = Path("runs/latest")
+    arch: str = "default"
+    epochs: int = 10
+    batch_size: int = 128
+    seed: int = 42
+    split: str = "auto"  # auto | writer | random
+    test_frac: float = 0.2
+    augment: bool = True
+    clean_labels: bool = True
+    max_samples: int | None = None  # stratified subsample, for smoke runs
+    clean_epochs: int = 4
+    verbose: int | None = None  # Keras verbosity; default: bar on a tty, a line per epoch otherwise
+
+
+def _subsample(ds: Dataset, n: int, seed: int) -> Dataset:
+    rng = np.random.default_rng(seed)
+    idx = rng.permutation(len(ds))[:n]
+    return ds.subset(np.sort(idx))
+
+
+def _make_sequence(x: np.ndarray, y: np.ndarray, batch: int, seed: int, cfg: AugmentConfig | None):
+    import keras
+
+    class AugmentedBatches(keras.utils.PyDataset):
+        """Shuffled batches, freshly augmented every epoch (seeded per epoch and batch)."""
+
+        def __init__(self):
+            super().__init__()
+            self.epoch = 0
+            self.order = np.random.default_rng(seed).permutation(len(x))
+
+        def __len__(self):
+            return int(np.ceil(len(x) / batch))
+
+        def __getitem__(self, i):
+            idx = self.order[i * batch : (i + 1) * batch]
+            if cfg is None:
+                return scale(x[idx]), y[idx]
+            rng = np.random.default_rng((seed, self.epoch, i))
+            return augment_batch(x[idx], rng, cfg), y[idx]
+
+        def on_epoch_end(self):
+            self.epoch += 1
+            self.order = np.random.default_rng((seed, self.epoch)).permutation(len(x))
+
+    return AugmentedBatches()
+
+
+def run_training(opts: TrainOptions) -> Path:
+    """Train, evaluate and write the run directory; returns it."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    from training import reports
+    from training.labels import find_noisy_labels
+    from training.model import build_model
+
+    t_start = time.perf_counter()
+    out = Path(opts.out)
+    out.mkdir(parents=True, exist_ok=True)
+    verbose = opts.verbose if opts.verbose is not None else (1 if sys.stdout.isatty() else 2)
+    keras.utils.set_random_seed(opts.seed)
+
+    ds = combine([load_any(s) for s in opts.data])
+    if opts.max_samples and len(ds) > opts.max_samples:
+        ds = _subsample(ds, opts.max_samples, opts.seed)
+    labels = [c for c in ALNUM if c in set(ds.y)]
+    index = {c: i for i, c in enumerate(labels)}
+    print(f"data: {len(ds)} samples, {len(labels)} classes, sources: "
+          + ", ".join(f"{s['name']} ({s['samples']})" for s in ds.sources), flush=True)
+
+    label_report = None
+    if opts.clean_labels and ds.has_writers:
+        flagged, label_report = find_noisy_labels(ds, labels, epochs=opts.clean_epochs, seed=opts.seed,
+                                                  verbose=verbose)
+        print(f"label check: dropping {int(flagged.sum())} of {len(ds)} samples whose labels out-of-fold "
+              f"models confidently contradict", flush=True)
+        keep = ~flagged
+    else:
+        keep = np.ones(len(ds), bool)
+
+    split = opts.split
+    if split == "auto":
+        split = "writer" if ds.has_writers else "random"
+        if not ds.has_writers:
+            print("split: some data has no writer ids, so the classic random split is used "
+                  "(accuracy will be optimistic)", flush=True)
+    tr, te = writer_split(ds, opts.test_frac, opts.seed) if split == "writer" else random_split(ds, opts.test_frac, opts.seed)
+    tr_keep = tr[keep[tr]]
+    te_clean = te[keep[te]]
+    y_all = np.array([index[c] for c in ds.y])
+
+    cfg = AugmentConfig() if opts.augment else None
+    model = build_model(opts.arch, len(labels))
+    steps = int(np.ceil(len(tr_keep) / opts.batch_size)) * opts.epochs
+    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-3, steps, alpha=0.05)),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    seq = _make_sequence(ds.x[tr_keep], y_all[tr_keep], opts.batch_size, opts.seed, cfg)
+    x_te = scale(ds.x[te_clean])
+    print(f"train: {len(tr_keep)} samples, test: {len(te_clean)} ({split} split, "
+          f"{len(set(ds.writer[te]))} test writers), arch {opts.arch}, {opts.epochs} epochs, batch {opts.batch_size}",
+          flush=True)
+    t_fit = time.perf_counter()
+    hist = model.fit(seq, epochs=opts.epochs, validation_data=(x_te, y_all[te_clean]), verbose=verbose)
+    fit_s = time.perf_counter() - t_fit
+
+    probs = model.predict(x_te, batch_size=1024, verbose=0)
+    y_te = ds.y[te_clean]
+    metrics = {
+        "test_clean": reports.accuracy_report(probs, labels, y_te, ds.group[te_clean]),
+        "train_samples_per_second": round(len(tr_keep) * opts.epochs / fit_s, 1),
+        "fit_seconds": round(fit_s, 1),
+        "final_val_accuracy": round(float(hist.history["val_accuracy"][-1]), 5),
+    }
+    if len(te) != len(te_clean):  # honest number on every test label too, noisy ones included
+        probs_raw = model.predict(scale(ds.x[te]), batch_size=1024, verbose=0)
+        metrics["test_all_labels"] = reports.accuracy_report(probs_raw, labels, ds.y[te], ds.group[te])
+        metrics["test_all_labels"].pop("per_class")
+
+    lab = np.array(labels)
+    pred = lab[probs.argmax(1)]
+    conf = probs.max(1)
+    reports.confusion_png(y_te, pred, labels, out / "confusion.png")
+    reports.curves_png(hist.history, out / "curves.png")
+    rng = np.random.default_rng(opts.seed)
+    pick = rng.choice(len(tr_keep), 9, replace=False)
+    reports.grid_png(ds.x[tr_keep][pick], [f"Alphabet : {c}" for c in ds.y[tr_keep][pick]], out / "samples.png")
+    pick = rng.choice(len(te_clean), 9, replace=False)
+    reports.grid_png(x_te[pick], [f"{t} / {p}" for t, p in zip(y_te[pick], pred[pick], strict=True)],
+                     out / "test_predictions.png", "Real / Predicted")
+    reports.predictions_csv(y_te, pred, conf, ds.writer[te_clean], out / "predictions.csv")
+
+    total_s = time.perf_counter() - t_start
+    training = {
+        "data": [{k: v for k, v in s.items() if k != "path"} | {"path": s["path"]} for s in ds.sources],
+        "samples_used": int(keep.sum()),
+        "label_check": label_report,
+        "split": {"kind": split, "test_frac": opts.test_frac, "seed": opts.seed, "train_samples": len(tr_keep),
+                  "test_samples": len(te_clean), "test_writers": len(set(ds.writer[te])),
+                  "train_writers": len(set(ds.writer[tr]))},
+        "arch": opts.arch,
+        "params": int(model.count_params()),
+        "epochs": opts.epochs,
+        "batch_size": opts.batch_size,
+        "seed": opts.seed,
+        "augment": cfg.to_dict() if cfg else None,
+        "command": " ".join(["formicr", *sys.argv[1:]]) if sys.argv else "",
+        "options": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(opts).items()},
+        "seconds_total": round(total_s, 1),
+        "versions": {"keras": keras.__version__, "tensorflow": __import__("tensorflow").__version__},
+    }
+    model.save(out / "model.keras")
+    calib = scale(ds.x[tr_keep][rng.choice(len(tr_keep), min(1000, len(tr_keep)), replace=False)])
+    np.savez_compressed(out / "eval_arrays.npz", x_test=x_te, y_test=y_te.astype(str), x_calib=calib)
+    (out / "metrics.json").write_text(json.dumps({"labels": labels, "training": training, "metrics": metrics},
+                                                 indent=2) + "\n")
+    m = metrics["test_clean"]
+    print(f"test ({split} split): all-36 accuracy {m['accuracy_all36']:.4%}, in-class {m['accuracy_in_class']:.4%} "
+          f"(letters {m['letters_in_class']}, digits {m['digits_in_class']})")
+    if "optdigits" in m["by_group_in_class"]:
+        print(f"thick-stroke bitmap digits (optdigits, unseen writer blocks): "
+              f"{m['by_group_in_class']['optdigits']['accuracy']:.4%}")
+    print(f"training throughput {metrics['train_samples_per_second']:.0f} samples/s; "
+          f"total execution time {total_s:.1f}s")
+    return out

@@ -1,0 +1,99 @@
+"""onnxruntime wrapper: batch inference, charset masking, top-k alternatives."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from segmentation.charsets import CHARSETS
+from segmentation.errors import ModelError
+from worker.model_meta import DEFAULT_MODEL, ModelMeta, load_metadata
+
+
+@dataclass(frozen=True)
+class Prediction:
+    char: str
+    confidence: float
+    alternatives: tuple[tuple[str, float], ...]  # next candidates, best first
+
+
+class Classifier:
+    """Loads one ONNX model (once per process) and classifies normalised glyph batches."""
+
+    def __init__(self, model: str | Path = DEFAULT_MODEL, threads: int | None = None, batch_size: int = 256):
+        import onnxruntime as ort
+
+        self.meta: ModelMeta = load_metadata(model)
+        self.labels = self.meta.labels
+        so = ort.SessionOptions()
+        threads = threads if threads is not None else int(os.environ.get("FORMICR_ORT_THREADS", "0"))
+        so.intra_op_num_threads = threads  # 0 = onnxruntime's default (all cores)
+        so.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(self.meta.onnx_path), so, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+            raise ModelError(f"{self.meta.onnx_path}: onnxruntime cannot load it ({exc})") from exc
+        self.input_name = self.session.get_inputs()[0].name
+        self.batch_size = batch_size
+        self._masks = {name: np.array([c in chars for c in self.labels]) for name, chars in CHARSETS.items()}
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """(N,28,28,1) float32 -> (N, len(labels)) softmax probabilities."""
+        if len(x) == 0:
+            return np.zeros((0, len(self.labels)), np.float32)
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        return np.concatenate(
+            [self.session.run(None, {self.input_name: x[i : i + self.batch_size]})[0]
+             for i in range(0, len(x), self.batch_size)]
+        )
+
+    def mask(self, charset: str | None) -> np.ndarray:
+        if charset is None:
+            return np.ones(len(self.labels), bool)
+        if charset not in self._masks:
+            raise ModelError(f"unknown charset {charset!r} (expected one of {sorted(self._masks)})")
+        return self._masks[charset]
+
+    def decode(self, probs: np.ndarray, charsets: list[str | None] | None = None, top_k: int = 3) -> list[Prediction]:
+        """Apply each glyph's charset mask before the argmax, renormalise, return top-k."""
+        out = []
+        for i, p in enumerate(probs):
+            m = self.mask(charsets[i] if charsets else None)
+            q = np.where(m, p, 0.0)
+            s = q.sum()
+            q = q / s if s > 0 else m / m.sum()
+            order = np.argsort(-q)[: max(1, top_k)]
+            out.append(Prediction(self.labels[order[0]], float(q[order[0]]),
+                                  tuple((self.labels[j], float(q[j])) for j in order[1:])))
+        return out
+
+    def word_charsets(self, probs: np.ndarray, words: list[tuple], majority: float = 0.75,
+                      ambiguous: float = 0.02) -> list[str | None]:
+        """Template-free context: a word whose characters are mostly digits (or mostly
+        letters) lends that charset to its ambiguous minority characters (O/0, I/1, S/5,
+        Z/2). A character is re-read only if the majority class holds at least
+        ``ambiguous`` of its probability; clear letters in a digit word stay letters."""
+        is_digit = np.array([c in CHARSETS["digits"] for c in self.labels])
+        digit_mass = probs[:, is_digit].sum(axis=1) if len(probs) else np.zeros(0)
+        out: list[str | None] = [None] * len(probs)
+        groups: dict[tuple, list[int]] = {}
+        for i, w in enumerate(words):
+            groups.setdefault(w, []).append(i)
+        for idx in groups.values():
+            if len(idx) < 2:
+                continue
+            digit_votes = float(np.mean(digit_mass[idx] > 0.5))
+            cls = "digits" if digit_votes >= majority else "letters" if digit_votes <= 1 - majority else None
+            if cls is None:
+                continue
+            for i in idx:
+                share = digit_mass[i] if cls == "digits" else 1 - digit_mass[i]
+                if share >= ambiguous:
+                    out[i] = cls
+        return out
+
+    def classify(self, x: np.ndarray, charsets: list[str | None] | None = None, top_k: int = 3) -> list[Prediction]:
+        return self.decode(self.probabilities(x), charsets, top_k)
