@@ -1,0 +1,169 @@
+"""Decode input files into greyscale pages: PNG, JPEG, BMP, (multi-page, G4) TIFF, PDF.
+
+Every failure raises an :class:`InputError` subclass naming the file and what is wrong."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from segmentation.errors import CorruptInputError, ImageTooLargeError, InputError, UnsupportedFormatError
+
+MAX_PIXELS = 80_000_000  # per page: an A3 page at 600 DPI is ~70 MP
+MAX_PAGES = 500  # per file
+PDF_DPI = 300
+EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pdf")
+
+
+@dataclass
+class PageImage:
+    """One decoded page: 8-bit greyscale, dark ink on light paper."""
+
+    image: np.ndarray
+    source: str
+    page: int  # 1-based
+    dpi: float | None  # from the file's metadata, if any (informational only)
+
+
+def sniff(head: bytes) -> str | None:
+    """The format from the file's magic bytes (extensions lie)."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "tiff"
+    if head.startswith(b"BM"):
+        return "bmp"
+    if head.startswith(b"%PDF"):
+        return "pdf"
+    return None
+
+
+def to_grey8(img: np.ndarray) -> np.ndarray:
+    """Any pixel type (bilevel, grey, colour, alpha, 16-bit, float) to 8-bit grey."""
+    if img.dtype == bool:
+        img = img.astype(np.uint8) * 255
+    elif img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        f = img.astype(np.float32)
+        lo, hi = float(f.min()), float(f.max())
+        img = ((f - lo) * (255.0 / max(hi - lo, 1e-6))).astype(np.uint8)
+    if img.ndim == 3:
+        if img.shape[2] == 4:  # composite alpha onto white paper
+            a = img[:, :, 3:4].astype(np.float32) / 255.0
+            img = (img[:, :, :3].astype(np.float32) * a + 255.0 * (1 - a)).astype(np.uint8)
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if img.shape[2] == 3 else img[:, :, 0]
+    return np.ascontiguousarray(img)
+
+
+def _check_size(path: str, w: int, h: int, page: int, max_pixels: int) -> None:
+    if w <= 0 or h <= 0:
+        raise CorruptInputError(f"{path}: page {page} has no pixels ({w}x{h})")
+    if w * h > max_pixels:
+        raise ImageTooLargeError(
+            f"{path}: page {page} is {w}x{h} = {w * h / 1e6:.0f} MP, over the {max_pixels / 1e6:.0f} MP limit")
+
+
+def _decode_raster(path: str, data: bytes, fmt: str, max_pixels: int) -> Iterator[PageImage]:
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None  # we enforce our own cap before decoding
+    try:
+        header = Image.open(io.BytesIO(data))
+        w, h = header.size
+        dpi = header.info.get("dpi", (None,))[0]
+    except Exception as exc:
+        raise CorruptInputError(f"{path}: corrupt {fmt.upper()} header ({exc})") from exc
+    _check_size(path, w, h, 1, max_pixels)
+    if fmt == "jpeg" and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+        raise CorruptInputError(f"{path}: truncated JPEG (no end-of-image marker)")
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        try:  # OpenCV refuses some valid variants (e.g. palette BMPs); Pillow is stricter on truncation
+            with Image.open(io.BytesIO(data)) as im:
+                im.load()
+                img = np.array(im.convert("L") if im.mode in ("P", "CMYK", "LA", "PA") else im)
+        except Exception as exc:
+            raise CorruptInputError(f"{path}: corrupt or truncated {fmt.upper()} data ({exc})") from exc
+    yield PageImage(to_grey8(img), path, 1, float(dpi) if dpi else None)
+
+
+def _decode_tiff(path: str, data: bytes, max_pixels: int, max_pages: int) -> Iterator[PageImage]:
+    from PIL import Image, ImageSequence
+
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        im = Image.open(io.BytesIO(data))
+    except Exception as exc:
+        raise CorruptInputError(f"{path}: corrupt TIFF header ({exc})") from exc
+    for i, frame in enumerate(ImageSequence.Iterator(im), start=1):
+        if i > max_pages:
+            raise ImageTooLargeError(f"{path}: more than {max_pages} pages")
+        _check_size(path, *frame.size, i, max_pixels)
+        try:
+            frame.load()
+            arr = np.array(frame.convert("L") if frame.mode not in ("1", "L", "I;16", "I;16B", "RGB", "RGBA") else frame)
+        except Exception as exc:
+            raise CorruptInputError(f"{path}: page {i}: corrupt or truncated TIFF data ({exc})") from exc
+        if frame.mode in ("RGB", "RGBA"):
+            arr = arr[:, :, ::-1].copy() if arr.shape[2] == 3 else arr[:, :, [2, 1, 0, 3]].copy()
+        dpi = frame.info.get("dpi", (None,))[0]
+        yield PageImage(to_grey8(arr), path, i, float(dpi) if dpi else None)
+
+
+def _decode_pdf(path: str, data: bytes, max_pixels: int, max_pages: int) -> Iterator[PageImage]:
+    import pypdfium2 as pdfium
+
+    try:
+        pdf = pdfium.PdfDocument(data)
+    except Exception as exc:
+        raise CorruptInputError(f"{path}: corrupt PDF ({exc})") from exc
+    try:
+        n = len(pdf)
+        if n == 0:
+            raise CorruptInputError(f"{path}: PDF has no pages")
+        if n > max_pages:
+            raise ImageTooLargeError(f"{path}: {n} pages, over the {max_pages}-page limit")
+        for i in range(n):
+            page = pdf[i]
+            w, h = page.get_size()
+            scale = PDF_DPI / 72.0
+            _check_size(path, int(w * scale), int(h * scale), i + 1, max_pixels)
+            bitmap = page.render(scale=scale, grayscale=True)
+            yield PageImage(to_grey8(bitmap.to_numpy().copy()), path, i + 1, float(PDF_DPI))
+    finally:
+        pdf.close()
+
+
+def decode(path: str | Path, *, max_pixels: int = MAX_PIXELS, max_pages: int = MAX_PAGES,
+           data: bytes | None = None) -> Iterator[PageImage]:
+    """Yield the pages of one input file. Raises InputError subclasses on bad input."""
+    src = str(path)
+    if data is None:
+        try:
+            data = Path(path).read_bytes()
+        except FileNotFoundError as exc:
+            raise InputError(f"{src}: no such file") from exc
+        except IsADirectoryError as exc:
+            raise InputError(f"{src}: is a directory") from exc
+        except PermissionError as exc:
+            raise InputError(f"{src}: permission denied") from exc
+    if not data:
+        raise CorruptInputError(f"{src}: file is empty (0 bytes)")
+    fmt = sniff(data[:16])
+    if fmt is None:
+        raise UnsupportedFormatError(
+            f"{src}: unknown format (not PNG, JPEG, TIFF, BMP or PDF; first bytes {data[:8]!r})")
+    if fmt == "tiff":
+        yield from _decode_tiff(src, data, max_pixels, max_pages)
+    elif fmt == "pdf":
+        yield from _decode_pdf(src, data, max_pixels, max_pages)
+    else:
+        yield from _decode_raster(src, data, fmt, max_pixels)

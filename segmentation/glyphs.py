@@ -1,0 +1,255 @@
+"""Characters from a cleaned, line-free binary page: connected components, merged when a
+character is broken, split when characters touch, grouped into lines in reading order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from segmentation.lines import Box, FormLines, Rect
+
+
+@dataclass
+class Glyph:
+    rect: Rect  # working pixels
+    mask: np.ndarray  # uint8 crop, ink = 255
+    region: int = -1  # index of the box/region it was found in (-1: free text)
+    cell: int = -1  # comb cell index within its box (-1: not in a cell)
+    line: int = 0  # 1-based after ordering
+    index: int = 0  # 1-based position in its line
+    word: int = 0  # 1-based word number within its line
+
+
+@dataclass
+class _Comp:
+    x: int
+    y: int
+    w: int
+    h: int
+    area: int
+    label: int
+
+    @property
+    def x1(self) -> int:
+        return self.x + self.w
+
+    @property
+    def y1(self) -> int:
+        return self.y + self.h
+
+
+def _union(rects: list[Rect]) -> Rect:
+    x0 = min(r[0] for r in rects)
+    y0 = min(r[1] for r in rects)
+    x1 = max(r[0] + r[2] for r in rects)
+    y1 = max(r[1] + r[3] for r in rects)
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def _crop(labels: np.ndarray, comps: list[_Comp], clip: Rect | None = None) -> tuple[Rect, np.ndarray]:
+    """Union mask of some components, optionally clipped to a rectangle; trimmed to ink."""
+    x, y, w, h = _union([(c.x, c.y, c.w, c.h) for c in comps])
+    if clip is not None:
+        cx, cy, cw, ch = clip
+        nx0, ny0 = max(x, cx), max(y, cy)
+        nx1, ny1 = min(x + w, cx + cw), min(y + h, cy + ch)
+        x, y, w, h = nx0, ny0, max(0, nx1 - nx0), max(0, ny1 - ny0)
+    if w == 0 or h == 0:
+        return (x, y, 0, 0), np.zeros((0, 0), np.uint8)
+    sub = labels[y : y + h, x : x + w]
+    m = np.isin(sub, [c.label for c in comps]).astype(np.uint8) * 255
+    ys, xs = np.nonzero(m)
+    if ys.size == 0:
+        return (x, y, 0, 0), np.zeros((0, 0), np.uint8)
+    m = m[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    return (x + int(xs.min()), y + int(ys.min()), m.shape[1], m.shape[0]), m
+
+
+def _overlap(a: Rect, b: Rect) -> int:
+    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    return max(0, w) * max(0, h)
+
+
+def components(ink: np.ndarray) -> tuple[np.ndarray, list[_Comp]]:
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    comps = [_Comp(int(s[0]), int(s[1]), int(s[2]), int(s[3]), int(s[4]), i) for i, s in enumerate(stats) if i > 0]
+    return labels, comps
+
+
+def _split_wide(rect: Rect, mask: np.ndarray, expected_w: float) -> list[tuple[Rect, np.ndarray]]:
+    """Split a blob much wider than its neighbours at vertical-projection minima."""
+    x, y, w, h = rect
+    n = int(round(w / max(expected_w, 1.0)))
+    if n < 2 or w < 1.45 * expected_w:
+        return [(rect, mask)]
+    prof = (mask > 0).sum(axis=0).astype(float)
+    cuts, step = [], w / n
+    for k in range(1, n):
+        lo, hi = int(k * step - 0.3 * step), int(k * step + 0.3 * step)
+        lo, hi = max(lo, 1), min(hi, w - 1)
+        if hi <= lo:
+            continue
+        seg = prof[lo:hi]
+        cuts.append(lo + int(np.argmin(seg + 1e-3 * np.abs(np.arange(lo, hi) - k * step))))
+    out, prev = [], 0
+    for c in [*cuts, w]:
+        part = mask[:, prev:c]
+        ys, xs = np.nonzero(part)
+        if ys.size:
+            sub = part[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+            out.append(((x + prev + int(xs.min()), y + int(ys.min()), sub.shape[1], sub.shape[0]), sub))
+        prev = c
+    return out
+
+
+def _free_glyphs(labels: np.ndarray, comps: list[_Comp], ref_h: float) -> list[tuple[Rect, np.ndarray]]:
+    """Glyphs in a free box or free text: merge pieces that overlap in x, split wide blobs."""
+    comps = sorted(comps, key=lambda c: c.x)
+    groups: list[list[_Comp]] = []
+    for c in comps:
+        if groups:
+            g = groups[-1]
+            gx0, gx1 = min(k.x for k in g), max(k.x1 for k in g)
+            ov = min(gx1, c.x1) - max(gx0, c.x)
+            narrow = min(gx1 - gx0, c.w)
+            # pieces of one broken character overlap in x, or a tiny fragment sits right beside it
+            small = c.h < 0.35 * ref_h and c.w < 0.35 * ref_h
+            if ov > 0.4 * narrow or (small and c.x - gx1 < 0.15 * ref_h and c.x1 - gx1 < 0.2 * ref_h):
+                g.append(c)
+                continue
+        groups.append([c])
+    glyphs = [_crop(labels, g) for g in groups]
+    glyphs = [(r, m) for r, m in glyphs if r[2] > 0 and r[3] >= 0.3 * ref_h]
+    if not glyphs:
+        return []
+    widths = np.array([r[2] for r, _ in glyphs], float)
+    expected = max(float(np.median(widths)), 0.55 * ref_h)
+    out = []
+    for r, m in glyphs:
+        out.extend(_split_wide(r, m, expected))
+    return out
+
+
+def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = None,
+                regions: list[Rect] | None = None) -> list[Glyph]:
+    """Find characters on a line-free binary page.
+
+    Characters are read inside the page's boxes (comb fields one glyph per cell) and, for
+    ``regions`` (template fields, working coords) inside those. ``free_text`` also reads
+    ink outside any box (default: only when the page has no boxes at all)."""
+    labels, comps = components(ink)
+    if not comps:
+        return []
+    heights = np.array([c.h for c in comps if c.area >= 12], float)
+    ref_h = float(np.percentile(heights, 75)) if heights.size else 10.0
+    boxes: list[Box] = list(lines.boxes)
+    if regions is not None:  # template fields: a region adopts the comb cells inside it
+        boxes = []
+        for r in regions:
+            inner = [c for b in lines.boxes for c in b.cells if _overlap(c, r) > 0.6 * c[2] * c[3]]
+            boxes.append(Box(r, sorted(inner) if len(inner) > 1 else []))
+    if free_text is None:
+        free_text = not boxes
+    # Box height sets the scale of its characters (ignore specks well below it).
+    min_h = [0.18 * b.rect[3] for b in boxes]
+    owner: dict[int, int] = {}
+    for c in comps:
+        best, best_ov = -1, 0
+        cr = (c.x, c.y, c.w, c.h)
+        for bi, b in enumerate(boxes):
+            ov = _overlap(cr, b.rect)
+            if ov > best_ov:
+                best, best_ov = bi, ov
+        if best >= 0 and best_ov >= 0.3 * c.w * c.h:
+            owner[c.label] = best
+        elif best < 0 or best_ov == 0:
+            # overhang: a character that runs past a box's right edge on the same row
+            for bi, b in enumerate(boxes):
+                bx, by, bw, bh = b.rect
+                if by - 0.2 * bh <= c.y + c.h / 2 <= by + bh * 1.2 and bx + bw <= c.x <= bx + bw + 0.6 * bh:
+                    owner[c.label] = bi
+                    break
+    out: list[Glyph] = []
+    for bi, b in enumerate(boxes):
+        bh = b.rect[3]
+        # keep character-sized ink; drop specks and thin leftovers of erased box lines
+        mine = [c for c in comps if owner.get(c.label) == bi
+                and (c.h >= min_h[bi] or (c.h >= 0.06 * bh and c.area >= 0.01 * bh * bh))]
+        if not mine:
+            continue
+        if b.is_comb:
+            for ci, cell in enumerate(b.cells):
+                # a comp belongs to the cell holding most of it; a comp spanning cells is clipped
+                inside = [c for c in mine if _overlap((c.x, c.y, c.w, c.h), cell) > 0.15 * c.w * c.h]
+                if not inside:
+                    continue
+                cx, cy, cw, ch = cell
+                clip = (cx, cy - ch // 2, cw, 2 * ch)
+                multi = [c for c in inside if c.x < cx - 2 or c.x1 > cx + cw + 2]
+                rect, m = _crop(labels, inside, clip if multi else None)
+                if rect[2] > 0 and rect[3] >= 0.2 * ch and cv2.countNonZero(m) >= 0.004 * cw * ch:
+                    out.append(Glyph(rect, m, bi, ci))
+        else:
+            for rect, m in _free_glyphs(labels, mine, max(ref_h * 0.5, 0.45 * b.rect[3] if regions is None else 0.35 * b.rect[3])):
+                out.append(Glyph(rect, m, bi))
+    if free_text:
+        rest = [c for c in comps if c.label not in owner and c.area >= 12]
+        if rest:
+            hs = np.array([c.h for c in rest], float)
+            text_h = float(np.percentile(hs, 75))
+            tall = [c for c in rest if c.h >= 0.45 * text_h or (c.h >= 0.2 * text_h and c.w >= 0.2 * text_h)]
+            for row in _rows(tall):
+                for rect, m in _free_glyphs(labels, row, text_h):
+                    out.append(Glyph(rect, m, -1))
+    return order_glyphs(out, boxes)
+
+
+def _rows(comps: list[_Comp]) -> list[list[_Comp]]:
+    rows: list[list[_Comp]] = []
+    for c in sorted(comps, key=lambda c: c.y + c.h / 2):
+        cy = c.y + c.h / 2
+        for r in rows:
+            top = np.median([k.y for k in r])
+            bot = np.median([k.y1 for k in r])
+            if top - 0.15 * (bot - top) <= cy <= bot + 0.15 * (bot - top):
+                r.append(c)
+                break
+        else:
+            rows.append([c])
+    return rows
+
+
+def order_glyphs(glyphs: list[Glyph], boxes: list[Box]) -> list[Glyph]:
+    """Assign line, index and word numbers in reading order (top-to-bottom rows, then
+    left-to-right). A new word starts at an empty comb cell, a new box, or a gap wider
+    than the line's median glyph height."""
+    if not glyphs:
+        return []
+    rows: list[list[Glyph]] = []
+    for g in sorted(glyphs, key=lambda g: g.rect[1] + g.rect[3] / 2):
+        cy = g.rect[1] + g.rect[3] / 2
+        for r in rows:
+            top = float(np.median([k.rect[1] for k in r]))
+            bot = float(np.median([k.rect[1] + k.rect[3] for k in r]))
+            if top - 0.25 * (bot - top) <= cy <= bot + 0.25 * (bot - top):
+                r.append(g)
+                break
+        else:
+            rows.append([g])
+    rows.sort(key=lambda r: float(np.median([g.rect[1] for g in r])))
+    for li, row in enumerate(rows, start=1):
+        row.sort(key=lambda g: g.rect[0])
+        med_h = float(np.median([g.rect[3] for g in row]))
+        word = 1
+        for i, g in enumerate(row):
+            if i > 0:
+                p = row[i - 1]
+                gap = g.rect[0] - (p.rect[0] + p.rect[2])
+                if (g.region != p.region or (g.cell >= 0 and p.cell >= 0 and g.cell - p.cell > 1)
+                        or (g.cell < 0 and gap > 1.0 * med_h)):
+                    word += 1
+            g.line, g.index, g.word = li, i + 1, word
+    return [g for r in rows for g in r]

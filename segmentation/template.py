@@ -1,0 +1,180 @@
+"""Form templates: the exact JSON schema, validation, and registration of a page to it.
+
+Schema (exact)::
+
+    {"name": "...", "page_size": [W, H],
+     "fields": [{"name": "surname", "box": [x, y, w, h], "charset": "letters"}]}
+
+``box`` is in the template's own pixel coordinates; ``charset`` is ``letters`` (A-Z),
+``digits`` (0-9) or ``alnum``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from segmentation.charsets import CHARSETS
+from segmentation.errors import TemplateError
+from segmentation.lines import Box, Rect
+
+TOP_KEYS = {"name", "page_size", "fields"}
+FIELD_KEYS = {"name", "box", "charset"}
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    box: tuple[float, float, float, float]
+    charset: str
+
+
+@dataclass(frozen=True)
+class Template:
+    name: str
+    page_size: tuple[int, int]
+    fields: tuple[FieldSpec, ...]
+    source: str = "<template>"
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "page_size": list(self.page_size),
+                "fields": [{"name": f.name, "box": list(f.box), "charset": f.charset} for f in self.fields]}
+
+
+def _num(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v)
+
+
+def parse_template(data: dict, source: str = "<template>") -> Template:
+    """Validate a template dict; every problem raises TemplateError naming where it is."""
+    def fail(msg: str) -> TemplateError:
+        return TemplateError(f"{source}: {msg}")
+
+    if not isinstance(data, dict):
+        raise fail("template must be a JSON object")
+    missing = TOP_KEYS - set(data)
+    if missing:
+        raise fail(f"missing key(s) {sorted(missing)}")
+    extra = set(data) - TOP_KEYS
+    if extra:
+        raise fail(f"unknown key(s) {sorted(extra)} (allowed: {sorted(TOP_KEYS)})")
+    if not isinstance(data["name"], str) or not data["name"].strip():
+        raise fail("'name' must be a non-empty string")
+    ps = data["page_size"]
+    if not (isinstance(ps, list) and len(ps) == 2 and all(_num(v) and v > 0 for v in ps)):
+        raise fail(f"'page_size' must be [W, H] with positive numbers, got {ps!r}")
+    fields = data["fields"]
+    if not isinstance(fields, list) or not fields:
+        raise fail("'fields' must be a non-empty list")
+    out, seen = [], set()
+    for i, f in enumerate(fields):
+        where = f"fields[{i}]" + (f" ({f.get('name')!r})" if isinstance(f, dict) and "name" in f else "")
+        if not isinstance(f, dict):
+            raise fail(f"{where}: must be an object")
+        missing = FIELD_KEYS - set(f)
+        if missing:
+            raise fail(f"{where}: missing key(s) {sorted(missing)}")
+        extra = set(f) - FIELD_KEYS
+        if extra:
+            raise fail(f"{where}: unknown key(s) {sorted(extra)} (allowed: {sorted(FIELD_KEYS)})")
+        if not isinstance(f["name"], str) or not f["name"].strip():
+            raise fail(f"{where}: 'name' must be a non-empty string")
+        if f["name"] in seen:
+            raise fail(f"{where}: duplicate field name {f['name']!r}")
+        seen.add(f["name"])
+        box = f["box"]
+        if not (isinstance(box, list) and len(box) == 4 and all(_num(v) for v in box)):
+            raise fail(f"{where}: 'box' must be [x, y, w, h] numbers, got {box!r}")
+        x, y, w, h = box
+        if w <= 0 or h <= 0:
+            raise fail(f"{where}: box width and height must be positive, got {box!r}")
+        if x < 0 or y < 0 or x + w > ps[0] or y + h > ps[1]:
+            raise fail(f"{where}: box {box!r} lies outside page_size {ps!r}")
+        if f["charset"] not in CHARSETS:
+            raise fail(f"{where}: charset {f['charset']!r} is not one of {sorted(CHARSETS)}")
+        out.append(FieldSpec(f["name"], tuple(float(v) for v in box), f["charset"]))
+    return Template(data["name"], (int(ps[0]), int(ps[1])), tuple(out), source)
+
+
+def load_template(path: str | Path) -> Template:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise TemplateError(f"{path}: no such template file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TemplateError(f"{path}: unreadable ({exc})") from exc
+    except json.JSONDecodeError as exc:
+        raise TemplateError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+    return parse_template(data, str(path))
+
+
+@dataclass
+class Registration:
+    matrix: np.ndarray  # 2x3: template coords -> working coords
+    matched: int  # template fields matched to page boxes
+    scale: float
+    angle: float  # residual rotation (degrees)
+
+    def field_rect(self, box: tuple[float, float, float, float]) -> Rect:
+        x, y, w, h = box
+        pts = np.array([[x, y, 1], [x + w, y, 1], [x, y + h, 1], [x + w, y + h, 1]]) @ self.matrix.T
+        x0, y0 = pts.min(0)
+        x1, y1 = pts.max(0)
+        return int(round(x0)), int(round(y0)), int(round(x1 - x0)), int(round(y1 - y0))
+
+
+def register(template: Template, boxes: list[Box], page_shape: tuple[int, int]) -> Registration:
+    """Find the similarity transform (scale, rotation, shift) that maps the template onto
+    the (deskewed, working-scale) page, from the page's own printed boxes.
+
+    Every (template field, page box) pair of matching size votes for a shift; the shift with
+    most votes wins, and a least-squares similarity fit on the matched corners refines it.
+    Tolerates a different DPI, a few degrees of rotation and large shifts."""
+    ph, pw = page_shape
+    tw, th = template.page_size
+    s0 = float(np.sqrt((pw * ph) / (tw * th)))
+    rects = [b.rect for b in boxes]
+    if not rects:
+        raise TemplateError(f"{template.source}: cannot register page: no printed boxes found on the page")
+    best = None
+    for s in (s0 * f for f in (1.0, 0.9, 1.1, 0.8, 1.25)):  # page may be cropped or padded
+        votes = []
+        for fi, f in enumerate(template.fields):
+            fx, fy, fw, fh = (v * s for v in f.box)
+            for ri, (x, y, w, h) in enumerate(rects):
+                if abs(w - fw) <= 0.12 * fw + 4 and abs(h - fh) <= 0.2 * fh + 4:
+                    votes.append((x - fx, y - fy, fi, ri))
+        if not votes:
+            continue
+        v = np.array([(a, b) for a, b, _, _ in votes])
+        tol = 0.5 * min(f.box[3] for f in template.fields) * s
+        support = [(np.abs(v - v[i]).max(axis=1) <= tol) for i in range(len(v))]
+        counts = [int(m.sum()) for m in support]
+        i = int(np.argmax(counts))
+        if best is None or counts[i] > best[0]:
+            pairs = {}
+            for k in np.nonzero(support[i])[0]:
+                _, _, fi, ri = votes[k]
+                pairs.setdefault(fi, ri)
+            best = (len(pairs), s, pairs)
+    if best is None or best[0] < min(2, len(template.fields)):
+        found = 0 if best is None else best[0]
+        raise TemplateError(f"{template.source}: cannot register page: matched {found} of "
+                            f"{len(template.fields)} field boxes to the page's printed boxes")
+    _, s, pairs = best
+    src, dst = [], []
+    for fi, ri in pairs.items():
+        x, y, w, h = template.fields[fi].box
+        X, Y, W, H = rects[ri]
+        src += [(x, y), (x + w, y), (x, y + h), (x + w, y + h)]
+        dst += [(X, Y), (X + W, Y), (X, Y + H), (X + W, Y + H)]
+    m, _ = cv2.estimateAffinePartial2D(np.array(src, np.float32), np.array(dst, np.float32), method=cv2.LMEDS)
+    if m is None:
+        raise TemplateError(f"{template.source}: cannot register page: degenerate box matches")
+    scale = float(np.hypot(m[0, 0], m[1, 0]))
+    angle = float(np.degrees(np.arctan2(m[1, 0], m[0, 0])))
+    return Registration(m.astype(np.float64), len(pairs), scale, angle)

@@ -1,0 +1,158 @@
+"""The ``formicr`` command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from segmentation.errors import FormicrError
+
+
+class FormicrGroup(click.Group):
+    """Maps FormicrError subclasses to their exit codes with a one-line message, no traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except FormicrError as exc:
+            click.echo(f"formicr: error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+
+@click.group(cls=FormicrGroup)
+@click.version_option(package_name="formicr")
+def main() -> None:
+    """formicr: read hand-printed capitals and digits on scanned forms into CSV."""
+
+
+@main.command()
+@click.option("--data", "data", multiple=True,
+              help="Data set: unipen-upper, unipen-digits, optdigits, a .npz or a Kaggle .csv[.gz]. Repeatable.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/latest"), show_default=True,
+              help="Run directory for the model and reports.")
+@click.option("--arch", type=click.Choice(["default", "baseline"]), default="default", show_default=True)
+@click.option("--epochs", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=128, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--split", type=click.Choice(["auto", "writer", "random"]), default="auto", show_default=True,
+              help="auto = writer-disjoint when writer ids exist, else the classic random 80:20.")
+@click.option("--augment/--no-augment", default=True, show_default=True)
+@click.option("--clean-labels/--no-clean-labels", default=True, show_default=True,
+              help="Drop samples whose labels out-of-fold models confidently contradict.")
+@click.option("--max-samples", type=click.IntRange(10), default=None, help="Subsample (for smoke runs).")
+@click.option("--clean-epochs", type=click.IntRange(1), default=4, show_default=True)
+def train(data, out, arch, epochs, batch_size, seed, split, augment, clean_labels, max_samples, clean_epochs):
+    """Train the CNN and write reports to a run directory."""
+    from training.data import DEFAULT_SETS
+    from training.train import TrainOptions, run_training
+
+    run_training(TrainOptions(data=list(data) or list(DEFAULT_SETS), out=out, arch=arch, epochs=epochs,
+                              batch_size=batch_size, seed=seed, split=split, augment=augment,
+                              clean_labels=clean_labels, max_samples=max_samples, clean_epochs=clean_epochs))
+
+
+@main.command()
+@click.option("--run", "run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=Path("runs/latest"), show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("models"), show_default=True)
+@click.option("--name", default="formicr", show_default=True)
+@click.option("--int8/--no-int8", default=True, show_default=True,
+              help="Also quantise to int8; ship it only if it costs <= 0.1 pp accuracy.")
+def export(run_dir, out, name, int8):
+    """Export a training run to models/<name>.onnx + .json (parity-checked)."""
+    from training.export import export_run
+
+    export_run(run_dir, out, name, int8)
+
+
+@main.command()
+@click.option("--model", type=click.Path(path_type=Path), default=None, help="Model .json/.onnx (default: shipped).")
+@click.option("--data", "data", multiple=True, required=True, help="Data set name, .npz or Kaggle .csv. Repeatable.")
+@click.option("--writers", type=click.Choice(["all", "test"]), default="all", show_default=True,
+              help="test = only the writer-disjoint test split (seed 42), i.e. writers the shipped model never saw.")
+def evaluate(model, data, writers):
+    """Accuracy of an ONNX model: over all classes and restricted to the field class."""
+    import json
+
+    from segmentation.charsets import DIGITS
+    from training.data import combine, load_any, scale, writer_split
+    from worker.classifier import Classifier
+
+    clf = Classifier(model) if model else Classifier()
+    ds = combine([load_any(s) for s in data])
+    if writers == "test":
+        ds = ds.subset(writer_split(ds)[1])
+    probs = clf.probabilities(scale(ds.x))
+    labels = list(clf.labels)
+    pred_all = np.array(labels)[probs.argmax(1)]
+    charsets = ["digits" if c in DIGITS else "letters" for c in ds.y]
+    pred_cls = np.array([p.char for p in clf.decode(probs, charsets, top_k=1)])
+    res = {"model": str(clf.meta.onnx_path), "samples": len(ds),
+           "accuracy_all": round(float((pred_all == ds.y).mean()), 5),
+           "accuracy_in_class": round(float((pred_cls == ds.y).mean()), 5),
+           "by_group_in_class": {g: round(float((pred_cls == ds.y)[ds.group == g].mean()), 5)
+                                 for g in sorted(set(ds.group))}}
+    click.echo(json.dumps(res, indent=2))
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--template", "template_path", type=click.Path(path_type=Path), default=None,
+              help="Form template JSON: read its fields (fields.csv) with their charsets.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("out"), show_default=True)
+@click.option("--jobs", type=click.IntRange(1, 256), default=None, help="Processes (default: number of cores).")
+@click.option("--annotate", is_flag=True, help="Write one annotated PNG per page to OUT/annotated/.")
+@click.option("--model", type=click.Path(path_type=Path), default=None, help="Model .json (default: shipped).")
+@click.option("--review-threshold", type=click.FloatRange(0, 1), default=None,
+              help="Fields whose weakest character is below this need review (default 0.80).")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stdout is a terminal).")
+def read(inputs, template_path, out, jobs, annotate, model, review_threshold, progress):
+    """Read forms in-process (no Redis): INPUT is files, directories (recursive) or globs."""
+    from segmentation.template import load_template
+    from worker.pipeline import ReadOptions
+    from worker.results import REVIEW_THRESHOLD
+    from worker.runner import run_read
+
+    if model is not None:  # fail fast on a bad model, before any file is read
+        from worker.model_meta import load_metadata
+
+        load_metadata(model)
+    options = ReadOptions(template=load_template(template_path) if template_path else None,
+                          annotate_dir=out / "annotated" if annotate else None,
+                          review_threshold=REVIEW_THRESHOLD if review_threshold is None else review_threshold)
+    summary, _ = run_read(list(inputs), out, options, jobs=jobs, model=str(model) if model else None,
+                          progress=progress)
+    click.echo(summary.line())
+    click.echo(f"results in {out}/")
+    sys.exit(exit_code(summary))
+
+
+def exit_code(summary) -> int:
+    """0 all well; 3 some inputs failed (the rest were read); 70 an internal failure."""
+    from segmentation.errors import FormicrError, InputError
+
+    if summary.internal_errors:
+        return FormicrError.exit_code
+    return InputError.exit_code if summary.errors else 0
+
+
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("samples"), show_default=True)
+@click.option("--count", type=click.IntRange(1), default=4, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["png", "jpg", "tif", "bmp"]), default=None,
+              help="Scan format (default: a random mix).")
+def synth(out, count, seed, fmt):
+    """Generate synthetic hand-printed forms with ground truth and their template."""
+    from worker.synth.forms import generate
+
+    for p in generate(out, count, seed, fmt):
+        click.echo(str(p))
+
+
+import numpy as np  # noqa: E402  (used by evaluate; kept light for the other commands)
+
+if __name__ == "__main__":
+    main()

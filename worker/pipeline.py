@@ -1,0 +1,146 @@
+"""The page pipeline: decode -> clean -> lines -> template -> glyphs -> normalise -> classify.
+
+``PageReader`` is the predictor object both drivers use (``formicr read`` in-process and
+the Celery task); neither has a code path of its own."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from segmentation.clean import clean_page
+from segmentation.decode import MAX_PAGES, MAX_PIXELS, PageImage, decode
+from segmentation.errors import FormicrError, InputError
+from segmentation.glyphs import find_glyphs
+from segmentation.lines import find_lines, remove_lines
+from segmentation.normalize import normalize_batch
+from segmentation.template import Template, register
+from worker.classifier import Classifier
+from worker.results import REVIEW_THRESHOLD, Character, ErrorRow, Field, Line, PageResult
+
+
+@dataclass
+class ReadOptions:
+    template: Template | None = None
+    annotate_dir: Path | None = None
+    review_threshold: float = REVIEW_THRESHOLD
+    deskew: bool = True
+    max_pixels: int = MAX_PIXELS
+    max_pages: int = MAX_PAGES
+    top_k: int = 3
+    word_context: bool = True  # template-free: settle O/0, I/1 ... by the rest of the word
+
+
+@dataclass
+class FileResult:
+    source: str
+    pages: list[PageResult] = field(default_factory=list)
+    errors: list[ErrorRow] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class PageReader:
+    """Reads pages and files with one classifier (loaded once) and one set of options."""
+
+    def __init__(self, options: ReadOptions | None = None, classifier: Classifier | None = None,
+                 model: str | Path | None = None, threads: int | None = None):
+        self.options = options or ReadOptions()
+        self.classifier = classifier or (Classifier(model, threads=threads) if model else Classifier(threads=threads))
+
+    def read_page(self, page: PageImage) -> PageResult:
+        t0 = time.perf_counter()
+        opts = self.options
+        clean = clean_page(page.image, deskew=opts.deskew)
+        lines = find_lines(clean.binary)
+        ink = remove_lines(clean.binary, lines)
+        tpl = opts.template
+        if tpl is not None:
+            reg = register(tpl, lines.boxes, clean.binary.shape)
+            regions = [reg.field_rect(f.box) for f in tpl.fields]
+            glyphs = find_glyphs(ink, lines, regions=regions, free_text=False)
+            charsets = [tpl.fields[g.region].charset for g in glyphs]
+        else:
+            glyphs = find_glyphs(ink, lines)
+            charsets = None
+        x = normalize_batch([g.mask for g in glyphs], stroke=True)
+        probs = self.classifier.probabilities(x)
+        if charsets is None and opts.word_context:
+            charsets = self.classifier.word_charsets(probs, [(g.line, g.word, g.region) for g in glyphs])
+        preds = self.classifier.decode(probs, charsets, top_k=opts.top_k)
+        chars = []
+        for g, p in zip(glyphs, preds, strict=True):
+            bx, by, bw, bh = clean.input_box(*g.rect)
+            chars.append(Character(g.line, g.index, g.word, bx, by, bw, bh, p.char, p.confidence, p.alternatives,
+                                   tpl.fields[g.region].name if tpl is not None else None, g.rect))
+        line_list = []
+        for c in chars:
+            if not line_list or line_list[-1].number != c.line:
+                line_list.append(Line(c.line, []))
+            line_list[-1].characters.append(c)
+        fields = self._fields(chars) if tpl is not None else []
+        h, w = page.image.shape
+        result = PageResult(page.source, page.page, line_list, fields, (w, h), clean.angle)
+        result.seconds = time.perf_counter() - t0
+        if opts.annotate_dir is not None:
+            from worker.annotate import annotate_page
+
+            annotate_page(clean.grey, result, annotation_path(opts.annotate_dir, page.source, page.page))
+        return result
+
+    def _fields(self, chars: list[Character]) -> list[Field]:
+        out = []
+        for spec in self.options.template.fields:
+            mine = sorted((c for c in chars if c.field == spec.name), key=lambda c: (c.line, c.index))
+            text, prev = [], None
+            for c in mine:
+                if prev is not None and (c.line, c.word) != (prev.line, prev.word):
+                    text.append(" ")
+                text.append(c.char)
+                prev = c
+            conf = min((c.confidence for c in mine), default=1.0)
+            out.append(Field(spec.name, spec.charset, "".join(text), conf,
+                             bool(mine) and conf < self.options.review_threshold, mine))
+        return out
+
+    def read_file(self, path: str | Path, display: str | None = None) -> FileResult:
+        """Every page of one file; bad input becomes error rows, never an exception."""
+        source = display or str(path)
+        res = FileResult(source)
+        t0 = time.perf_counter()
+        try:
+            for page in decode(path, max_pixels=self.options.max_pixels, max_pages=self.options.max_pages):
+                page.source = source
+                try:
+                    res.pages.append(self.read_page(page))
+                except FormicrError as exc:
+                    res.errors.append(ErrorRow(source, page.page, _message(exc, source)))
+        except InputError as exc:
+            res.errors.append(ErrorRow(source, None, _message(exc, str(path), source)))
+        res.seconds = time.perf_counter() - t0
+        return res
+
+
+def _message(exc: FormicrError, *prefixes: str) -> str:
+    """'kind: message', without a repeated path prefix (the row already names the source)."""
+    msg = str(exc)
+    for p in prefixes:
+        if msg.startswith(f"{p}: "):
+            msg = msg[len(p) + 2 :]
+            break
+    return f"{exc.kind}: {msg}"
+
+
+def annotation_path(out_dir: Path, source: str, page: int) -> Path:
+    tag = hashlib.sha1(source.encode()).hexdigest()[:6]
+    return Path(out_dir) / f"{Path(source).stem}-{tag}-p{page}.png"
+
+
+def stable_sort(pages: list[PageResult]) -> list[PageResult]:
+    return sorted(pages, key=lambda p: (p.source, p.page))
+
+
+__all__ = ["PageReader", "ReadOptions", "FileResult", "annotation_path", "np"]

@@ -1,0 +1,126 @@
+"""The in-process driver behind ``formicr read``: expand inputs, read files in a pool of
+processes (each loads the model once), write the CSVs atomically, summarise."""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from segmentation.decode import EXTENSIONS
+from worker.pipeline import FileResult, PageReader, ReadOptions
+from worker.results import ErrorRow, write_outputs
+
+_READER: PageReader | None = None
+
+
+def expand_inputs(inputs: list[str]) -> tuple[list[str], list[ErrorRow]]:
+    """Files as given, directories searched recursively for known extensions, globs expanded.
+    A path that matches nothing becomes an error row (the other inputs still run)."""
+    files, errors, seen = [], [], set()
+
+    def add(p: str) -> None:
+        if p not in seen:
+            seen.add(p)
+            files.append(p)
+
+    for arg in inputs:
+        p = Path(arg)
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if f.is_file() and f.suffix.lower() in EXTENSIONS:
+                    add(str(f))
+        elif p.exists():
+            add(arg)
+        elif glob.has_magic(arg):
+            matches = sorted(glob.glob(arg, recursive=True))
+            if not matches:
+                errors.append(ErrorRow(arg, None, "input: glob matched no files"))
+            for m in matches:
+                if Path(m).is_file():
+                    add(m)
+        else:
+            errors.append(ErrorRow(arg, None, "input: no such file or directory"))
+    return files, errors
+
+
+def _init_worker(options: ReadOptions, model: str | None, threads: int) -> None:
+    global _READER
+    import cv2
+
+    cv2.setNumThreads(threads)
+    _READER = PageReader(options, model=model, threads=threads)
+
+
+def _read_one(path: str) -> FileResult:
+    assert _READER is not None
+    try:
+        return _READER.read_file(path)
+    except Exception as exc:  # a bug, not bad input: report it, keep going
+        return FileResult(path, [], [ErrorRow(path, None, f"internal: {type(exc).__name__}: {exc}")])
+
+
+@dataclass
+class Summary:
+    files: int
+    pages: int
+    characters: int
+    fields: int
+    errors: int
+    seconds: float
+    internal_errors: int = 0
+
+    @property
+    def pages_per_second(self) -> float:
+        return self.pages / self.seconds if self.seconds > 0 else 0.0
+
+    def line(self) -> str:
+        return (f"{self.files} files, {self.pages} pages, {self.characters} characters, {self.fields} fields, "
+                f"{self.errors} errors in {self.seconds:.1f}s ({self.pages_per_second:.2f} pages/s)")
+
+
+def summarise(results: list[FileResult], errors: list[ErrorRow], seconds: float) -> Summary:
+    pages = [p for r in results for p in r.pages]
+    return Summary(len(results), len(pages), sum(len(p.characters) for p in pages),
+                   sum(len(p.fields) for p in pages), len(errors), seconds,
+                   sum(e.error.startswith("internal:") for e in errors))
+
+
+def run_read(inputs: list[str], out_dir: Path, options: ReadOptions, *, jobs: int | None = None,
+             model: str | None = None, progress: bool | None = None) -> tuple[Summary, list[FileResult]]:
+    t0 = time.perf_counter()
+    files, errors = expand_inputs(inputs)
+    jobs = max(1, min(jobs or os.cpu_count() or 1, max(len(files), 1)))
+    progress = sys.stdout.isatty() if progress is None else progress
+    results: list[FileResult] = []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(files), unit="file", desc="reading")
+    if jobs == 1:
+        _init_worker(options, model, 0)
+        it = map(_read_one, files)
+        pool = None
+    else:
+        pool = ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(options, model, 1))
+        it = pool.map(_read_one, files)
+    try:
+        for r in it:
+            results.append(r)
+            if bar:
+                bar.update(1)
+                bar.set_postfix(pages=sum(len(x.pages) for x in results), errors=sum(len(x.errors) for x in results))
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
+        if bar:
+            bar.close()
+    errors = errors + [e for r in results for e in r.errors]
+    pages = [p for r in results for p in r.pages]
+    write_outputs(out_dir, pages, errors, with_fields=options.template is not None)
+    return summarise(results, errors, time.perf_counter() - t0), results

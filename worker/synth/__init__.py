@@ -1,0 +1,1 @@
+"""Synthetic hand-printed forms: the project's own test and demo material (no fetched data)."""

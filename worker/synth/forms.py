@@ -1,0 +1,244 @@
+"""Render synthetic hand-printed forms with ground truth and the matching template.
+
+A form is laid out in template coordinates (A4 at 200 DPI, 1654x2339 px): a printed
+title, printed field labels, comb-cell fields and free boxed fields. Each writer has a
+slant, jitter, pen width, size and spacing of their own. The page is then "scanned":
+resampled to 150-400 DPI, rotated, shifted, blurred, noised, specked, and saved as PNG,
+JPEG or bilevel TIFF."""
+
+from __future__ import annotations
+
+import json
+import random
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from segmentation.charsets import CHARSETS
+from worker.synth.skeletons import SKELETONS
+
+PAGE_W, PAGE_H = 1654, 2339  # A4 at 200 DPI: the template's own pixel coordinates
+TEMPLATE_DPI = 200
+
+WORDS = ["SMITH", "JONES", "GARCIA", "MILLER", "DAVIS", "LOPEZ", "WILSON", "TAYLOR", "MOORE", "MARTIN",
+         "LEE", "WHITE", "HARRIS", "CLARK", "LEWIS", "YOUNG", "WALKER", "HALL", "ALLEN", "KING", "WRIGHT",
+         "SCOTT", "GREEN", "BAKER", "ADAMS", "NELSON", "HILL", "CAMPBELL", "QUINN", "BROOKS", "EVANS",
+         "ZHANG", "KOWALSKI", "NOVAK", "PETROV", "JENSEN", "FISCHER", "DUBOIS", "ROSSI", "VARGA"]
+CITIES = ["PARIS", "OSLO", "LISBON", "DUBLIN", "VIENNA", "PRAGUE", "BERLIN", "MADRID", "ROME", "WARSAW",
+          "ATHENS", "QUEBEC", "KYOTO", "BOSTON", "DENVER", "AUSTIN", "JUNEAU", "YORK", "ZURICH", "GHENT"]
+
+# name, label, kind (comb|box), charset, cells (comb) or max chars (box), x, y, w, h
+LAYOUT = [
+    ("surname", "SURNAME", "comb", "letters", 14, 120, 330, 1120, 80),
+    ("first_name", "FIRST NAME", "comb", "letters", 12, 120, 500, 960, 80),
+    ("date_of_birth", "DATE OF BIRTH (DDMMYYYY)", "comb", "digits", 8, 120, 670, 640, 80),
+    ("phone", "PHONE", "comb", "digits", 10, 860, 670, 680, 80),
+    ("city", "CITY", "box", "letters", 10, 120, 840, 900, 90),
+    ("postcode", "POSTCODE", "comb", "alnum", 6, 1100, 840, 432, 80),
+    ("account", "ACCOUNT NUMBER", "box", "digits", 12, 120, 1020, 1100, 90),
+    ("country", "COUNTRY CODE", "comb", "letters", 3, 1300, 1020, 240, 80),
+    ("reference", "REFERENCE", "box", "alnum", 9, 120, 1200, 900, 90),
+]
+
+
+@dataclass(frozen=True)
+class Writer:
+    slant: float  # shear: x += slant * (1 - y)
+    jitter: float  # point noise, fraction of glyph height
+    pen: float  # pen width, fraction of glyph height
+    size: float  # glyph height, fraction of the cell/box height
+    width: float  # glyph width relative to height
+    spacing: float  # gap between free-box glyphs, fraction of height
+    variant_seed: int
+
+    @classmethod
+    def random(cls, rng: random.Random) -> Writer:
+        return cls(slant=rng.uniform(-0.25, 0.3), jitter=rng.uniform(0.005, 0.03), pen=rng.uniform(0.05, 0.14),
+                   size=rng.uniform(0.55, 0.75), width=rng.uniform(0.55, 0.8), spacing=rng.uniform(0.2, 0.5),
+                   variant_seed=rng.randrange(1 << 30))
+
+
+def template_dict(name: str = "synthetic-application-v1") -> dict:
+    """The template (the exact schema ``segmentation.template`` validates) for LAYOUT."""
+    return {"name": name, "page_size": [PAGE_W, PAGE_H],
+            "fields": [{"name": f[0], "box": [f[5], f[6], f[7], f[8]], "charset": f[3]} for f in LAYOUT]}
+
+
+def _random_text(field, rng: random.Random) -> str:
+    name, _, kind, charset, n, *_ = field
+    if name in ("surname", "first_name"):
+        w = rng.choice(WORDS)
+        return w[:n]
+    if name == "city":
+        return rng.choice(CITIES)[:n]
+    if name == "date_of_birth":
+        return f"{rng.randint(1, 28):02d}{rng.randint(1, 12):02d}{rng.randint(1930, 2015)}"
+    if name == "country":
+        return "".join(rng.choice(string.ascii_uppercase) for _ in range(3))
+    k = rng.randint(max(3, n - 4), n)
+    return "".join(rng.choice(CHARSETS[charset]) for _ in range(k))
+
+
+def draw_glyph(canvas: np.ndarray, ch: str, x: float, y: float, w: float, h: float, writer: Writer,
+               rng: random.Random, scale: float = 1.0) -> tuple[int, int, int, int]:
+    """Draw one glyph (black ink) into the box (x,y,w,h); returns its ink bbox."""
+    variants = SKELETONS[ch]
+    strokes = variants[(writer.variant_seed + ord(ch) * 7 + rng.randrange(2)) % len(variants)]
+    pen = max(1, int(round(writer.pen * h * rng.uniform(0.85, 1.15))))
+    boxes = []
+    for stroke in strokes:
+        pts = []
+        for px, py in stroke:
+            jx, jy = rng.gauss(0, writer.jitter), rng.gauss(0, writer.jitter)
+            sx = px + writer.slant * (0.5 - py) + jx
+            pts.append(((x + sx * w) * 16, (y + (py + jy) * h) * 16))
+        arr = np.round(np.array(pts)).astype(np.int32)
+        cv2.polylines(canvas, [arr], False, 0, pen, cv2.LINE_AA, shift=4)
+        a = arr / 16.0
+        boxes.append((a[:, 0].min() - pen / 2, a[:, 1].min() - pen / 2, a[:, 0].max() + pen / 2, a[:, 1].max() + pen / 2))
+    b = np.array(boxes)
+    x0, y0, x1, y1 = b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
+    return int(x0), int(y0), int(np.ceil(x1 - x0)), int(np.ceil(y1 - y0))
+
+
+def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str] | None = None,
+                glyph_source=None) -> tuple[np.ndarray, dict]:
+    """Render a clean form in template coordinates; returns (grey page, truth dict).
+
+    ``glyph_source(ch, rng)`` may supply a real 28x28 glyph (white on black) instead of a
+    skeleton drawing (used by tests that paste ``../shared/data`` glyphs)."""
+    rng = random.Random(seed)
+    writer = writer or Writer.random(rng)
+    page = np.full((PAGE_H, PAGE_W), 255, np.uint8)
+    cv2.putText(page, "APPLICATION FORM", (120, 200), cv2.FONT_HERSHEY_SIMPLEX, 1.6, 0, 3, cv2.LINE_AA)
+    fields = []
+    for field in LAYOUT:
+        name, label, kind, charset, n, fx, fy, fw, fh = field
+        text = (texts or {}).get(name) or _random_text(field, rng)
+        cv2.putText(page, label, (fx, fy - 14), cv2.FONT_HERSHEY_SIMPLEX, 0.55, 0, 1, cv2.LINE_AA)
+        cv2.rectangle(page, (fx, fy), (fx + fw, fy + fh), 0, 3)
+        chars = []
+        gh = fh * writer.size
+        if kind == "comb":
+            cw = fw / n
+            for i in range(1, n):
+                cx = int(round(fx + i * cw))
+                cv2.line(page, (cx, fy), (cx, fy + fh), 0, 2)
+            for i, ch in enumerate(text[:n]):
+                gw = min(cw * 0.8, gh * writer.width)
+                x = fx + i * cw + (cw - gw) / 2 + rng.uniform(-0.06, 0.06) * cw
+                y = fy + (fh - gh) / 2 + rng.uniform(-0.08, 0.08) * fh
+                chars.append({"char": ch, "bbox": _put(page, ch, x, y, gw, gh, writer, rng, glyph_source)})
+        else:
+            x = fx + fh * 0.3
+            for ch in text:
+                gw = gh * writer.width * rng.uniform(0.9, 1.1)
+                y = fy + (fh - gh) / 2 + rng.uniform(-0.06, 0.06) * fh
+                chars.append({"char": ch, "bbox": _put(page, ch, x, y, gw, gh, writer, rng, glyph_source)})
+                x += gw + gh * writer.spacing * rng.uniform(0.8, 1.2)
+        fields.append({"name": name, "charset": charset, "kind": kind, "text": text[:n] if kind == "comb" else text,
+                       "box": [fx, fy, fw, fh], "chars": chars})
+    return page, {"template_size": [PAGE_W, PAGE_H], "writer": writer.__dict__, "fields": fields}
+
+
+def _put(page, ch, x, y, w, h, writer, rng, glyph_source):
+    if glyph_source is None:
+        return draw_glyph(page, ch, x, y, w, h, writer, rng)
+    g = glyph_source(ch, rng)  # 28x28 white-on-black, glyph in the central 20x20
+    ys, xs = np.nonzero(g > 40)
+    crop = g[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    s = h / crop.shape[0]
+    tw, th = max(1, int(crop.shape[1] * s)), max(1, int(h))
+    big = cv2.resize(crop, (tw, th), interpolation=cv2.INTER_CUBIC)
+    x0, y0 = int(x + (w - tw) / 2), int(y)
+    region = page[y0 : y0 + th, x0 : x0 + tw]
+    np.minimum(region, 255 - big[: region.shape[0], : region.shape[1]], out=region)
+    return [x0, y0, tw, th]
+
+
+@dataclass(frozen=True)
+class Scan:
+    dpi: int = 300
+    angle: float = 0.0  # degrees, counter-clockwise
+    shift: tuple[float, float] = (0.0, 0.0)  # pixels at scan resolution
+    blur: float = 0.0
+    noise: float = 0.0
+    specks: int = 0
+    fmt: str = "png"  # png | jpg | tif (bilevel G4) | bmp
+    jpeg_quality: int = 85
+
+    @classmethod
+    def random(cls, rng: random.Random, fmt: str | None = None) -> Scan:
+        return cls(dpi=rng.choice([150, 200, 300, 400]), angle=rng.uniform(-2, 2),
+                   shift=(rng.uniform(-50, 50), rng.uniform(-50, 50)), blur=rng.uniform(0, 1.0),
+                   noise=rng.uniform(0, 8), specks=rng.randint(0, 60),
+                   fmt=fmt or rng.choice(["png", "png", "jpg", "tif"]), jpeg_quality=rng.randint(60, 92))
+
+
+def scan(page: np.ndarray, truth: dict, sc: Scan, seed: int = 0) -> tuple[np.ndarray, dict]:
+    """Simulate scanning; maps every truth box into scan pixel coordinates."""
+    rng = np.random.default_rng(seed)
+    s = sc.dpi / TEMPLATE_DPI
+    h, w = page.shape
+    out_w, out_h = int(round(w * s)), int(round(h * s))
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), sc.angle, s)
+    m[0, 2] += (out_w - w) / 2 + sc.shift[0]
+    m[1, 2] += (out_h - h) / 2 + sc.shift[1]
+    img = cv2.warpAffine(page, m, (out_w, out_h), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
+                         borderValue=255)
+    if sc.blur > 0.05:
+        img = cv2.GaussianBlur(img, (0, 0), sc.blur * s)
+    if sc.noise > 0:
+        img = np.clip(img + rng.normal(0, sc.noise, img.shape), 0, 255).astype(np.uint8)
+    for _ in range(sc.specks):
+        cv2.circle(img, (int(rng.integers(0, out_w)), int(rng.integers(0, out_h))), int(rng.integers(1, 3)), 0, -1)
+
+    def tf_box(b):
+        x, y, bw, bh = b
+        pts = np.array([[x, y, 1], [x + bw, y, 1], [x, y + bh, 1], [x + bw, y + bh, 1]], float) @ m.T
+        x0, y0 = pts.min(0)
+        x1, y1 = pts.max(0)
+        return [int(round(x0)), int(round(y0)), int(round(x1 - x0)), int(round(y1 - y0))]
+
+    t = json.loads(json.dumps(truth))
+    for f in t["fields"]:
+        f["page_box"] = tf_box(f["box"])
+        for c in f["chars"]:
+            c["bbox"] = tf_box(c["bbox"])
+    t["scan"] = {**sc.__dict__, "shift": list(sc.shift), "size": [out_w, out_h],
+                 "affine_template_to_page": m.tolist()}
+    return img, t
+
+
+def save_scan(img: np.ndarray, path: Path, sc: Scan) -> Path:
+    """Write the scan in its format (bilevel CCITT G4 TIFF for 'tif')."""
+    if sc.fmt == "jpg":
+        cv2.imwrite(str(path), img, [cv2.IMWRITE_JPEG_QUALITY, sc.jpeg_quality])
+    elif sc.fmt == "tif":
+        from PIL import Image
+
+        Image.fromarray(img > 128).convert("1").save(path, compression="group4", dpi=(sc.dpi, sc.dpi))
+    else:
+        cv2.imwrite(str(path), img)
+    return path
+
+
+def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None = None,
+             scan_override: Scan | None = None) -> list[Path]:
+    """Write ``count`` scanned forms plus ``<form>.truth.json`` and ``template.json``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "template.json").write_text(json.dumps(template_dict(), indent=2) + "\n")
+    paths = []
+    for i in range(count):
+        rng = random.Random(seed * 1000 + i)
+        page, truth = render_form(seed * 1000 + i)
+        sc = scan_override or Scan.random(rng, fmt)
+        img, truth = scan(page, truth, sc, seed * 1000 + i)
+        path = save_scan(img, out / f"form_{seed:03d}_{i:03d}.{sc.fmt}", sc)
+        path.with_suffix(".truth.json").write_text(json.dumps(truth, indent=1) + "\n")
+        paths.append(path)
+    return paths

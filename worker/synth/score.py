@@ -1,0 +1,95 @@
+"""Score reading results against generated ground truth: CER and characters found."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from worker.results import PageResult
+
+
+def levenshtein(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def truth_path(form: str | Path) -> Path:
+    return Path(form).with_suffix(".truth.json")
+
+
+def load_truth(form: str | Path) -> dict:
+    return json.loads(truth_path(form).read_text())
+
+
+def truth_lines(truth: dict) -> list[str]:
+    """Reading-order lines of the truth: fields on one row, left to right."""
+    rows: list[list[dict]] = []
+    for f in sorted(truth["fields"], key=lambda f: f["page_box"][1]):
+        if rows and abs(rows[-1][0]["page_box"][1] - f["page_box"][1]) < 0.5 * f["page_box"][3]:
+            rows[-1].append(f)
+        else:
+            rows.append([f])
+    return [" ".join(f["text"] for f in sorted(r, key=lambda f: f["page_box"][0]) if f["text"]) for r in rows]
+
+
+@dataclass
+class Score:
+    chars: int = 0  # truth characters
+    edits_template: int = 0
+    edits_free: int = 0
+    found: int = 0
+
+    def __add__(self, o: Score) -> Score:
+        return Score(self.chars + o.chars, self.edits_template + o.edits_template,
+                     self.edits_free + o.edits_free, self.found + o.found)
+
+    @property
+    def cer_template(self) -> float:
+        return self.edits_template / max(self.chars, 1)
+
+    @property
+    def cer_free(self) -> float:
+        return self.edits_free / max(self.chars, 1)
+
+    @property
+    def found_rate(self) -> float:
+        return self.found / max(self.chars, 1)
+
+
+def _found(truth: dict, page: PageResult) -> int:
+    boxes = [(c.x, c.y, c.w, c.h) for c in page.characters]
+    used: set[int] = set()
+    n = 0
+    for f in truth["fields"]:
+        for ch in f["chars"]:
+            x, y, w, h = ch["bbox"]
+            for i, (px, py, pw, ph) in enumerate(boxes):
+                cx, cy = px + pw / 2, py + ph / 2
+                if i not in used and x <= cx <= x + w and y <= cy <= y + h:
+                    used.add(i)
+                    n += 1
+                    break
+    return n
+
+
+def score_template(truth: dict, page: PageResult) -> Score:
+    """Per-field CER (spaces ignored) and characters found, for a template-mode read."""
+    got = {f.name: f.text.replace(" ", "") for f in page.fields}
+    s = Score(chars=sum(len(f["text"]) for f in truth["fields"]), found=_found(truth, page))
+    s.edits_template = sum(levenshtein(got.get(f["name"], ""), f["text"]) for f in truth["fields"])
+    return s
+
+
+def score_free(truth: dict, page: PageResult) -> Score:
+    """Page CER for a template-free read: lines in reading order, spaces ignored."""
+    want = "\n".join(ln.replace(" ", "") for ln in truth_lines(truth))
+    have = "\n".join(ln.text.replace(" ", "") for ln in page.lines)
+    s = Score(chars=sum(len(f["text"]) for f in truth["fields"]), found=_found(truth, page))
+    s.edits_free = levenshtein(have, want)
+    return s
