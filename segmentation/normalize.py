@@ -45,7 +45,7 @@ def normalize_stroke(mask: np.ndarray, target_ratio: float = TARGET_STROKE_RATIO
     """Thicken or thin a binary glyph so its stroke width is ``target_ratio`` of its
     longer side; a 600-DPI marker and a 200-DPI ballpoint then look alike.
 
-    Only corrects when the width is off by more than a factor of ~1.5, and never erodes a
+    Only corrects when the width is off by more than ~25%, and never erodes a
     glyph away (falls back to the input)."""
     m = (mask > 0).astype(np.uint8) * 255
     ys, xs = np.nonzero(m)
@@ -54,7 +54,7 @@ def normalize_stroke(mask: np.ndarray, target_ratio: float = TARGET_STROKE_RATIO
     side = max(int(np.ptp(ys)) + 1, int(np.ptp(xs)) + 1)
     width = stroke_width(m)
     want = max(1.0, target_ratio * side)
-    if width <= 0 or 0.67 <= want / width <= 1.5:
+    if width <= 0 or 0.8 <= want / width <= 1.25:
         return m
     k = int(round(abs(want - width)))
     if k < 1:
@@ -63,12 +63,18 @@ def normalize_stroke(mask: np.ndarray, target_ratio: float = TARGET_STROKE_RATIO
     if want > width:
         return cv2.dilate(np.pad(m, k + 1), kernel)
     thinned = cv2.erode(m, kernel)
-    # Keep the result only if the glyph survives mostly intact (no strokes eroded away).
-    n_before = cv2.connectedComponents(m)[0]
-    n_after = cv2.connectedComponents(thinned)[0]
-    if n_after != n_before or cv2.countNonZero(thinned) < 0.25 * cv2.countNonZero(m):
+    # Keep the result only if the glyph survives intact: no stroke eroded away or cut apart.
+    if (_major_parts(thinned) > _major_parts(m)
+            or cv2.countNonZero(thinned) < 0.25 * cv2.countNonZero(m)):
         return m
     return thinned
+
+
+def _major_parts(mask: np.ndarray) -> int:
+    """Connected parts holding at least 3% of the ink."""
+    n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    return int((areas >= 0.03 * max(areas.sum(), 1)).sum())
 
 
 def normalize_glyph(ink: np.ndarray, *, stroke: bool = False) -> np.ndarray:

@@ -89,6 +89,13 @@ def load_kaggle_csv(path: str | Path) -> Dataset:
     if df.shape[1] != ncol:
         raise _fail(path, f"expected {ncol} columns (label + 784 pixels), found {df.shape[1]}")
     df = df.rename(columns={df.columns[0]: "label"})
+    empty = (df == "").to_numpy()
+    if empty.any():  # pandas pads a short row with empty strings
+        r = int(np.argmax(empty.any(axis=1)))
+        found = ncol - int(empty[r][::-1].argmin()) if empty[r][-1] else None
+        what = f"expected {ncol} columns, found {found}" if found is not None else \
+            f"empty value in column {int(np.argmax(empty[r])) + 1}"
+        raise _fail(path, f"row {r + 2}: {what}")
     try:
         values = df.to_numpy(dtype=np.float64)
     except ValueError:

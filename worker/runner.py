@@ -4,6 +4,7 @@ processes (each loads the model once), write the CSVs atomically, summarise."""
 from __future__ import annotations
 
 import glob
+import multiprocessing
 import os
 import sys
 import time
@@ -19,8 +20,9 @@ _READER: PageReader | None = None
 
 
 def expand_inputs(inputs: list[str]) -> tuple[list[str], list[ErrorRow]]:
-    """Files as given, directories searched recursively for known extensions, globs expanded.
-    A path that matches nothing becomes an error row (the other inputs still run)."""
+    """Files as given; directories searched recursively and globs expanded, both keeping
+    only known extensions (.png .jpg .jpeg .tif .tiff .bmp .pdf). A named file is always
+    read (a bad one becomes an error row); an input that matches nothing is an error row."""
     files, errors, seen = [], [], set()
 
     def add(p: str) -> None:
@@ -41,7 +43,7 @@ def expand_inputs(inputs: list[str]) -> tuple[list[str], list[ErrorRow]]:
             if not matches:
                 errors.append(ErrorRow(arg, None, "input: glob matched no files"))
             for m in matches:
-                if Path(m).is_file():
+                if Path(m).is_file() and Path(m).suffix.lower() in EXTENSIONS:
                     add(m)
         else:
             errors.append(ErrorRow(arg, None, "input: no such file or directory"))
@@ -107,7 +109,10 @@ def run_read(inputs: list[str], out_dir: Path, options: ReadOptions, *, jobs: in
         it = map(_read_one, files)
         pool = None
     else:
-        pool = ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(options, model, 1))
+        # spawn, not fork: a forked child of a process that already ran OpenCV or onnxruntime
+        # threads can deadlock in their thread pools.
+        pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_worker, initargs=(options, model, 1))
         it = pool.map(_read_one, files)
     try:
         for r in it:

@@ -1,0 +1,133 @@
+"""Decoding every format and pixel type, and every bad-input case."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from segmentation.clean import clean_page
+from segmentation.decode import decode
+from segmentation.errors import (
+    BlankPageError,
+    CorruptInputError,
+    ImageTooLargeError,
+    InputError,
+    UnsupportedFormatError,
+)
+
+
+@pytest.fixture(scope="module")
+def page(form_files) -> np.ndarray:
+    return next(decode(form_files[0])).image
+
+
+def same_page(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and float(np.mean(np.abs(a.astype(int) - b.astype(int)))) < 8
+
+
+def test_png_grey_colour_alpha_and_16bit(tmp_path, page):
+    cv2.imwrite(str(tmp_path / "g.png"), page)
+    cv2.imwrite(str(tmp_path / "c.png"), cv2.cvtColor(page, cv2.COLOR_GRAY2BGR))
+    bgra = cv2.cvtColor(page, cv2.COLOR_GRAY2BGRA)
+    cv2.imwrite(str(tmp_path / "a.png"), bgra)
+    cv2.imwrite(str(tmp_path / "w.png"), page.astype(np.uint16) * 257)
+    for name in ["g", "c", "a", "w"]:
+        pages = list(decode(tmp_path / f"{name}.png"))
+        assert len(pages) == 1 and pages[0].image.dtype == np.uint8
+        assert same_page(pages[0].image, page), name
+
+
+def test_jpeg_and_bmp(tmp_path, page):
+    cv2.imwrite(str(tmp_path / "p.jpg"), page, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    cv2.imwrite(str(tmp_path / "p.bmp"), page)
+    assert same_page(next(decode(tmp_path / "p.jpg")).image, page)
+    assert same_page(next(decode(tmp_path / "p.bmp")).image, page)
+
+
+def test_multipage_g4_tiff_gives_every_page(tmp_path, page):
+    bil = Image.fromarray(page > 128).convert("1")
+    bil.save(tmp_path / "fax.tif", compression="group4", save_all=True, append_images=[bil, bil], dpi=(300, 300))
+    pages = list(decode(tmp_path / "fax.tif"))
+    assert [p.page for p in pages] == [1, 2, 3]
+    assert set(np.unique(pages[0].image)) <= {0, 255}
+    assert pages[0].dpi == 300
+
+
+def test_pdf_pages_are_rendered(tmp_path, page):
+    im = Image.fromarray(page)
+    im.save(tmp_path / "two.pdf", save_all=True, append_images=[im], resolution=200)
+    pages = list(decode(tmp_path / "two.pdf"))
+    assert [p.page for p in pages] == [1, 2]
+    assert pages[0].image.ndim == 2 and pages[0].image.mean() > 200
+
+
+def test_extension_does_not_decide_the_format(tmp_path, page):
+    cv2.imwrite(str(tmp_path / "really_png.png"), page)
+    (tmp_path / "misnamed.jpg").write_bytes((tmp_path / "really_png.png").read_bytes())
+    assert same_page(next(decode(tmp_path / "misnamed.jpg")).image, page)
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (lambda p, d: d[: len(d) // 3], CorruptInputError, "truncated"),
+        (lambda p, d: d[:8] + b"\0" * 200, CorruptInputError, "corrupt"),
+        (lambda p, d: b"", CorruptInputError, "empty"),
+        (lambda p, d: b"GIF89a not supported", UnsupportedFormatError, "unknown format"),
+        (lambda p, d: b"hello, I am a text file", UnsupportedFormatError, "unknown format"),
+    ],
+    ids=["truncated-png", "corrupt-png", "empty-file", "gif", "text"],
+)
+def test_bad_files_raise_input_errors_naming_the_file(tmp_path, page, make, error, message):
+    ok, buf = cv2.imencode(".png", page)
+    path = tmp_path / "bad.png"
+    path.write_bytes(make(path, buf.tobytes()))
+    with pytest.raises(error, match=message) as exc:
+        list(decode(path))
+    assert str(path) in str(exc.value)
+
+
+def test_truncated_jpeg_is_refused(tmp_path, page):
+    ok, buf = cv2.imencode(".jpg", page)
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(buf.tobytes()[: len(buf) // 2])
+    with pytest.raises(CorruptInputError, match="truncated JPEG"):
+        list(decode(path))
+
+
+def test_truncated_pdf_is_refused(tmp_path, page):
+    Image.fromarray(page).save(tmp_path / "ok.pdf")
+    cut = tmp_path / "cut.pdf"
+    cut.write_bytes((tmp_path / "ok.pdf").read_bytes()[:300])
+    with pytest.raises(CorruptInputError):
+        list(decode(cut))
+
+
+def test_too_large_is_refused_before_decoding(tmp_path, page):
+    cv2.imwrite(str(tmp_path / "p.png"), page)
+    with pytest.raises(ImageTooLargeError, match="MP limit"):
+        list(decode(tmp_path / "p.png", max_pixels=1000))
+
+
+def test_too_many_pages_is_refused(tmp_path, page):
+    im = Image.fromarray(page[:200, :200])
+    im.save(tmp_path / "many.tif", save_all=True, append_images=[im] * 4)
+    with pytest.raises(ImageTooLargeError, match="more than 3 pages"):
+        list(decode(tmp_path / "many.tif", max_pages=3))
+
+
+def test_missing_file_and_directory(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        list(decode(tmp_path / "nope.png"))
+    with pytest.raises(InputError, match="directory"):
+        list(decode(tmp_path))
+
+
+def test_blank_page_is_an_input_error(blank_page):
+    with pytest.raises(BlankPageError):
+        clean_page(blank_page)
+    noisy = np.clip(blank_page + np.random.default_rng(0).normal(0, 3, blank_page.shape), 0, 255).astype(np.uint8)
+    with pytest.raises(BlankPageError):
+        clean_page(noisy)

@@ -1,0 +1,72 @@
+"""The shipped model and its metadata contract."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from segmentation.charsets import ALNUM, charset_of
+from segmentation.errors import ModelError
+from segmentation.normalize import normalize_batch
+from tests.conftest import render_glyph
+from worker.classifier import Classifier
+from worker.model_meta import DEFAULT_MODEL, load_metadata, validate_metadata
+
+
+def test_shipped_metadata_follows_the_contract():
+    meta = load_metadata(DEFAULT_MODEL)  # also checks sha256
+    raw = meta.raw
+    assert list(meta.labels) == list(ALNUM)  # A-Z then 0-9
+    for key in ("file", "labels", "input", "training", "metrics", "sha256"):
+        assert key in raw
+    t = raw["training"]
+    assert all("CC BY 4.0" in s["credit"] for s in t["data"])
+    assert t["split"]["kind"] == "writer"
+    assert t["epochs"] == 10 and t["batch_size"] == 128
+    assert raw["input"]["shape"] == [28, 28, 1]
+
+
+def test_shipped_onnx_has_dynamic_batch_and_softmax_output():
+    meta = load_metadata(DEFAULT_MODEL)
+    sess = ort.InferenceSession(str(meta.onnx_path), providers=["CPUExecutionProvider"])
+    inp = sess.get_inputs()[0]
+    assert inp.shape[1:] == [28, 28, 1] and not isinstance(inp.shape[0], int)
+    for n in (1, 7):
+        out = sess.run(None, {inp.name: np.random.rand(n, 28, 28, 1).astype(np.float32)})[0]
+        assert out.shape == (n, 36)
+        np.testing.assert_allclose(out.sum(1), 1.0, atol=1e-3)
+
+
+def test_shipped_model_reads_generated_glyphs():
+    clf = Classifier()
+    chars = list(ALNUM) * 2
+    x = normalize_batch([render_glyph(c, seed=i) for i, c in enumerate(chars)], stroke=True)
+    preds = clf.classify(x, [charset_of(c) for c in chars])
+    acc = np.mean([p.char == c for p, c in zip(preds, chars, strict=True)])
+    assert acc >= 0.9, acc
+    assert all(p.char in ALNUM and 0 < p.confidence <= 1 for p in preds)
+
+
+def test_charset_mask_applies_before_the_argmax():
+    clf = Classifier()
+    x = normalize_batch([render_glyph("O", seed=3)])
+    assert clf.classify(x, ["digits"])[0].char == "0"
+    assert clf.classify(x, ["letters"])[0].char in "OQDCU"
+    top = clf.classify(x, ["digits"], top_k=3)[0]
+    assert len(top.alternatives) == 2 and all(c in "0123456789" for c, _ in top.alternatives)
+
+
+def test_bad_model_files_raise_model_errors(tmp_path):
+    with pytest.raises(ModelError, match="not found"):
+        load_metadata(tmp_path / "missing.json")
+    meta = json.loads(DEFAULT_MODEL.read_text())
+    (tmp_path / meta["file"]).write_bytes(b"tampered")
+    (tmp_path / "m.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="sha256"):
+        load_metadata(tmp_path / "m.json")
+    del meta["labels"]
+    with pytest.raises(ModelError, match="missing keys"):
+        validate_metadata(meta)

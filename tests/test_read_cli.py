@@ -1,0 +1,158 @@
+"""`formicr read` end to end: CSV contracts, errors, exit codes, atomic writes, CER floor."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from worker.results import (
+    CHARACTER_COLUMNS,
+    ERROR_COLUMNS,
+    FIELD_COLUMNS,
+    PageResult,
+    atomic_write,
+    write_outputs,
+)
+from worker.synth.score import Score, load_truth, score_free, score_template
+
+
+def formicr(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "worker.cli", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def header(path: Path) -> tuple[str, ...]:
+    with open(path, newline="") as f:
+        return tuple(next(csv.reader(f)))
+
+
+def test_csv_columns_are_exactly_the_contract():
+    assert CHARACTER_COLUMNS == ("source", "page", "line", "index", "x", "y", "w", "h", "char", "confidence",
+                                 "alternatives")
+    assert FIELD_COLUMNS == ("source", "page", "field", "text", "confidence", "needs_review")
+    assert ERROR_COLUMNS == ("source", "page", "error")
+
+
+@pytest.fixture(scope="module")
+def template_run(forms_dir, form_files, tmp_path_factory):
+    out = tmp_path_factory.mktemp("read")
+    corrupt = out.parent / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    proc = formicr("read", *map(str, form_files), str(corrupt), str(out.parent / "missing.tif"),
+                   "--template", str(forms_dir / "template.json"), "--out", str(out), "--jobs", "2",
+                   "--annotate")
+    return proc, out, corrupt
+
+
+def test_bad_files_become_error_rows_and_exit_3_while_good_files_are_read(template_run, form_files):
+    proc, out, corrupt = template_run
+    assert proc.returncode == 3, proc.stderr
+    errs = rows(out / "errors.csv")
+    assert {e["source"] for e in errs} == {str(corrupt), str(out.parent / "missing.tif")}
+    assert any("corrupt" in e["error"] for e in errs)
+    fields = rows(out / "fields.csv")
+    assert {f["source"] for f in fields} == {str(p) for p in form_files}
+    assert "3 files" not in proc.stdout and "errors" in proc.stdout  # the summary line
+
+
+def test_outputs_have_exact_headers_and_page_coordinates(template_run, form_files):
+    _, out, _ = template_run
+    assert header(out / "characters.csv") == CHARACTER_COLUMNS
+    assert header(out / "fields.csv") == FIELD_COLUMNS
+    assert header(out / "errors.csv") == ERROR_COLUMNS
+    chars = rows(out / "characters.csv")
+    assert chars and all(r["page"] == "1" for r in chars)
+    truth = load_truth(form_files[0])
+    w, h = truth["scan"]["size"]
+    mine = [r for r in chars if r["source"] == str(form_files[0])]
+    assert all(0 <= int(r["x"]) < w and 0 <= int(r["y"]) < h for r in mine)
+    assert all(0 < float(r["confidence"]) <= 1 for r in mine)
+    alts = [r["alternatives"] for r in mine if r["alternatives"]]
+    assert alts and all(len(a.split(":")) >= 2 for a in alts)
+
+
+def test_annotated_png_per_page(template_run, form_files):
+    _, out, _ = template_run
+    pngs = list((out / "annotated").glob("*.png"))
+    assert len(pngs) == len(form_files)
+    assert all(p.stat().st_size > 10_000 for p in pngs)
+
+
+def test_field_confidence_is_the_weakest_character_and_review_follows_threshold(template_run):
+    _, out, _ = template_run
+    for f in rows(out / "fields.csv"):
+        assert f["needs_review"] in ("true", "false")
+        if f["text"]:
+            assert (f["needs_review"] == "true") == (float(f["confidence"]) < 0.80)
+
+
+def test_end_to_end_cer_on_generated_forms_is_below_a_floor(reader, form_files):
+    from segmentation.decode import decode
+    from segmentation.template import load_template
+    from worker.pipeline import PageReader, ReadOptions
+
+    tpl_reader = PageReader(ReadOptions(template=load_template(form_files[0].parent / "template.json")),
+                            classifier=reader.classifier)
+    t, f = Score(), Score()
+    for path in form_files:
+        truth = load_truth(path)
+        page = next(decode(path))
+        t += score_template(truth, tpl_reader.read_page(page))
+        f += score_free(truth, reader.read_page(page))
+    assert t.found_rate >= 0.99
+    assert t.cer_template <= 0.05, t.cer_template
+    assert f.cer_free <= 0.10, f.cer_free
+
+
+def test_template_free_read_and_inputs_by_directory_and_glob(forms_dir, tmp_path):
+    proc = formicr("read", str(forms_dir), "--out", str(tmp_path / "a"), "--jobs", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert not (tmp_path / "a" / "fields.csv").exists()
+    by_dir = rows(tmp_path / "a" / "characters.csv")
+    proc = formicr("read", str(forms_dir / "form_*"), "--out", str(tmp_path / "b"), "--jobs", "1")
+    assert proc.returncode == 0, proc.stderr
+    by_glob = rows(tmp_path / "b" / "characters.csv")
+    key = lambda r: (r["source"], r["line"], r["index"])  # noqa: E731
+    assert sorted(map(key, by_dir)) == sorted(map(key, by_glob))
+
+
+def test_bad_arguments_exit_2_and_a_bad_template_exits_4(forms_dir, tmp_path):
+    assert formicr("read", str(forms_dir), "--jobs", "0").returncode == 2
+    assert formicr("read").returncode == 2
+    bad = tmp_path / "t.json"
+    bad.write_text('{"name": "x"}')
+    proc = formicr("read", str(forms_dir), "--template", str(bad), "--out", str(tmp_path))
+    assert proc.returncode == 4
+    assert "missing key" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_atomic_write_leaves_old_file_intact_when_interrupted(tmp_path, monkeypatch):
+    target = tmp_path / "characters.csv"
+    target.write_text("old complete content\n")
+
+    def crash(src, dst):
+        raise KeyboardInterrupt("killed mid-write")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(target, "new content that never lands\n" * 1000)
+    assert target.read_text() == "old complete content\n"
+    assert list(tmp_path.iterdir()) == [target]  # no temp file left behind
+
+
+def test_write_outputs_writes_headers_even_with_no_rows(tmp_path):
+    paths = write_outputs(tmp_path, [PageResult("a.png", 1, [])], [], with_fields=True)
+    assert header(paths["characters"]) == CHARACTER_COLUMNS
+    assert header(paths["fields"]) == FIELD_COLUMNS
+    assert rows(paths["errors"]) == []

@@ -1,0 +1,143 @@
+"""Deskew, registration, line removal, touching characters, reading order, normalisation."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from segmentation.clean import clean_page, estimate_skew
+from segmentation.glyphs import find_glyphs
+from segmentation.lines import find_lines, remove_lines
+from segmentation.normalize import BOX, SIZE, normalize_glyph
+from segmentation.template import parse_template, register
+from tests.conftest import render_glyph
+from worker.synth.forms import Scan, Writer, render_form, scan, template_dict
+
+
+@pytest.fixture(scope="module")
+def clean_form():
+    page, truth = render_form(11)
+    return page, truth
+
+
+@pytest.mark.parametrize("angle", [-4.0, -1.5, 0.0, 2.0, 4.5])
+def test_deskew_recovers_known_angles(clean_form, angle):
+    img, _ = scan(clean_form[0], clean_form[1], Scan(dpi=200, angle=angle))
+    c = clean_page(img)
+    assert c.angle == pytest.approx(angle, abs=0.25)
+
+
+@pytest.mark.parametrize(
+    ("dpi", "angle", "shift"),
+    [(150, 0.0, (0, 0)), (300, 1.8, (40, -35)), (400, -2.0, (-50, 50)), (200, 0.7, (25, 45))],
+)
+def test_registration_maps_fields_to_their_printed_boxes(clean_form, dpi, angle, shift):
+    img, truth = scan(clean_form[0], clean_form[1], Scan(dpi=dpi, angle=angle, shift=shift))
+    c = clean_page(img)
+    lines = find_lines(c.binary)
+    tpl = parse_template(template_dict())
+    reg = register(tpl, lines.boxes, c.binary.shape)
+    assert reg.matched == len(tpl.fields)
+    tol = 0.01 * dpi + 3
+    for spec, f in zip(tpl.fields, truth["fields"], strict=True):
+        got = np.array(c.input_box(*reg.field_rect(spec.box)))
+        assert np.abs(got - np.array(f["page_box"])).max() <= tol, spec.name
+
+
+def box_with_stroke() -> np.ndarray:
+    """A printed box whose bottom edge a hand-drawn vertical stroke crosses."""
+    img = np.zeros((300, 800), np.uint8)
+    cv2.rectangle(img, (50, 50), (750, 150), 255, 3)
+    cv2.line(img, (400, 80), (400, 200), 255, 4)  # crosses the bottom edge at y=150
+    return img
+
+
+def test_line_removal_keeps_crossing_strokes():
+    img = box_with_stroke()
+    lines = find_lines(img)
+    assert len(lines.boxes) == 1
+    ink = remove_lines(img, lines)
+    assert ink[50, 200] == 0 and ink[150, 600] == 0  # box edges gone
+    col = ink[75:205, 398:403].max(axis=1)
+    assert (col[5:120] > 0).all()  # stroke continuous through the erased line
+    n, _ = cv2.connectedComponents(ink)
+    assert n - 1 == 1
+
+
+def draw_text(img, text, x, y, h, touching=False, seed=0):
+    import random
+
+    rng = random.Random(seed)
+    w = Writer(0.0, 0.005, 0.1, 1.0, 0.7, 0.0, 3)
+    canvas = 255 - img
+    gw = 0.7 * h
+    for ch in text:
+        from worker.synth.forms import draw_glyph
+
+        draw_glyph(canvas, ch, x, y, gw, h, w, rng)
+        x += gw * (0.97 if touching else 1.4)
+    return 255 - canvas
+
+
+def test_touching_characters_are_split():
+    img = np.zeros((300, 900), np.uint8)
+    img = draw_text(img, "HMNW", 60, 100, 80, touching=True)
+    img = draw_text(img, "EL", 500, 100, 80)
+    lines = find_lines(img)
+    glyphs = find_glyphs(img, lines, free_text=True)
+    assert len(glyphs) == 6
+
+
+def test_reading_order_is_rows_then_left_to_right():
+    img = np.zeros((500, 900), np.uint8)
+    img = draw_text(img, "AB", 500, 60, 70)
+    img = draw_text(img, "CD", 60, 80, 70)  # same row, further left, a little lower
+    img = draw_text(img, "EF", 100, 300, 70)
+    glyphs = find_glyphs(img, find_lines(img), free_text=True)
+    order = [(g.line, g.index, g.word) for g in glyphs]
+    assert [o[:2] for o in order] == [(1, 1), (1, 2), (1, 3), (1, 4), (2, 1), (2, 2)]
+    xs = [g.rect[0] for g in glyphs[:4]]
+    assert xs == sorted(xs)
+    assert order[2][2] == 2  # the wide gap between CD and AB starts a new word
+
+
+def test_comb_cells_give_one_glyph_per_filled_cell():
+    page, truth = render_form(21)
+    img, truth = scan(page, truth, Scan(dpi=200))
+    c = clean_page(img)
+    lines = find_lines(c.binary)
+    combs = [b for b in lines.boxes if b.is_comb]
+    assert sorted(len(b.cells) for b in combs) == sorted(f[4] for f in __import__(
+        "worker.synth.forms", fromlist=["LAYOUT"]).LAYOUT if f[2] == "comb")
+    glyphs = find_glyphs(remove_lines(c.binary, lines), lines)
+    assert len(glyphs) == sum(len(f["chars"]) for f in truth["fields"])
+
+
+def test_normalize_fits_20px_box_and_centres_mass():
+    g = normalize_glyph(render_glyph("L", seed=2, size=150))
+    assert g.shape == (SIZE, SIZE) and g.dtype == np.float32 and 0 <= g.min() and g.max() <= 1
+    ys, xs = np.nonzero(g > 0.05)
+    assert max(np.ptp(ys), np.ptp(xs)) + 1 <= BOX + 1
+    total = g.sum()
+    cy = (g.sum(1) * np.arange(SIZE)).sum() / total
+    cx = (g.sum(0) * np.arange(SIZE)).sum() / total
+    assert abs(cy - 13.5) <= 1.0 and abs(cx - 13.5) <= 1.0
+
+
+def test_stroke_normalisation_brings_marker_and_ballpoint_together():
+    thin = render_glyph("E", seed=1, pen=0.03, size=240)
+    thick = render_glyph("E", seed=1, pen=0.22, size=240)
+
+    def ink_ratio(stroke: bool) -> float:
+        a = normalize_glyph(thin, stroke=stroke)
+        b = normalize_glyph(thick, stroke=stroke)
+        return float((b > 0.5).sum() / max((a > 0.5).sum(), 1))
+
+    assert ink_ratio(False) > 3.0
+    assert ink_ratio(True) < 0.6 * ink_ratio(False)
+
+
+def test_skew_estimate_is_zero_on_a_straight_page(clean_form):
+    _, binary = cv2.threshold(clean_form[0], 128, 255, cv2.THRESH_BINARY_INV)
+    assert abs(estimate_skew(binary)) <= 0.15  # the search step is 0.1 degree

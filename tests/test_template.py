@@ -1,0 +1,63 @@
+"""Template schema validation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from segmentation.errors import TemplateError
+from segmentation.template import load_template, parse_template
+
+GOOD = {"name": "t", "page_size": [1000, 1400],
+        "fields": [{"name": "surname", "box": [10, 20, 300, 60], "charset": "letters"}]}
+
+
+def with_(**kw):
+    d = json.loads(json.dumps(GOOD))
+    d.update(kw)
+    return d
+
+
+def field(**kw):
+    f = dict(GOOD["fields"][0])
+    f.update(kw)
+    return with_(fields=[f])
+
+
+def test_good_template_parses():
+    t = parse_template(GOOD)
+    assert t.fields[0].charset == "letters" and t.page_size == (1000, 1400)
+    assert t.to_dict() == {**GOOD, "fields": [{**GOOD["fields"][0], "box": [10.0, 20.0, 300.0, 60.0]}]}
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({"name": "t", "fields": []}, "missing key"),
+        (with_(extra=1), "unknown key"),
+        (with_(name=""), "'name'"),
+        (with_(page_size=[100]), "page_size"),
+        (with_(page_size=[0, 100]), "page_size"),
+        (with_(fields=[]), "non-empty list"),
+        (field(charset="greek"), "charset 'greek'"),
+        (field(box=[0, 0, 10]), "'box'"),
+        (field(box=[0, 0, -5, 10]), "positive"),
+        (field(box=[900, 0, 200, 10]), "outside page_size"),
+        (field(charest="letters"), "unknown key"),
+        (with_(fields=[GOOD["fields"][0], GOOD["fields"][0]]), "duplicate field name"),
+        ([1, 2], "JSON object"),
+    ],
+)
+def test_invalid_templates_get_clear_errors(doc, message):
+    with pytest.raises(TemplateError, match=message):
+        parse_template(doc, "t.json")
+
+
+def test_template_file_errors_name_the_file_and_place(tmp_path):
+    p = tmp_path / "broken.json"
+    p.write_text('{"name": "x",\n "page_size": [1, 2],,}')
+    with pytest.raises(TemplateError, match=r"broken.json: invalid JSON at line 2"):
+        load_template(p)
+    with pytest.raises(TemplateError, match="no such template"):
+        load_template(tmp_path / "missing.json")

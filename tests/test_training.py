@@ -1,0 +1,85 @@
+"""Smoke training on a few hundred generated glyphs, export parity, the metadata schema."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from segmentation.charsets import ALNUM
+from segmentation.errors import ModelError
+from segmentation.normalize import normalize_glyph
+from tests.conftest import render_glyph
+from worker.model_meta import load_metadata, validate_metadata
+
+pytest.importorskip("keras", reason="training extra not installed (pip install -e .[train])")
+
+
+@pytest.fixture(scope="module")
+def synthetic_npz(tmp_path_factory):
+    """~360 glyphs (36 classes x 10 writers) in the shared-data npz layout."""
+    xs, ys, writers = [], [], []
+    for w in range(10):
+        for ch in ALNUM:
+            g = normalize_glyph(render_glyph(ch, seed=w * 100 + ord(ch), pen=0.06 + 0.01 * (w % 4)))
+            xs.append((g * 255).astype(np.uint8))
+            ys.append(ch)
+            writers.append(f"synth/w{w}")
+    path = tmp_path_factory.mktemp("data") / "synthetic_28x28.npz"
+    np.savez(path, x=np.stack(xs), y=np.array(ys), writer=np.array(writers), group=np.array(["synth"] * len(ys)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def smoke_run(synthetic_npz, tmp_path_factory):
+    from training.train import TrainOptions, run_training
+
+    out = tmp_path_factory.mktemp("run")
+    run_training(TrainOptions(data=[str(synthetic_npz)], out=out, epochs=2, batch_size=64, clean_labels=True,
+                              clean_epochs=1, verbose=0))
+    return out
+
+
+def test_smoke_training_writes_every_report(smoke_run):
+    for name in ["metrics.json", "confusion.png", "curves.png", "samples.png", "test_predictions.png",
+                 "predictions.csv", "model.keras"]:
+        assert (smoke_run / name).stat().st_size > 0, name
+    info = json.loads((smoke_run / "metrics.json").read_text())
+    assert info["labels"] == list(ALNUM)
+    assert info["training"]["split"]["kind"] == "writer"  # writer ids exist -> writer-disjoint
+    m = info["metrics"]["test_clean"]
+    assert 0.0 <= m["accuracy_all36"] <= m["accuracy_in_class"] <= 1.0
+    assert set(m["per_class"]) == set(ALNUM)
+    assert info["training"]["label_check"]["of"] == 360
+
+
+def test_writer_split_keeps_writers_apart(synthetic_npz):
+    from training.data import load_npz, writer_split
+
+    ds = load_npz(synthetic_npz)
+    tr, te = writer_split(ds, 0.2, seed=1)
+    assert not set(ds.writer[tr]) & set(ds.writer[te])
+    assert 0.1 < len(te) / len(ds) < 0.35
+
+
+def test_export_passes_parity_and_writes_valid_metadata(smoke_run, tmp_path):
+    from training.export import export_run
+
+    meta_path = export_run(smoke_run, tmp_path, "smoke", int8=True)
+    meta = json.loads(meta_path.read_text())
+    validate_metadata(meta)
+    assert meta["metrics"]["parity"]["samples"] >= 1000
+    assert meta["metrics"]["parity"]["max_abs_diff"] <= 1e-5
+    assert "accepted_as_default" in meta["metrics"]["int8"]
+    loaded = load_metadata(meta_path)
+    assert loaded.labels == tuple(ALNUM)
+
+
+def test_export_refuses_a_model_that_fails_parity(smoke_run, tmp_path, monkeypatch):
+    import training.export as ex
+
+    monkeypatch.setattr(ex, "PARITY_TOL", -1.0)  # nothing can pass
+    with pytest.raises(ModelError, match="parity failed"):
+        ex.export_run(smoke_run, tmp_path, "bad", int8=False)
+    assert not list(tmp_path.glob("bad*.onnx"))
