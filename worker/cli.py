@@ -139,6 +139,74 @@ def exit_code(summary) -> int:
 
 
 @main.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--template", "template_path", type=click.Path(path_type=Path), default=None)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("out"), show_default=True,
+              help="Job output directory (must lie under FORMICR_OUTPUT_ROOT).")
+@click.option("--broker", default=None, help="Redis URL (default: $FORMICR_BROKER_URL or redis://localhost:6379/0).")
+@click.option("--annotate", is_flag=True, help="Workers write annotated PNGs to OUT/annotated/.")
+@click.option("--wait", "wait_", is_flag=True, help="Show progress until the job is done, then the summary.")
+@click.option("--timeout", type=click.FloatRange(0), default=None, help="With --wait: give up after this many seconds.")
+def submit(inputs, template_path, out, broker, annotate, wait_, timeout):
+    """Queue forms for Celery workers; prints the job id."""
+    from segmentation.template import load_template
+    from worker import queue
+
+    settings = queue.settings_with(broker)
+    tpl = load_template(template_path) if template_path else None
+    job_id, store, info = queue.submit(list(inputs), out, settings, tpl, annotate)
+    click.echo(job_id)
+    click.echo(f"queued {info['queued']} forms, skipped {info['skipped']} already read, "
+               f"refused {info['refused']}", err=True)
+    if wait_:
+        queue.wait(store, job_id, timeout=timeout)
+        summary = queue.summary_of(store, job_id)
+        click.echo(summary.line())
+        click.echo(f"results in {store.state(job_id)['out']}/")
+        sys.exit(exit_code(summary))
+
+
+@main.command()
+@click.option("--concurrency", type=click.IntRange(1, 256), default=None,
+              help="Worker processes (default: $FORMICR_CONCURRENCY or the number of cores).")
+@click.option("--queues", default=None, help="Comma-separated queues (default: $FORMICR_QUEUE or 'formicr').")
+@click.option("--broker", default=None, help="Redis URL (default: $FORMICR_BROKER_URL).")
+@click.option("--loglevel", default="INFO", show_default=True)
+@click.option("--pool", type=click.Choice(["prefork", "solo", "threads"]), default="prefork", show_default=True)
+def worker(concurrency, queues, broker, loglevel, pool):
+    """Start a Celery worker with formicr's settings (fails fast if Redis is unreachable)."""
+    import os
+
+    from worker import queue
+    from worker.jobs import connect
+
+    settings = queue.settings_with(broker)
+    connect(settings.broker_url)
+    if broker:
+        os.environ["FORMICR_BROKER_URL"] = broker
+        os.environ["FORMICR_RESULT_BACKEND"] = broker
+    from worker.celery_app import app
+
+    argv = ["worker", f"--loglevel={loglevel}", f"--concurrency={concurrency or settings.concurrency}",
+            f"--queues={queues or settings.queue}", f"--pool={pool}", "--without-gossip", "--without-mingle",
+            "--hostname", f"formicr-{os.getpid()}@%h"]
+    app.worker_main(argv)
+
+
+@main.command()
+@click.argument("job")
+@click.option("--broker", default=None, help="Redis URL (default: $FORMICR_BROKER_URL).")
+def status(job, broker):
+    """Show a job's progress, failures and output paths."""
+    from worker import queue
+    from worker.jobs import JobStore, connect
+
+    store = JobStore(connect(queue.settings_with(broker).broker_url))
+    for line in queue.status_lines(store, job):
+        click.echo(line)
+
+
+@main.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("samples"), show_default=True)
 @click.option("--count", type=click.IntRange(1), default=4, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)

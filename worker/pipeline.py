@@ -106,13 +106,13 @@ class PageReader:
                              bool(mine) and conf < self.options.review_threshold, mine))
         return out
 
-    def read_file(self, path: str | Path, display: str | None = None) -> FileResult:
+    def read_file(self, path: str | Path, display: str | None = None, data: bytes | None = None) -> FileResult:
         """Every page of one file; bad input becomes error rows, never an exception."""
         source = display or str(path)
         res = FileResult(source)
         t0 = time.perf_counter()
         try:
-            for page in decode(path, max_pixels=self.options.max_pixels, max_pages=self.options.max_pages):
+            for page in decode(path, max_pixels=self.options.max_pixels, max_pages=self.options.max_pages, data=data):
                 page.source = source
                 try:
                     res.pages.append(self.read_page(page))

@@ -119,12 +119,17 @@ def csv_text(columns: Iterable[str], rows: Iterable[list]) -> str:
     return buf.getvalue()
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def atomic_write(path: str | Path, data: str | bytes) -> None:
     """Write via a temp file in the same folder, fsync, then rename over the target."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
             f.flush()
@@ -135,14 +140,30 @@ def atomic_write(path: str | Path, data: str | bytes) -> None:
         raise
 
 
-def write_outputs(out_dir: str | Path, pages: list[PageResult], errors: list[ErrorRow],
-                  with_fields: bool) -> dict[str, Path]:
-    """Write characters.csv, errors.csv and (with a template) fields.csv atomically."""
+def sort_rows(rows: list[list]) -> list[list]:
+    """The one row order of every output: source, then page (then line, index)."""
+    def key(r):
+        page = r[1] if r[1] not in ("", None) else 0
+        rest = tuple(r[2:4]) if len(r) == len(CHARACTER_COLUMNS) else ()
+        return (r[0], int(page), *rest)
+    return sorted(rows, key=key)
+
+
+def write_csvs(out_dir: str | Path, chars: list[list], fields: list[list], errors: list[list],
+               with_fields: bool) -> dict[str, Path]:
+    """Sort and write the output CSVs atomically (fields.csv only with a template)."""
     out = Path(out_dir)
     paths = {"characters": out / CHARACTERS_CSV, "errors": out / ERRORS_CSV}
-    atomic_write(paths["characters"], csv_text(CHARACTER_COLUMNS, (r for p in pages for r in character_rows(p))))
-    atomic_write(paths["errors"], csv_text(ERROR_COLUMNS, (r for e in errors for r in error_rows(e))))
+    atomic_write(paths["characters"], csv_text(CHARACTER_COLUMNS, sort_rows(chars)))
+    atomic_write(paths["errors"], csv_text(ERROR_COLUMNS, sort_rows(errors)))
     if with_fields:
         paths["fields"] = out / FIELDS_CSV
-        atomic_write(paths["fields"], csv_text(FIELD_COLUMNS, (r for p in pages for r in field_rows(p))))
+        atomic_write(paths["fields"], csv_text(FIELD_COLUMNS, sort_rows(fields)))
     return paths
+
+
+def write_outputs(out_dir: str | Path, pages: list[PageResult], errors: list[ErrorRow],
+                  with_fields: bool) -> dict[str, Path]:
+    """Write characters.csv, errors.csv and (with a template) fields.csv for these pages."""
+    return write_csvs(out_dir, [r for p in pages for r in character_rows(p)], [r for p in pages for r in field_rows(p)],
+                      [r for e in errors for r in error_rows(e)], with_fields)

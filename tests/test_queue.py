@@ -1,0 +1,243 @@
+"""The queue: real Redis, real `formicr worker` processes, real faults."""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.queue_support import RedisServer, Worker, formicr, free_port, have_redis_server, queue_env
+from worker.jobs import JobStore, connect
+from worker.synth.forms import generate
+
+pytestmark = [
+    pytest.mark.queue,
+    pytest.mark.skipif(not have_redis_server(), reason="redis-server not installed (make test installs it)"),
+]
+FAST_LIMITS = {"FORMICR_SOFT_TIME_LIMIT": "20", "FORMICR_HARD_TIME_LIMIT": "30", "FORMICR_VISIBILITY_TIMEOUT": "35"}
+
+
+@pytest.fixture(scope="module")
+def roots(tmp_path_factory):
+    base = tmp_path_factory.mktemp("queue")
+    inbox, outbox = base / "inbox", base / "outbox"
+    generate(inbox / "batch", 6, seed=400)
+    (inbox / "batch" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(500))
+    outbox.mkdir()
+    return base, inbox, outbox
+
+
+@pytest.fixture(scope="module")
+def server(roots):
+    srv = RedisServer(roots[0] / "redis").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def env(server, roots):
+    return queue_env(server.url, roots[1], roots[2], **FAST_LIMITS)
+
+
+@pytest.fixture(scope="module")
+def shared_worker(env, roots):
+    w = Worker(env, roots[0] / "worker-shared.log", concurrency=2).start()
+    yield w
+    w.stop()
+
+
+@pytest.fixture(scope="module")
+def baseline(env, roots) -> Path:
+    """The in-process read of the same inputs: what every queue run must equal."""
+    _, inbox, outbox = roots
+    local = formicr(env, "read", *forms_in(inbox), "--template", "batch/template.json",
+                    "--out", str(outbox / "inproc"), "--jobs", "2", cwd=inbox)
+    assert local.returncode == 0, local.stderr
+    return outbox / "inproc"
+
+
+def forms_in(inbox: Path) -> list[str]:
+    return sorted(str(p.relative_to(inbox)) for p in (inbox / "batch").iterdir()
+                  if p.suffix in (".png", ".jpg", ".tif") and p.name.startswith("form_"))
+
+
+def read_rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def submit(env, inbox, out: Path, *extra: str, inputs: list[str] | None = None):
+    return formicr(env, "submit", *(inputs or forms_in(inbox)), "--template", "batch/template.json",
+                   "--out", str(out), "--wait", "--timeout", "150", *extra, cwd=inbox)
+
+
+def test_queue_results_equal_in_process_read_byte_for_byte(env, roots, shared_worker, baseline):
+    _, inbox, outbox = roots
+    proc = submit(env, inbox, outbox / "job-a")
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert "6 files, 6 pages" in proc.stdout
+    for name in ("characters.csv", "fields.csv", "errors.csv"):
+        assert (outbox / "job-a" / name).read_bytes() == (baseline / name).read_bytes(), name
+
+
+def test_corrupt_file_is_an_error_row_and_every_other_form_succeeds(env, roots, shared_worker):
+    _, inbox, outbox = roots
+    proc = submit(env, inbox, outbox / "job-b", inputs=[*forms_in(inbox), "batch/corrupt.png"])
+    assert proc.returncode == 3, proc.stderr  # input errors, the rest read
+    errs = read_rows(outbox / "job-b" / "errors.csv")
+    assert [e["source"] for e in errs] == ["batch/corrupt.png"] and "corrupt" in errs[0]["error"]
+    fields = read_rows(outbox / "job-b" / "fields.csv")
+    assert {f["source"] for f in fields} == set(forms_in(inbox))
+
+
+def test_resubmitting_skips_forms_already_done(env, roots, shared_worker):
+    _, inbox, outbox = roots
+    first = submit(env, inbox, outbox / "job-c", inputs=forms_in(inbox)[:3])
+    assert first.returncode == 0, first.stderr
+    again = submit(env, inbox, outbox / "job-c")
+    assert again.returncode == 0, again.stderr
+    assert "queued 3 forms, skipped 3 already read" in again.stderr
+    rows = read_rows(outbox / "job-c" / "fields.csv")
+    assert Counter(r["source"] for r in rows) == {s: 9 for s in forms_in(inbox)}  # 9 fields each, once
+    job = again.stdout.split()[0]
+    status = formicr(env, "status", job)
+    assert status.returncode == 0 and "3 skipped" in status.stdout and "done" in status.stdout
+
+
+def test_task_naming_a_path_outside_the_input_root_is_refused(env, roots, server, shared_worker, tmp_path):
+    from worker.celery_app import make_app
+    from worker.settings import Settings
+
+    base, inbox, outbox = roots
+    secret = base / "secret.png"
+    secret.write_bytes((inbox / forms_in(inbox)[0]).read_bytes())
+    (inbox / "escape.png").symlink_to(secret)
+    old = dict(os.environ)
+    os.environ.update(env)
+    try:
+        settings = Settings.from_env()
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    store = JobStore(connect(server.url))
+    cases = {"k1": "../secret.png", "k2": str(secret), "k3": "escape.png"}
+    job = store.create(outbox / "job-d", dict(cases), {"template": None}, [], set())
+    app = make_app(settings)
+    for key, path in cases.items():
+        app.send_task("formicr.read_form", args=[job, key, path, path, "job-d", {"template": None}],
+                      queue=settings.queue)
+    deadline = time.time() + 60
+    while store.state(job)["finished"] < 3 and time.time() < deadline:
+        time.sleep(0.2)
+    st = store.state(job)
+    assert st["failed"] == 3 and st["done"] == 0
+    errs = read_rows(outbox / "job-d" / "errors.csv")
+    assert len(errs) == 3 and all("outside-root" in e["error"] for e in errs)
+    assert read_rows(outbox / "job-d" / "characters.csv") == []
+
+
+def test_two_workers_on_one_queue_give_no_duplicates(env, roots, shared_worker, baseline):
+    base, inbox, outbox = roots
+    second = Worker(env, base / "worker-second.log", concurrency=1).start()
+    try:
+        proc = submit(env, inbox, outbox / "job-e")
+        assert proc.returncode == 0, proc.stderr
+    finally:
+        second.stop()
+    rows = read_rows(outbox / "job-e" / "characters.csv")
+    keys = [(r["source"], r["page"], r["line"], r["index"]) for r in rows]
+    assert len(keys) == len(set(keys))
+    assert (outbox / "job-e" / "characters.csv").read_bytes() == (baseline / "characters.csv").read_bytes()
+
+
+def wait_until(pred, timeout: float, what: str):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def submit_nowait(env, inbox, out):
+    proc = formicr(env, "submit", *forms_in(inbox), "--template", "batch/template.json", "--out", str(out),
+                   cwd=inbox)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.split()[0]
+
+
+@pytest.mark.slow
+def test_worker_killed_with_sigkill_mid_job_still_completes_every_form_once(roots, baseline, tmp_path):
+    base, inbox, outbox = roots
+    srv = RedisServer(tmp_path / "redis").start()
+    try:
+        env = queue_env(srv.url, inbox, outbox, FORMICR_SOFT_TIME_LIMIT="4", FORMICR_HARD_TIME_LIMIT="5",
+                        FORMICR_VISIBILITY_TIMEOUT="6", FORMICR_RESTORE_INTERVAL="2")
+        store = JobStore(connect(srv.url))
+        victim = Worker(env, tmp_path / "victim.log", concurrency=1).start()
+        job = submit_nowait(env, inbox, outbox / "job-kill")
+        wait_until(lambda: store.state(job)["finished"] >= 1, 60, "a first form")
+        victim.kill()  # SIGKILL, main process and pool children alike
+        st = store.state(job)
+        assert st["finished"] < st["submitted"], "job finished before the kill; nothing was tested"
+        rescuer = Worker(env, tmp_path / "rescuer.log", concurrency=1).start()
+        try:
+            wait_until(lambda: store.state(job)["merged"], 120, "the job to complete after the kill")
+        finally:
+            rescuer.stop()
+    finally:
+        srv.stop()
+    rows = read_rows(outbox / "job-kill" / "fields.csv")
+    assert Counter(r["source"] for r in rows) == {s: 9 for s in forms_in(inbox)}
+    assert (outbox / "job-kill" / "characters.csv").read_bytes() == (baseline / "characters.csv").read_bytes()
+
+
+@pytest.mark.slow
+def test_redis_restarted_during_a_job_loses_no_form(roots, baseline, tmp_path):
+    base, inbox, outbox = roots
+    srv = RedisServer(tmp_path / "redis").start()
+    env = queue_env(srv.url, inbox, outbox, FORMICR_SOFT_TIME_LIMIT="4", FORMICR_HARD_TIME_LIMIT="5",
+                    FORMICR_VISIBILITY_TIMEOUT="6", FORMICR_RESTORE_INTERVAL="2")
+    worker = Worker(env, tmp_path / "worker.log", concurrency=1).start()
+    try:
+        store = JobStore(connect(srv.url))
+        job = submit_nowait(env, inbox, outbox / "job-restart")
+        wait_until(lambda: store.state(job)["finished"] >= 1, 60, "a first form")
+        st = store.state(job)
+        assert st["finished"] < st["submitted"], "job finished before the restart; nothing was tested"
+        srv.stop()  # SHUTDOWN: the AOF has every write (appendfsync always)
+        time.sleep(1.0)
+        srv.start()
+        store = JobStore(connect(srv.url))
+        wait_until(lambda: store.state(job)["merged"], 150, "the job to complete after the restart")
+    finally:
+        worker.stop()
+        srv.stop()
+    rows = read_rows(outbox / "job-restart" / "fields.csv")
+    assert Counter(r["source"] for r in rows) == {s: 9 for s in forms_in(inbox)}
+    assert (outbox / "job-restart" / "fields.csv").read_bytes() == (baseline / "fields.csv").read_bytes()
+
+
+def test_submit_and_worker_fail_fast_when_redis_is_down(roots):
+    _, inbox, outbox = roots
+    dead = f"redis://:s3cret@127.0.0.1:{free_port()}/0"
+    env = queue_env(dead, inbox, outbox)
+    for args in (["submit", forms_in(inbox)[0], "--out", str(outbox / "x")], ["worker"]):
+        t0 = time.time()
+        proc = formicr(env, *args, cwd=inbox, timeout=30)
+        assert time.time() - t0 < 10
+        assert proc.returncode == 7
+        assert "cannot reach Redis at redis://:***@127.0.0.1" in proc.stderr
+        assert "s3cret" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_settings_refuse_a_visibility_timeout_shorter_than_the_hard_limit(roots):
+    _, inbox, outbox = roots
+    env = queue_env("redis://127.0.0.1:1/0", inbox, outbox, FORMICR_HARD_TIME_LIMIT="100",
+                    FORMICR_SOFT_TIME_LIMIT="50", FORMICR_VISIBILITY_TIMEOUT="60")
+    proc = formicr(env, "worker", timeout=30)
+    assert proc.returncode == 2 and "VISIBILITY_TIMEOUT must exceed" in proc.stderr

@@ -1,0 +1,132 @@
+"""The queue driver behind ``formicr submit`` / ``formicr status``: enqueue one task per
+form file (a path under the input root plus options, never image bytes), track the job."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from segmentation.errors import BrokerError, FormicrError, UsageError
+from segmentation.template import Template
+from worker.jobs import JobStore, connect, content_hash, form_key, inside, part_path
+from worker.results import ErrorRow
+from worker.runner import Summary, expand_inputs
+from worker.settings import Settings, redact
+
+
+def settings_with(broker: str | None) -> Settings:
+    s = Settings.from_env()
+    return replace(s, broker_url=broker, result_backend=broker) if broker else s
+
+
+def submit(inputs: list[str], out: Path, settings: Settings, template: Template | None = None,
+           annotate: bool = False) -> tuple[str, JobStore, dict]:
+    """Create a job and enqueue its forms; forms already read into ``out`` are skipped."""
+    store = JobStore(connect(settings.broker_url))  # fail fast, before anything is queued
+    try:
+        out_dir = inside(settings.output_root, out)
+    except FormicrError:
+        raise UsageError(f"--out {out} is outside FORMICR_OUTPUT_ROOT ({settings.output_root})") from None
+    files, errors = expand_inputs(inputs)
+    forms: dict[str, str] = {}
+    tasks, done = [], set()
+    for f in files:
+        try:
+            local = inside(settings.input_root, f)
+            data = local.read_bytes()
+        except FormicrError as exc:
+            errors.append(ErrorRow(f, None, f"{exc.kind}: {exc}"))
+            continue
+        except OSError as exc:
+            errors.append(ErrorRow(f, None, f"input: {exc.strerror or exc}"))
+            continue
+        key = form_key(f, content_hash(data))
+        if key in forms:
+            continue
+        forms[key] = f
+        if part_path(out_dir, key).exists():
+            done.add(key)  # read before into this output: skip
+        else:
+            tasks.append((key, str(local.relative_to(settings.input_root)), f))
+    options = {"template": template.to_dict() if template else None, "annotate": annotate}
+    job_id = store.create(out_dir, forms, options, errors, done)
+    from worker.celery_app import make_app
+
+    app = make_app(settings)
+    rel_out = str(out_dir.relative_to(settings.output_root))
+    try:
+        for key, rel, source in tasks:
+            app.send_task("formicr.read_form", args=[job_id, key, rel, source, rel_out, options],
+                          queue=settings.queue, retry=True,
+                          retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5})
+    except Exception as exc:  # kombu raises OperationalError and friends
+        raise BrokerError(f"lost Redis at {redact(settings.broker_url)} while queueing job {job_id}: {exc}") from exc
+    if not tasks:
+        store.merge(job_id)
+    return job_id, store, {"queued": len(tasks), "skipped": len(done), "refused": len(errors)}
+
+
+def summary_of(store: JobStore, job_id: str) -> Summary:
+    st = store.state(job_id)
+    parts = store.parts(job_id)
+    errors = sum(len(p.errors) for p in parts) + len(st["submit_errors"])
+    return Summary(st["submitted"], sum(p.pages for p in parts), sum(len(p.characters) for p in parts),
+                   sum(len(p.fields) for p in parts), errors, time.time() - st["started"])
+
+
+def wait(store: JobStore, job_id: str, progress: bool | None = None, poll: float = 0.3,
+         timeout: float | None = None) -> dict:
+    """Block until every form of the job is finished (and merged); show a bar on a tty."""
+    progress = sys.stderr.isatty() if progress is None else progress
+    st = store.state(job_id)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=st["submitted"], unit="form", desc=f"job {job_id}")
+    t0 = time.time()
+    try:
+        while True:
+            st = store.state(job_id)
+            if bar:
+                bar.n = st["finished"]
+                bar.set_postfix(failed=st["failed"])
+                bar.refresh()
+            if st["finished"] >= st["submitted"]:
+                break
+            if timeout is not None and time.time() - t0 > timeout:
+                raise BrokerError(f"job {job_id}: timed out after {timeout:.0f}s "
+                                  f"({st['finished']}/{st['submitted']} forms finished); is a worker running?")
+            time.sleep(poll)
+    finally:
+        if bar:
+            bar.close()
+    if not st["merged"]:
+        store.merge(job_id)
+    return store.state(job_id)
+
+
+def status_lines(store: JobStore, job_id: str) -> list[str]:
+    st = store.state(job_id)
+    if st is None:
+        raise UsageError(f"no such job: {job_id}")
+    out = Path(st["out"])
+    state = "done" if st["finished"] >= st["submitted"] else "running"
+    lines = [f"job {job_id}: {state}",
+             f"  forms: {st['submitted']} submitted, {st['done']} done, {st['failed']} failed, "
+             f"{st['skipped']} skipped (read before), {st['submitted'] - st['finished']} pending",
+             f"  started: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(st['started']))}",
+             f"  output: {out}"]
+    for name in ("characters.csv", "fields.csv", "errors.csv"):
+        if (out / name).exists():
+            lines.append(f"    {out / name}")
+    refused = store.r.lrange(f"formicr:job:{job_id}:refused", 0, -1)
+    failures = [e for p in store.parts(job_id) for e in p.errors] + [[e.source, e.page, e.error]
+                                                                      for e in st["submit_errors"]]
+    for e in failures[:20]:
+        lines.append(f"  error: {e[0]}: {e[2]}")
+    for r in refused[:20]:
+        lines.append(f"  refused: {r}")
+    return lines

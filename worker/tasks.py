@@ -1,0 +1,95 @@
+"""Celery tasks: one task reads one form file with the same PageReader as ``formicr read``."""
+
+from __future__ import annotations
+
+import logging
+
+from celery.signals import worker_process_init
+
+from segmentation.errors import FormicrError, InputError, TransientError
+from segmentation.template import parse_template
+from worker.celery_app import app
+from worker.jobs import FormPart, JobStore, connect, inside, part_from_result, part_path
+from worker.pipeline import PageReader, ReadOptions
+from worker.results import atomic_write
+
+log = logging.getLogger("formicr.tasks")
+_READER: PageReader | None = None
+_STORE: JobStore | None = None
+
+
+@worker_process_init.connect
+def load_model(**_) -> None:
+    """Each worker process loads the ONNX model once, at start, with one thread."""
+    global _READER
+    import cv2
+
+    s = app.conf.formicr_settings
+    cv2.setNumThreads(s.ort_threads)
+    _READER = PageReader(ReadOptions(max_pixels=s.max_pixels), threads=s.ort_threads)
+
+
+def _reader() -> PageReader:
+    if _READER is None:  # solo/threads pools send no process-init signal
+        load_model()
+    return _READER
+
+
+def _store() -> JobStore:
+    global _STORE
+    if _STORE is None:
+        _STORE = JobStore(connect(app.conf.formicr_settings.broker_url))
+    return _STORE
+
+
+def _read_bytes(local, source: str) -> bytes:
+    try:
+        return local.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{source}: no such file") from None
+    except (PermissionError, IsADirectoryError) as exc:
+        raise InputError(f"{source}: {exc.strerror}") from None
+    except OSError as exc:  # NFS hiccup, stale handle, EIO: worth another try
+        raise TransientError(f"{source}: storage unreadable ({exc})") from exc
+
+
+@app.task(name="formicr.read_form", autoretry_for=(TransientError,), retry_backoff=2, retry_backoff_max=60,
+          retry_jitter=True, max_retries=6)
+def read_form(job_id: str, key: str, path: str, source: str, out: str, options: dict) -> dict:
+    """Read one form file into ``<out>/.parts/<key>.json`` and mark it finished in the job.
+
+    Bad input (corrupt file, a path outside the input root, ...) is never retried: it
+    becomes an error row. Storage that is briefly unreadable is retried with backoff."""
+    s = app.conf.formicr_settings
+    store = _store()
+    if store.is_finished(job_id, key):
+        return {"key": key, "skipped": True}  # redelivered after it was already counted
+    try:
+        out_dir = inside(s.output_root, out)
+    except FormicrError as exc:  # nowhere safe to write: the refusal is kept in the job state
+        log.error("job %s: %s", job_id, exc)
+        store.r.rpush(f"formicr:job:{job_id}:refused", str(exc))
+        store.finish_form(job_id, key, failed=True)
+        return {"key": key, "failed": True, "error": str(exc)}
+    try:
+        local = inside(s.input_root, path)
+        data = _read_bytes(local, source)
+        reader = _reader()
+        reader.options = ReadOptions(
+            template=parse_template(options["template"]) if options.get("template") else None,
+            annotate_dir=out_dir / "annotated" if options.get("annotate") else None,
+            max_pixels=s.max_pixels,
+            review_threshold=options.get("review_threshold", ReadOptions.review_threshold))
+        result = reader.read_file(local, display=source, data=data)
+        part = part_from_result(result)
+        failed = not result.pages
+    except TransientError:
+        raise
+    except FormicrError as exc:
+        part = FormPart(source, 0, [], [], [[source, "", f"{exc.kind}: {str(exc).removeprefix(source + ': ')}"]])
+        failed = True
+    atomic_write(part_path(out_dir, key), part.dump())
+    finished, submitted = store.finish_form(job_id, key, failed)
+    if finished >= submitted:
+        store.merge(job_id)
+    return {"key": key, "failed": failed, "errors": len(part.errors)}
