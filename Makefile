@@ -28,6 +28,8 @@ demo: $(STAMP)
 ## test: make sure Redis answers (start or install it if not), then run pytest
 test: $(TSTAMP)
 	./scripts/ensure-redis.sh $(REDIS_HOST) $(REDIS_PORT)
+	./scripts/check-compose.sh
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -ra
 
 ## train: reproduce models/formicr.onnx + .json from ../shared/data
@@ -41,6 +43,8 @@ bench: $(TSTAMP)
 	$(BIN)/python -m bench.classifier
 	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.queue
+	$(BIN)/python -m bench.forms
+	$(BIN)/python -m bench.review
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -20,11 +20,18 @@ MIN_INK_FRACTION = 2e-4
 
 @dataclass
 class CleanPage:
-    grey: np.ndarray  # deskewed, working scale, dark ink on light paper
-    binary: np.ndarray  # uint8, ink = 255
+    work: np.ndarray  # working-scale grey page, before deskew
+    binary: np.ndarray  # deskewed, uint8, ink = 255
     scale: float  # working px per input px
     angle: float  # degrees the page was rotated by to deskew it
     to_input: np.ndarray  # 2x3 affine: working coords -> input page coords
+    rotation: np.ndarray  # 2x3 affine: working -> deskewed working
+
+    @property
+    def grey(self) -> np.ndarray:
+        """The deskewed grey page (computed on demand: only annotation needs it)."""
+        h, w = self.work.shape
+        return cv2.warpAffine(self.work, self.rotation, (w, h), flags=cv2.INTER_LINEAR, borderValue=255)
 
     def input_box(self, x: float, y: float, w: float, h: float) -> tuple[int, int, int, int]:
         """An axis-aligned working box as the bounding box in input-page pixels."""
@@ -50,14 +57,14 @@ def binarize(grey: np.ndarray) -> np.ndarray:
     t, _ = cv2.threshold(flat, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
     # Otsu on a nearly white page can pick a threshold inside the paper noise; cap it.
     t = min(t, 200.0)
-    return np.where(flat <= t, 255, 0).astype(np.uint8)  # THRESH_BINARY_INV semantics
+    return cv2.threshold(flat, t, 255, cv2.THRESH_BINARY_INV)[1]  # ink: flat <= t
 
 
 def estimate_skew(binary: np.ndarray, max_deg: float = MAX_SKEW_DEG) -> float:
     """Skew angle (degrees, positive = content rotated counter-clockwise) by projection
     profiles: the angle whose row-sum profile is sharpest. Form lines and text rows both
     vote. Needs no ``cv2.minAreaRect`` (whose angle convention changed in OpenCV 4.5)."""
-    f = 800 / max(binary.shape)
+    f = 500 / max(binary.shape)
     small = cv2.resize(binary, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else binary
     h, w = small.shape
     c = (w / 2, h / 2)
@@ -88,20 +95,20 @@ def clean_page(grey: np.ndarray, *, deskew: bool = True, long_side: int = WORK_L
     if int(work.max()) - int(work.min()) < 16:
         raise BlankPageError("blank page (no contrast)")
     binary = binarize(work)
+    # Specks are dropped per component later (glyphs.py); here only a page with no real ink
+    # at all is refused, before the more expensive steps.
+    if cv2.countNonZero(cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))) \
+            < MIN_INK_FRACTION * binary.size:
+        raise BlankPageError("blank page (no ink found)")
     angle = estimate_skew(binary) if deskew else 0.0
     h, w = work.shape
     if abs(angle) >= 0.05:
         rot = cv2.getRotationMatrix2D((w / 2, h / 2), -angle, 1.0)
-        work = cv2.warpAffine(work, rot, (w, h), flags=cv2.INTER_LINEAR, borderValue=255)
         binary = cv2.warpAffine(binary, rot, (w, h), flags=cv2.INTER_NEAREST, borderValue=0)
     else:
         angle, rot = 0.0, np.array([[1.0, 0, 0], [0, 1.0, 0]])
-    speck = max(3, int(round((s * max(grey.shape) / 2000) ** 2 * 6)))
-    binary = despeckle(binary, speck)
-    if cv2.countNonZero(binary) < MIN_INK_FRACTION * binary.size:
-        raise BlankPageError("blank page (no ink found)")
     # working(deskewed) -> working(original) -> input
     inv_rot = cv2.invertAffineTransform(rot)
     to_input = np.vstack([inv_rot, [0, 0, 1]])
     to_input = (np.diag([1 / s, 1 / s, 1.0]) @ to_input)[:2]
-    return CleanPage(work, binary, s, angle, to_input)
+    return CleanPage(work, binary, s, angle, to_input, rot)

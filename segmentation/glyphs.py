@@ -134,12 +134,14 @@ def _free_glyphs(labels: np.ndarray, comps: list[_Comp], ref_h: float) -> list[t
 
 
 def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = None,
-                regions: list[Rect] | None = None) -> list[Glyph]:
+                regions: list[Rect] | None = None, _cropped: bool = False) -> list[Glyph]:
     """Find characters on a line-free binary page.
 
     Characters are read inside the page's boxes (comb fields one glyph per cell) and, for
     ``regions`` (template fields, working coords) inside those. ``free_text`` also reads
     ink outside any box (default: only when the page has no boxes at all)."""
+    if regions and not free_text and not _cropped:
+        return _find_in_crop(ink, lines, regions)
     labels, comps = components(ink)
     if not comps:
         return []
@@ -155,23 +157,7 @@ def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = N
         free_text = not boxes
     # Box height sets the scale of its characters (ignore specks well below it).
     min_h = [0.18 * b.rect[3] for b in boxes]
-    owner: dict[int, int] = {}
-    for c in comps:
-        best, best_ov = -1, 0
-        cr = (c.x, c.y, c.w, c.h)
-        for bi, b in enumerate(boxes):
-            ov = _overlap(cr, b.rect)
-            if ov > best_ov:
-                best, best_ov = bi, ov
-        if best >= 0 and best_ov >= 0.3 * c.w * c.h:
-            owner[c.label] = best
-        elif best < 0 or best_ov == 0:
-            # overhang: a character that runs past a box's right edge on the same row
-            for bi, b in enumerate(boxes):
-                bx, by, bw, bh = b.rect
-                if by - 0.2 * bh <= c.y + c.h / 2 <= by + bh * 1.2 and bx + bw <= c.x <= bx + bw + 0.6 * bh:
-                    owner[c.label] = bi
-                    break
+    owner = _owners(comps, boxes)
     out: list[Glyph] = []
     for bi, b in enumerate(boxes):
         bh = b.rect[3]
@@ -207,6 +193,56 @@ def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = N
     return order_glyphs(out, boxes)
 
 
+def _owners(comps: list[_Comp], boxes: list[Box]) -> dict[int, int]:
+    """Component label -> index of the box holding most of it (>= 30% of its bbox), or of
+    the box whose right edge it overhangs on the same row."""
+    if not comps or not boxes:
+        return {}
+    c = np.array([(k.x, k.y, k.x1, k.y1) for k in comps], float)
+    b = np.array([(r[0], r[1], r[0] + r[2], r[1] + r[3]) for r in (bx.rect for bx in boxes)], float)
+    ow = np.clip(np.minimum(c[:, None, 2], b[None, :, 2]) - np.maximum(c[:, None, 0], b[None, :, 0]), 0, None)
+    oh = np.clip(np.minimum(c[:, None, 3], b[None, :, 3]) - np.maximum(c[:, None, 1], b[None, :, 1]), 0, None)
+    ov = ow * oh
+    best = ov.argmax(axis=1)
+    best_ov = ov[np.arange(len(comps)), best]
+    area = (c[:, 2] - c[:, 0]) * (c[:, 3] - c[:, 1])
+    owner = {}
+    bh = b[:, 3] - b[:, 1]
+    cy = (c[:, 1] + c[:, 3]) / 2
+    for i, k in enumerate(comps):
+        if best_ov[i] >= 0.3 * area[i]:
+            owner[k.label] = int(best[i])
+        elif best_ov[i] == 0:
+            # overhang: a character that runs past a box's right edge on the same row
+            hit = np.nonzero((b[:, 1] - 0.2 * bh <= cy[i]) & (cy[i] <= b[:, 3] + 0.2 * bh)
+                             & (b[:, 2] <= k.x) & (k.x <= b[:, 2] + 0.6 * bh))[0]
+            if hit.size:
+                owner[k.label] = int(hit[0])
+    return owner
+
+
+def _shift(r: Rect, dx: int, dy: int) -> Rect:
+    return r[0] + dx, r[1] + dy, r[2], r[3]
+
+
+def _find_in_crop(ink: np.ndarray, lines: FormLines, regions: list[Rect]) -> list[Glyph]:
+    """Template mode: search only the fields' bounding area (plus room for overhang),
+    not the whole page; same result, a fraction of the pixels."""
+    h, w = ink.shape
+    pad = max(r[3] for r in regions)
+    x0 = max(0, min(r[0] for r in regions) - pad)
+    y0 = max(0, min(r[1] for r in regions) - pad)
+    x1 = min(w, max(r[0] + r[2] for r in regions) + 2 * pad)
+    y1 = min(h, max(r[1] + r[3] for r in regions) + pad)
+    sub_lines = FormLines(lines.mask, [Box(_shift(b.rect, -x0, -y0), [_shift(c, -x0, -y0) for c in b.cells])
+                                       for b in lines.boxes], [], lines.thickness)
+    glyphs = find_glyphs(np.ascontiguousarray(ink[y0:y1, x0:x1]), sub_lines, free_text=False,
+                         regions=[_shift(r, -x0, -y0) for r in regions], _cropped=True)
+    for g in glyphs:
+        g.rect = _shift(g.rect, x0, y0)
+    return glyphs
+
+
 def _rows(comps: list[_Comp]) -> list[list[_Comp]]:
     rows: list[list[_Comp]] = []
     for c in sorted(comps, key=lambda c: c.y + c.h / 2):
@@ -229,16 +265,20 @@ def order_glyphs(glyphs: list[Glyph], boxes: list[Box]) -> list[Glyph]:
     if not glyphs:
         return []
     rows: list[list[Glyph]] = []
+    bands: list[list[float]] = []  # running [sum of tops, sum of bottoms, count] per row
     for g in sorted(glyphs, key=lambda g: g.rect[1] + g.rect[3] / 2):
         cy = g.rect[1] + g.rect[3] / 2
-        for r in rows:
-            top = float(np.median([k.rect[1] for k in r]))
-            bot = float(np.median([k.rect[1] + k.rect[3] for k in r]))
+        for r, band in zip(rows, bands, strict=True):
+            top, bot = band[0] / band[2], band[1] / band[2]
             if top - 0.25 * (bot - top) <= cy <= bot + 0.25 * (bot - top):
                 r.append(g)
+                band[0] += g.rect[1]
+                band[1] += g.rect[1] + g.rect[3]
+                band[2] += 1
                 break
         else:
             rows.append([g])
+            bands.append([g.rect[1], g.rect[1] + g.rect[3], 1])
     rows.sort(key=lambda r: float(np.median([g.rect[1] for g in r])))
     for li, row in enumerate(rows, start=1):
         row.sort(key=lambda g: g.rect[0])
