@@ -53,16 +53,19 @@ def parse_template(data: dict, source: str = "<template>") -> Template:
     def fail(msg: str) -> TemplateError:
         return TemplateError(f"{source}: {msg}")
 
-    if not isinstance(data, dict):
-        raise fail("template must be a JSON object")
-    missing = TOP_KEYS - set(data)
-    if missing:
-        raise fail(f"missing key(s) {sorted(missing)}")
-    extra = set(data) - TOP_KEYS
-    if extra:
-        raise fail(f"unknown key(s) {sorted(extra)} (allowed: {sorted(TOP_KEYS)})")
-    if not isinstance(data["name"], str) or not data["name"].strip():
-        raise fail("'name' must be a non-empty string")
+    def check_object(obj, keys: set[str], where: str) -> None:
+        """An object with exactly ``keys`` and a non-empty string 'name'."""
+        prefix = f"{where}: " if where else ""
+        if not isinstance(obj, dict):
+            raise fail(f"{prefix or 'template '}must be {'a JSON object' if not where else 'an object'}")
+        if keys - set(obj):
+            raise fail(f"{prefix}missing key(s) {sorted(keys - set(obj))}")
+        if set(obj) - keys:
+            raise fail(f"{prefix}unknown key(s) {sorted(set(obj) - keys)} (allowed: {sorted(keys)})")
+        if not isinstance(obj["name"], str) or not obj["name"].strip():
+            raise fail(f"{prefix}'name' must be a non-empty string")
+
+    check_object(data, TOP_KEYS, "")
     ps = data["page_size"]
     if not (isinstance(ps, list) and len(ps) == 2 and all(_num(v) and v > 0 for v in ps)):
         raise fail(f"'page_size' must be [W, H] with positive numbers, got {ps!r}")
@@ -72,16 +75,7 @@ def parse_template(data: dict, source: str = "<template>") -> Template:
     out, seen = [], set()
     for i, f in enumerate(fields):
         where = f"fields[{i}]" + (f" ({f.get('name')!r})" if isinstance(f, dict) and "name" in f else "")
-        if not isinstance(f, dict):
-            raise fail(f"{where}: must be an object")
-        missing = FIELD_KEYS - set(f)
-        if missing:
-            raise fail(f"{where}: missing key(s) {sorted(missing)}")
-        extra = set(f) - FIELD_KEYS
-        if extra:
-            raise fail(f"{where}: unknown key(s) {sorted(extra)} (allowed: {sorted(FIELD_KEYS)})")
-        if not isinstance(f["name"], str) or not f["name"].strip():
-            raise fail(f"{where}: 'name' must be a non-empty string")
+        check_object(f, FIELD_KEYS, where)
         if f["name"] in seen:
             raise fail(f"{where}: duplicate field name {f['name']!r}")
         seen.add(f["name"])

@@ -156,3 +156,37 @@ def test_write_outputs_writes_headers_even_with_no_rows(tmp_path):
     assert header(paths["characters"]) == CHARACTER_COLUMNS
     assert header(paths["fields"]) == FIELD_COLUMNS
     assert rows(paths["errors"]) == []
+
+
+def test_multipage_tiff_and_pdf_are_read_page_by_page(form_files, tmp_path):
+    from PIL import Image
+
+    from segmentation.decode import decode
+
+    page = next(decode(form_files[0])).image
+    im = Image.fromarray(page)
+    im.save(tmp_path / "two.pdf", save_all=True, append_images=[im], resolution=300)
+    bil = Image.fromarray(page > 128).convert("1")
+    bil.save(tmp_path / "three.tif", compression="group4", save_all=True, append_images=[bil, bil])
+    (tmp_path / "empty").mkdir()
+    proc = formicr("read", str(tmp_path / "two.pdf"), str(tmp_path / "three.tif"), str(tmp_path / "empty"),
+                   "--out", str(tmp_path / "out"), "--jobs", "1")
+    assert proc.returncode == 3  # the empty directory is an input error; the rest is read
+    pages = {(r["source"], r["page"]) for r in rows(tmp_path / "out" / "characters.csv")}
+    assert pages == {(str(tmp_path / "two.pdf"), "1"), (str(tmp_path / "two.pdf"), "2"),
+                     (str(tmp_path / "three.tif"), "1"), (str(tmp_path / "three.tif"), "2"),
+                     (str(tmp_path / "three.tif"), "3")}
+    errs = rows(tmp_path / "out" / "errors.csv")
+    assert [e["source"] for e in errs] == [str(tmp_path / "empty")] and "no PNG" in errs[0]["error"]
+
+
+def test_blank_page_in_a_batch_is_an_error_row(form_files, tmp_path, blank_page):
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "blank.png"), blank_page)
+    proc = formicr("read", str(tmp_path / "blank.png"), str(form_files[0]), "--out", str(tmp_path / "o"),
+                   "--jobs", "1")
+    assert proc.returncode == 3
+    errs = rows(tmp_path / "o" / "errors.csv")
+    assert errs == [{"source": str(tmp_path / "blank.png"), "page": "1", "error": "blank: blank page (no contrast)"}]
+    assert {r["source"] for r in rows(tmp_path / "o" / "characters.csv")} == {str(form_files[0])}

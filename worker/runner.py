@@ -33,9 +33,11 @@ def expand_inputs(inputs: list[str]) -> tuple[list[str], list[ErrorRow]]:
     for arg in inputs:
         p = Path(arg)
         if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                if f.is_file() and f.suffix.lower() in EXTENSIONS:
-                    add(str(f))
+            found = [f for f in sorted(p.rglob("*")) if f.is_file() and f.suffix.lower() in EXTENSIONS]
+            if not found:
+                errors.append(ErrorRow(arg, None, "input: directory holds no PNG/JPEG/TIFF/BMP/PDF files"))
+            for f in found:
+                add(str(f))
         elif p.exists():
             add(arg)
         elif glob.has_magic(arg):
