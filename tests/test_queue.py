@@ -158,6 +158,33 @@ def test_task_naming_a_path_outside_the_input_root_is_refused(env, roots, server
     assert read_rows(outbox / "job-d" / "characters.csv") == []
 
 
+def test_a_task_that_crashes_still_completes_its_job_with_an_internal_error_row(env, roots, server,
+                                                                                shared_worker):
+    from segmentation.template import parse_template
+    from worker.celery_app import make_app
+    from worker.settings import Settings
+    from worker.synth.forms import template_dict
+
+    _, inbox, outbox = roots
+    old = dict(os.environ)
+    os.environ.update(env)
+    try:
+        settings = Settings.from_env()
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    store = JobStore(connect(server.url))
+    src = forms_in(inbox)[0]
+    opts = {"template": parse_template(template_dict()).to_dict(), "review_threshold": "not a number"}
+    job = store.create(outbox / "job-crash", {"k": src}, opts, [], set())
+    make_app(settings).send_task("formicr.read_form", args=[job, "k", src, src, "job-crash", opts],
+                                 queue=settings.queue)
+    wait_until(lambda: store.state(job)["merged"], 60, "the crashed job to complete")
+    assert store.state(job)["failed"] == 1
+    errs = read_rows(outbox / "job-crash" / "errors.csv")
+    assert len(errs) == 1 and errs[0]["error"].startswith("internal: TypeError")
+
+
 def test_two_workers_on_one_queue_give_no_duplicates(env, roots, shared_worker, baseline):
     base, inbox, outbox = roots
     second = Worker(env, base / "worker-second.log", concurrency=1).start()
@@ -217,7 +244,8 @@ def test_worker_killed_with_sigkill_mid_job_still_completes_every_form_once(root
 
 @own_server
 @pytest.mark.slow
-def test_redis_restarted_during_a_job_loses_no_form(roots, baseline, tmp_path):
+@pytest.mark.parametrize("outage", [1.0, 7.0], ids=["brief", "longer-than-soft-limit"])
+def test_redis_restarted_during_a_job_loses_no_form(roots, baseline, tmp_path, outage):
     base, inbox, outbox = roots
     srv = RedisServer(tmp_path / "redis").start()
     env = queue_env(srv.url, inbox, outbox, FORMICR_SOFT_TIME_LIMIT="4", FORMICR_HARD_TIME_LIMIT="5",
@@ -225,21 +253,21 @@ def test_redis_restarted_during_a_job_loses_no_form(roots, baseline, tmp_path):
     worker = Worker(env, tmp_path / "worker.log", concurrency=1).start()
     try:
         store = JobStore(connect(srv.url))
-        job = submit_nowait(env, inbox, outbox / "job-restart")
+        job = submit_nowait(env, inbox, outbox / f"job-restart-{outage:g}")
         wait_until(lambda: store.state(job)["finished"] >= 1, 60, "a first form")
         st = store.state(job)
         assert st["finished"] < st["submitted"], "job finished before the restart; nothing was tested"
         srv.stop()  # SHUTDOWN: the AOF has every write (appendfsync always)
-        time.sleep(1.0)
+        time.sleep(outage)
         srv.start()
         store = JobStore(connect(srv.url))
         wait_until(lambda: store.state(job)["merged"], 150, "the job to complete after the restart")
     finally:
         worker.stop()
         srv.stop()
-    rows = read_rows(outbox / "job-restart" / "fields.csv")
+    rows = read_rows(outbox / f"job-restart-{outage:g}" / "fields.csv")
     assert Counter(r["source"] for r in rows) == {s: 9 for s in forms_in(inbox)}
-    assert (outbox / "job-restart" / "fields.csv").read_bytes() == (baseline / "fields.csv").read_bytes()
+    assert (outbox / f"job-restart-{outage:g}" / "fields.csv").read_bytes() == (baseline / "fields.csv").read_bytes()
 
 
 def test_submit_and_worker_fail_fast_when_redis_is_down(roots):

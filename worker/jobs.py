@@ -140,6 +140,11 @@ class JobStore:
             self.r.expire(k + ":finished", JOB_TTL)
         return self.r.scard(k + ":finished"), int(self.r.hget(k, "submitted") or 0)
 
+    def progress(self, job_id: str) -> tuple[int, int]:
+        """(finished, submitted) forms of a job."""
+        k = job_key(job_id)
+        return self.r.scard(k + ":finished"), int(self.r.hget(k, "submitted") or 0)
+
     def is_finished(self, job_id: str, key: str) -> bool:
         return bool(self.r.sismember(job_key(job_id) + ":finished", key))
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import random
 
+import redis
+from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 
 from segmentation.errors import FormicrError, InputError, TransientError
@@ -53,17 +56,41 @@ def _read_bytes(local, source: str) -> bytes:
         raise TransientError(f"{source}: storage unreadable ({exc})") from exc
 
 
-@app.task(name="formicr.read_form", autoretry_for=(TransientError,), retry_backoff=2, retry_backoff_max=60,
-          retry_jitter=True, max_retries=6)
-def read_form(job_id: str, key: str, path: str, source: str, out: str, options: dict) -> dict:
+RETRYABLE = (TransientError, SoftTimeLimitExceeded, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+@app.task(name="formicr.read_form", bind=True, max_retries=6)
+def read_form(self, job_id: str, key: str, path: str, source: str, out: str, options: dict) -> dict:
     """Read one form file into ``<out>/.parts/<key>.json`` and mark it finished in the job.
 
     Bad input (corrupt file, a path outside the input root, ...) is never retried: it
-    becomes an error row. Storage that is briefly unreadable is retried with backoff."""
+    becomes an error row. Transient trouble (storage briefly unreadable, Redis restarting,
+    a time limit hit while waiting on either) is retried with exponential backoff. Whatever
+    happens, the form ends with rows or an error row: a failed task is acknowledged
+    (acks_late acks failures too), so it must never end silently."""
+    try:
+        return _read_form(job_id, key, path, source, out, options)
+    except RETRYABLE as exc:
+        if self.request.retries < self.max_retries:
+            delay = min(60.0, 2.0 ** self.request.retries) * random.uniform(0.5, 1.0)
+            log.warning("job %s: %s: %s; retry %d in %.1fs", job_id, source, exc, self.request.retries + 1, delay)
+            raise self.retry(exc=exc, countdown=delay) from exc
+        _record_failure(job_id, key, source, out, f"internal: gave up after {self.max_retries} retries: {exc}")
+        raise
+    except Exception as exc:  # a bug: record it so the job still completes, then fail loudly
+        log.exception("job %s: %s failed", job_id, source)
+        _record_failure(job_id, key, source, out, f"internal: {type(exc).__name__}: {exc}")
+        raise
+
+
+def _read_form(job_id: str, key: str, path: str, source: str, out: str, options: dict) -> dict:
     s = app.conf.formicr_settings
     store = _store()
-    if store.is_finished(job_id, key):
-        return {"key": key, "skipped": True}  # redelivered after it was already counted
+    if store.is_finished(job_id, key):  # redelivered after it was counted: finish the job's merge
+        finished, submitted = store.progress(job_id)
+        if finished >= submitted and not store.state(job_id)["merged"]:
+            store.merge(job_id)
+        return {"key": key, "skipped": True}
     try:
         out_dir = inside(s.output_root, out)
     except FormicrError as exc:  # nowhere safe to write: the refusal is kept in the job state
@@ -86,10 +113,29 @@ def read_form(job_id: str, key: str, path: str, source: str, out: str, options: 
     except TransientError:
         raise
     except FormicrError as exc:
-        part = FormPart(source, 0, [], [], [[source, "", f"{exc.kind}: {str(exc).removeprefix(source + ': ')}"]])
+        part = _error_part(source, f"{exc.kind}: {str(exc).removeprefix(source + ': ')}")
         failed = True
     atomic_write(part_path(out_dir, key), part.dump())
     finished, submitted = store.finish_form(job_id, key, failed)
     if finished >= submitted:
         store.merge(job_id)
     return {"key": key, "failed": failed, "errors": len(part.errors)}
+
+
+def _error_part(source: str, error: str) -> FormPart:
+    return FormPart(source, 0, [], [], [[source, "", error]])
+
+
+def _record_failure(job_id: str, key: str, source: str, out: str, error: str) -> None:
+    """Best effort: an error row for the form, and the form marked finished (failed)."""
+    s = app.conf.formicr_settings
+    try:
+        out_dir = inside(s.output_root, out)
+        if not part_path(out_dir, key).exists():
+            atomic_write(part_path(out_dir, key), _error_part(source, error).dump())
+        store = _store()
+        finished, submitted = store.finish_form(job_id, key, failed=True)
+        if finished >= submitted:
+            store.merge(job_id)
+    except Exception:  # Redis or storage still down: the message stays unacked or is retried
+        log.exception("job %s: could not record the failure of %s", job_id, source)
