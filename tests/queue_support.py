@@ -26,25 +26,31 @@ class RedisServer:
     """A redis-server of the tests' own: its own port and directory, AOF on, so a restart
     keeps the queue (like the compose file's Redis)."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, password: str | None = None):
         self.port = free_port()
         self.dir = workdir
+        self.password = password
         self.proc: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    def client(self, **kw) -> redis.Redis:
+        return redis.Redis(port=self.port, password=self.password, **kw)
 
     def start(self) -> RedisServer:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--maxmemory-policy", "noeviction"],
+             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--maxmemory-policy", "noeviction",
+             *(["--requirepass", self.password] if self.password else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 10
         while time.time() < deadline:
             try:
-                redis.Redis(port=self.port, socket_connect_timeout=0.2).ping()
+                self.client(socket_connect_timeout=0.2).ping()
                 return self
             except redis.exceptions.ConnectionError:
                 time.sleep(0.05)
@@ -53,7 +59,7 @@ class RedisServer:
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             try:
-                redis.Redis(port=self.port).shutdown(nosave=False)
+                self.client().shutdown(nosave=False)
             except redis.exceptions.ConnectionError:
                 pass
             try:

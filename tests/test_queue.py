@@ -270,6 +270,26 @@ def test_redis_restarted_during_a_job_loses_no_form(roots, baseline, tmp_path, o
     assert (outbox / f"job-restart-{outage:g}" / "fields.csv").read_bytes() == (baseline / "fields.csv").read_bytes()
 
 
+@own_server
+def test_password_protected_redis_works_and_a_wrong_password_is_refused(roots, baseline, tmp_path):
+    _, inbox, outbox = roots
+    srv = RedisServer(tmp_path / "redis", password="s3cret-pw").start()
+    try:
+        env = queue_env(srv.url, inbox, outbox)
+        worker = Worker(env, tmp_path / "worker.log").start()
+        try:
+            proc = submit(env, inbox, outbox / "job-auth")
+            assert proc.returncode == 0, proc.stderr
+        finally:
+            worker.stop()
+        wrong = queue_env(srv.url.replace(srv.password, "wrong"), inbox, outbox)
+        proc = formicr(wrong, "submit", forms_in(inbox)[0], "--out", str(outbox / "x"), cwd=inbox, timeout=30)
+        assert proc.returncode == 7 and "***@" in proc.stderr and "wrong" not in proc.stderr
+    finally:
+        srv.stop()
+    assert (outbox / "job-auth" / "fields.csv").read_bytes() == (baseline / "fields.csv").read_bytes()
+
+
 def test_submit_and_worker_fail_fast_when_redis_is_down(roots):
     _, inbox, outbox = roots
     dead = f"redis://:s3cret@127.0.0.1:{free_port()}/0"

@@ -30,7 +30,7 @@ def test_deskew_recovers_known_angles(clean_form, angle):
 
 @pytest.mark.parametrize(
     ("dpi", "angle", "shift"),
-    [(150, 0.0, (0, 0)), (300, 1.8, (40, -35)), (400, -2.0, (-50, 50)), (200, 0.7, (25, 45))],
+    [(150, 0.0, (0, 0)), (300, 1.8, (40, -35)), (400, -2.0, (-50, 50)), (200, 0.7, (25, 45)), (600, -1.2, (50, 30))],
 )
 def test_registration_maps_fields_to_their_printed_boxes(clean_form, dpi, angle, shift):
     img, truth = scan(clean_form[0], clean_form[1], Scan(dpi=dpi, angle=angle, shift=shift))

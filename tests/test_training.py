@@ -52,6 +52,7 @@ def test_smoke_training_writes_every_report(smoke_run):
     assert 0.0 <= m["accuracy_all36"] <= m["accuracy_in_class"] <= 1.0
     assert set(m["per_class"]) == set(ALNUM)
     assert info["training"]["label_check"]["of"] == 360
+    assert "final_val_loss" in info["metrics"] and len(info["metrics"]["history"]["loss"]) == 2
 
 
 def test_writer_split_keeps_writers_apart(synthetic_npz):
@@ -71,6 +72,7 @@ def test_export_passes_parity_and_writes_valid_metadata(smoke_run, tmp_path):
     validate_metadata(meta)
     assert meta["metrics"]["parity"]["samples"] >= 1000
     assert meta["metrics"]["parity"]["max_abs_diff"] <= 1e-5
+    assert meta["metrics"]["onnx_test_loss"] > 0
     assert "accepted_as_default" in meta["metrics"]["int8"]
     loaded = load_metadata(meta_path)
     assert loaded.labels == tuple(ALNUM)

@@ -108,8 +108,12 @@ def export_run(run_dir: Path, out_dir: Path, name: str = "formicr", int8: bool =
     t0 = time.perf_counter()
     fp32_path = out_dir / f"{name}-fp32.onnx" if int8 else out_dir / f"{name}.onnx"
     parity = export_onnx(model, fp32_path, parity_inputs(np.concatenate([x_test, calib])))
-    acc_fp32 = in_class_accuracy(_ort_predict(fp32_path, x_test), labels, y_test)
-    metrics = {**info["metrics"], "parity": parity, "onnx_test_accuracy_in_class_fp32": round(acc_fp32, 5)}
+    probs = _ort_predict(fp32_path, x_test)
+    acc_fp32 = in_class_accuracy(probs, labels, y_test)
+    index = {c: i for i, c in enumerate(labels)}
+    p_true = probs[np.arange(len(y_test)), [index[c] for c in y_test]]
+    metrics = {**info["metrics"], "parity": parity, "onnx_test_accuracy_in_class_fp32": round(acc_fp32, 5),
+               "onnx_test_loss": round(float(-np.log(np.clip(p_true, 1e-7, 1)).mean()), 5)}
     training = info["training"]
     extra = {"precision": "fp32"}
     default_path = fp32_path

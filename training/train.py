@@ -132,6 +132,10 @@ def run_training(opts: TrainOptions) -> Path:
         "train_samples_per_second": round(len(tr_keep) * opts.epochs / fit_s, 1),
         "fit_seconds": round(fit_s, 1),
         "final_val_accuracy": round(float(hist.history["val_accuracy"][-1]), 5),
+        "final_val_loss": round(float(hist.history["val_loss"][-1]), 5),
+        "final_train_accuracy": round(float(hist.history["accuracy"][-1]), 5),  # on augmented batches
+        "final_train_loss": round(float(hist.history["loss"][-1]), 5),
+        "history": {k: [round(float(v), 5) for v in vals] for k, vals in hist.history.items()},
     }
     if len(te) != len(te_clean):  # honest number on every test label too, noisy ones included
         probs_raw = model.predict(scale(ds.x[te]), batch_size=1024, verbose=0)
