@@ -45,19 +45,26 @@ def working_scale(shape: tuple[int, int], long_side: int = WORK_LONG_SIDE) -> fl
     return min(1.0, long_side / max(shape))
 
 
+FLAT_BACKGROUND_RANGE = 24  # grey levels: below this the paper is evenly lit
+
+
 def binarize(grey: np.ndarray) -> np.ndarray:
-    """Flat-field (background divided out) then Otsu: tolerant of uneven lighting, shadows
-    and JPEG noise. Returns ink = 255."""
+    """Otsu on the page, flat-fielded first (background divided out) when the paper is
+    unevenly lit: shadows, curl, a lamp gradient. Tolerates JPEG noise. Returns ink = 255."""
     h, w = grey.shape
     small = cv2.resize(grey, (max(1, w // 8), max(1, h // 8)), interpolation=cv2.INTER_AREA)
     bg = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_RECT, (7, 7)))  # paper = local max
     bg = cv2.GaussianBlur(bg, (0, 0), 3)
-    bg = cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR)
-    flat = cv2.divide(grey, np.maximum(bg, 1), scale=255)
-    t, _ = cv2.threshold(flat, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
-    # Otsu on a nearly white page can pick a threshold inside the paper noise; cap it.
-    t = min(t, 200.0)
-    return cv2.threshold(flat, t, 255, cv2.THRESH_BINARY_INV)[1]  # ink: flat <= t
+    lo, hi = np.percentile(bg, [2, 98])
+    if hi - lo < FLAT_BACKGROUND_RANGE:
+        page = grey  # evenly lit: the full-resolution division buys nothing
+    else:
+        page = cv2.divide(grey, np.maximum(cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR), 1), scale=255)
+    t, _ = cv2.threshold(page, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+    # Otsu on a nearly white page can pick a threshold inside the paper noise; cap it
+    # relative to the paper's brightness.
+    t = min(t, 200.0 if page is not grey else 200.0 * hi / 255.0)
+    return cv2.threshold(page, t, 255, cv2.THRESH_BINARY_INV)[1]  # ink: page <= t
 
 
 def estimate_skew(binary: np.ndarray, max_deg: float = MAX_SKEW_DEG) -> float:

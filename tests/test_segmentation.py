@@ -141,3 +141,21 @@ def test_stroke_normalisation_brings_marker_and_ballpoint_together():
 def test_skew_estimate_is_zero_on_a_straight_page(clean_form):
     _, binary = cv2.threshold(clean_form[0], 128, 255, cv2.THRESH_BINARY_INV)
     assert abs(estimate_skew(binary)) <= 0.15  # the search step is 0.1 degree
+
+
+def test_binarisation_survives_uneven_lighting(clean_form):
+    from segmentation.decode import decode  # noqa: F401  (same path as the reader)
+    from segmentation.template import parse_template as parse
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.score import score_template
+
+    img, truth = scan(clean_form[0], clean_form[1], Scan(dpi=200, angle=0.5))
+    h, w = img.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    light = 0.45 + 0.55 * (xx / w) * (0.6 + 0.4 * yy / h)  # dark left edge, like a book-scanner shadow
+    dim = (img.astype(np.float32) * light).astype(np.uint8)
+    reader = PageReader(ReadOptions(template=parse(template_dict())))
+    from segmentation.decode import PageImage
+
+    s = score_template(truth, reader.read_page(PageImage(dim, "dim.png", 1, None)))
+    assert s.found_rate >= 0.98 and s.cer_template <= 0.05, (s.found_rate, s.cer_template)
