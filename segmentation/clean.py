@@ -1,4 +1,4 @@
-"""Page cleaning: working scale, binarisation, deskew, despeckle.
+"""Page cleaning: working scale, binarisation, deskew (specks are dropped per component in glyphs.py).
 
 Analysis runs at a working scale (the long side brought down to ~``WORK_LONG_SIDE`` px, never
 up), which makes 150-600 DPI inputs look alike and keeps every later step cheap. The
@@ -85,14 +85,6 @@ def estimate_skew(binary: np.ndarray, max_deg: float = MAX_SKEW_DEG) -> float:
     best = max(np.arange(-max_deg, max_deg + 1e-9, 0.5), key=score)
     fine = np.arange(best - 0.5, best + 0.5 + 1e-9, 0.1)
     return -float(max(fine, key=score))
-
-
-def despeckle(binary: np.ndarray, min_area: int) -> np.ndarray:
-    """Remove connected components smaller than ``min_area`` pixels."""
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
-    keep = stats[:, cv2.CC_STAT_AREA] >= min_area
-    keep[0] = False
-    return np.where(keep[labels], 255, 0).astype(np.uint8)
 
 
 def clean_page(grey: np.ndarray, *, deskew: bool = True, long_side: int = WORK_LONG_SIDE) -> CleanPage:

@@ -26,24 +26,48 @@ class RedisServer:
     """A redis-server of the tests' own: its own port and directory, AOF on, so a restart
     keeps the queue (like the compose file's Redis)."""
 
-    def __init__(self, workdir: Path, password: str | None = None):
+    def __init__(self, workdir: Path, password: str | None = None, tls: bool = False):
         self.port = free_port()
         self.dir = workdir
         self.password = password
+        self.tls = tls
         self.proc: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
         auth = f":{self.password}@" if self.password else ""
+        if self.tls:
+            return f"rediss://{auth}127.0.0.1:{self.port}/0?ssl_ca_certs={self.dir / 'ca.crt'}&ssl_cert_reqs=required"
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def client(self, **kw) -> redis.Redis:
+        if self.tls:
+            kw.update(ssl=True, ssl_ca_certs=str(self.dir / "ca.crt"))
         return redis.Redis(port=self.port, password=self.password, **kw)
+
+    def _make_certs(self) -> list[str]:
+        """A throwaway CA and a server certificate for 127.0.0.1."""
+        d = self.dir
+
+        def run(*args):
+            subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+        run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+            "-subj", "/CN=formicr-test-ca")
+        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+            "-subj", "/CN=127.0.0.1")
+        (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "server.crt", "-days", "2", "-extfile", "ext.cnf")
+        return ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(d / "server.crt"),
+                "--tls-key-file", str(d / "server.key"), "--tls-ca-cert-file", str(d / "ca.crt"),
+                "--tls-auth-clients", "no"]
 
     def start(self) -> RedisServer:
         self.dir.mkdir(parents=True, exist_ok=True)
+        listen = self._make_certs() if self.tls else ["--port", str(self.port)]
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
+            ["redis-server", *listen, "--bind", "127.0.0.1", "--dir", str(self.dir),
              "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--maxmemory-policy", "noeviction",
              *(["--requirepass", self.password] if self.password else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -53,6 +77,8 @@ class RedisServer:
                 self.client(socket_connect_timeout=0.2).ping()
                 return self
             except redis.exceptions.ConnectionError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"redis-server exited (TLS support missing?): {self.proc.returncode}") from None
                 time.sleep(0.05)
         raise RuntimeError(f"redis-server did not start on port {self.port}")
 

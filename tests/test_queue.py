@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import time
 from collections import Counter
 from pathlib import Path
@@ -288,6 +289,30 @@ def test_password_protected_redis_works_and_a_wrong_password_is_refused(roots, b
     finally:
         srv.stop()
     assert (outbox / "job-auth" / "fields.csv").read_bytes() == (baseline / "fields.csv").read_bytes()
+
+
+@own_server
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl to make a throwaway CA")
+def test_tls_redis_url_works_end_to_end(roots, baseline, tmp_path):
+    _, inbox, outbox = roots
+    try:
+        srv = RedisServer(tmp_path / "redis-tls", password="tls-pw", tls=True).start()
+    except RuntimeError as exc:
+        pytest.skip(f"this redis-server cannot serve TLS: {exc}")
+    try:
+        env = queue_env(srv.url, inbox, outbox)
+        worker = Worker(env, tmp_path / "worker.log").start()
+        try:
+            proc = submit(env, inbox, outbox / "job-tls")
+            assert proc.returncode == 0, proc.stderr
+        finally:
+            worker.stop()
+        plain = queue_env(srv.url.replace("rediss://", "redis://").split("?")[0], inbox, outbox)
+        proc = formicr(plain, "submit", forms_in(inbox)[0], "--out", str(outbox / "y"), cwd=inbox, timeout=30)
+        assert proc.returncode == 7  # plain TCP to a TLS-only port is refused, fast
+    finally:
+        srv.stop()
+    assert (outbox / "job-tls" / "fields.csv").read_bytes() == (baseline / "fields.csv").read_bytes()
 
 
 def test_submit_and_worker_fail_fast_when_redis_is_down(roots):

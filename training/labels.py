@@ -10,7 +10,7 @@ from collections import Counter
 
 import numpy as np
 
-from segmentation.charsets import DIGITS, LETTERS
+from segmentation.charsets import DIGITS
 from training.data import Dataset, scale, writer_folds
 
 
@@ -66,5 +66,3 @@ def find_noisy_labels(ds: Dataset, labels: list[str], *, folds: int = 3, epochs:
     }
     return flagged, report
 
-
-__all__ = ["find_noisy_labels", "restricted_probs", "LETTERS"]

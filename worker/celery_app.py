@@ -11,15 +11,36 @@ Reliability comes from Celery's own settings, not home-made ones:
 
 from __future__ import annotations
 
+import ssl
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
 from celery import Celery
 
 from worker.settings import Settings
 
+_CERT_REQS = {"required": ssl.CERT_REQUIRED, "optional": ssl.CERT_OPTIONAL, "none": ssl.CERT_NONE}
+
+
+def tls_options(url: str) -> tuple[str, dict | None]:
+    """For ``rediss://`` URLs: (URL without query, Celery's ssl dict). The query may carry
+    ``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile`` and ``ssl_cert_reqs``
+    (``required`` by default: an unverified TLS server is refused)."""
+    parts = urlsplit(url)
+    if parts.scheme != "rediss":
+        return url, None
+    q = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    opts = {"ssl_cert_reqs": _CERT_REQS.get(q.get("ssl_cert_reqs", "required").lower(), ssl.CERT_REQUIRED)}
+    for key in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile"):
+        if key in q:
+            opts[key] = q[key]
+    return urlunsplit(parts._replace(query="")), opts
+
 
 def make_app(settings: Settings | None = None) -> Celery:
     s = settings or Settings.from_env()
-    app = Celery("formicr", broker=s.broker_url, backend=s.result_backend, include=["worker.tasks"])
-    ssl = {"ssl_cert_reqs": "required"} if s.broker_url.startswith("rediss://") else None
+    broker, broker_ssl = tls_options(s.broker_url)
+    backend, backend_ssl = tls_options(s.result_backend)
+    app = Celery("formicr", broker=broker, backend=backend, include=["worker.tasks"])
     app.conf.update(
         task_serializer="json",
         result_serializer="json",
@@ -45,8 +66,8 @@ def make_app(settings: Settings | None = None) -> Celery:
         result_expires=7 * 24 * 3600,
         task_track_started=True,
         worker_hijack_root_logger=False,
-        broker_use_ssl=ssl,
-        redis_backend_use_ssl=ssl,
+        broker_use_ssl=broker_ssl,
+        redis_backend_use_ssl=backend_ssl,
     )
     app.conf.formicr_settings = s
     return app

@@ -76,6 +76,8 @@ def evaluate(model, data, writers):
     """Accuracy of an ONNX model: over all classes and restricted to the field class."""
     import json
 
+    import numpy as np
+
     from segmentation.charsets import DIGITS
     from training.data import combine, load_any, scale, writer_split
     from worker.classifier import Classifier
@@ -219,8 +221,6 @@ def synth(out, count, seed, fmt):
     for p in generate(out, count, seed, fmt):
         click.echo(str(p))
 
-
-import numpy as np  # noqa: E402  (used by evaluate; kept light for the other commands)
 
 if __name__ == "__main__":
     main()

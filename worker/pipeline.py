@@ -10,8 +10,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from segmentation.clean import clean_page
 from segmentation.decode import MAX_PAGES, MAX_PIXELS, PageImage, decode
 from segmentation.errors import FormicrError, InputError
@@ -139,8 +137,4 @@ def annotation_path(out_dir: Path, source: str, page: int) -> Path:
     return Path(out_dir) / f"{Path(source).stem}-{tag}-p{page}.png"
 
 
-def stable_sort(pages: list[PageResult]) -> list[PageResult]:
-    return sorted(pages, key=lambda p: (p.source, p.page))
-
-
-__all__ = ["PageReader", "ReadOptions", "FileResult", "annotation_path", "np"]
+__all__ = ["PageReader", "ReadOptions", "FileResult", "annotation_path"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from segmentation.decode import EXTENSIONS
 from worker.pipeline import FileResult, PageReader, ReadOptions
-from worker.results import ErrorRow, write_outputs  # noqa: F401
+from worker.results import ErrorRow, write_outputs
 
 _READER: PageReader | None = None
 
