@@ -1,6 +1,6 @@
 """Jobs: one submission's forms, state in Redis, per-form parts on disk, the merged CSVs.
 
-A form's results are keyed by ``form_key = sha256(source + content sha256)``, so a form
+A form's results are keyed by ``form_key = sha256(source, content sha256, template)``, so a form
 delivered twice (redelivery, resubmission) writes the same part file again and is counted
 once. Parts live in ``<out>/.parts/<form_key>.json`` (written atomically); the job's
 ``characters.csv``/``fields.csv``/``errors.csv`` are merged from them, in the same order
@@ -34,8 +34,11 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def form_key(source: str, digest: str) -> str:
-    return hashlib.sha256(f"{source}\0{digest}".encode()).hexdigest()[:32]
+def form_key(source: str, digest: str, options: dict | None = None) -> str:
+    """The identity of one form's results: its source, its bytes, and the options that
+    change its rows (the template), so a resubmission with another template is re-read."""
+    opts = json.dumps({"template": (options or {}).get("template")}, sort_keys=True)
+    return hashlib.sha256(f"{source}\0{digest}\0{opts}".encode()).hexdigest()[:32]
 
 
 def part_path(out_dir: Path, key: str) -> Path:

@@ -30,6 +30,7 @@ def submit(inputs: list[str], out: Path, settings: Settings, template: Template 
     except FormicrError:
         raise UsageError(f"--out {out} is outside FORMICR_OUTPUT_ROOT ({settings.output_root})") from None
     files, errors = expand_inputs(inputs)
+    options = {"template": template.to_dict() if template else None, "annotate": annotate}
     forms: dict[str, str] = {}
     tasks, done = [], set()
     for f in files:
@@ -42,7 +43,7 @@ def submit(inputs: list[str], out: Path, settings: Settings, template: Template 
         except OSError as exc:
             errors.append(ErrorRow(f, None, f"input: {exc.strerror or exc}"))
             continue
-        key = form_key(f, content_hash(data))
+        key = form_key(f, content_hash(data), options)
         if key in forms:
             continue
         forms[key] = f
@@ -50,7 +51,6 @@ def submit(inputs: list[str], out: Path, settings: Settings, template: Template 
             done.add(key)  # read before into this output: skip
         else:
             tasks.append((key, str(local.relative_to(settings.input_root)), f))
-    options = {"template": template.to_dict() if template else None, "annotate": annotate}
     job_id = store.create(out_dir, forms, options, errors, done)
     from worker.celery_app import make_app
 
