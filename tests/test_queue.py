@@ -79,6 +79,16 @@ def baseline(env, roots) -> Path:
     return outbox / "inproc"
 
 
+def settings_for(env: dict[str, str]):
+    """The Settings a worker started with ``env`` sees, without touching this process's env."""
+    from unittest import mock
+
+    from worker.settings import Settings
+
+    with mock.patch.dict(os.environ, env, clear=True):
+        return Settings.from_env()
+
+
 def forms_in(inbox: Path) -> list[str]:
     return sorted(str(p.relative_to(inbox)) for p in (inbox / "batch").iterdir()
                   if p.suffix in (".png", ".jpg", ".tif") and p.name.startswith("form_"))
@@ -132,19 +142,12 @@ def test_resubmitting_skips_forms_already_done(env, roots, shared_worker):
 
 def test_task_naming_a_path_outside_the_input_root_is_refused(env, roots, server, shared_worker, tmp_path):
     from worker.celery_app import make_app
-    from worker.settings import Settings
 
     base, inbox, outbox = roots
     secret = base / "secret.png"
     secret.write_bytes((inbox / forms_in(inbox)[0]).read_bytes())
     (inbox / "escape.png").symlink_to(secret)
-    old = dict(os.environ)
-    os.environ.update(env)
-    try:
-        settings = Settings.from_env()
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
+    settings = settings_for(env)
     store = JobStore(connect(server.url))
     cases = {"k1": "../secret.png", "k2": str(secret), "k3": "escape.png"}
     job = store.create(outbox / "job-d", dict(cases), {"template": None}, [], set())
@@ -166,17 +169,10 @@ def test_a_task_that_crashes_still_completes_its_job_with_an_internal_error_row(
                                                                                 shared_worker):
     from segmentation.template import parse_template
     from worker.celery_app import make_app
-    from worker.settings import Settings
     from worker.synth.forms import template_dict
 
     _, inbox, outbox = roots
-    old = dict(os.environ)
-    os.environ.update(env)
-    try:
-        settings = Settings.from_env()
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
+    settings = settings_for(env)
     store = JobStore(connect(server.url))
     src = forms_in(inbox)[0]
     opts = {"template": parse_template(template_dict()).to_dict(), "review_threshold": "not a number"}
@@ -274,18 +270,24 @@ def test_redis_restarted_during_a_job_loses_no_form(roots, baseline, tmp_path, o
     assert (outbox / f"job-restart-{outage:g}" / "fields.csv").read_bytes() == (baseline / "fields.csv").read_bytes()
 
 
+def read_batch_through(srv: RedisServer, roots, tmp_path: Path, job: str) -> None:
+    """Start a worker on ``srv``, submit the batch to ``outbox/job`` and wait for success."""
+    _, inbox, outbox = roots
+    env = queue_env(srv.url, inbox, outbox)
+    worker = Worker(env, tmp_path / f"{job}-worker.log").start()
+    try:
+        proc = submit(env, inbox, outbox / job)
+        assert proc.returncode == 0, proc.stderr
+    finally:
+        worker.stop()
+
+
 @own_server
 def test_password_protected_redis_works_and_a_wrong_password_is_refused(roots, baseline, tmp_path):
     _, inbox, outbox = roots
     srv = RedisServer(tmp_path / "redis", password="s3cret-pw").start()
     try:
-        env = queue_env(srv.url, inbox, outbox)
-        worker = Worker(env, tmp_path / "worker.log").start()
-        try:
-            proc = submit(env, inbox, outbox / "job-auth")
-            assert proc.returncode == 0, proc.stderr
-        finally:
-            worker.stop()
+        read_batch_through(srv, roots, tmp_path, "job-auth")
         wrong = queue_env(srv.url.replace(srv.password, "wrong"), inbox, outbox)
         proc = formicr(wrong, "submit", forms_in(inbox)[0], "--out", str(outbox / "x"), cwd=inbox, timeout=30)
         assert proc.returncode == 7 and "***@" in proc.stderr and "wrong" not in proc.stderr
@@ -303,13 +305,7 @@ def test_tls_redis_url_works_end_to_end(roots, baseline, tmp_path):
     except RuntimeError as exc:
         pytest.skip(f"this redis-server cannot serve TLS: {exc}")
     try:
-        env = queue_env(srv.url, inbox, outbox)
-        worker = Worker(env, tmp_path / "worker.log").start()
-        try:
-            proc = submit(env, inbox, outbox / "job-tls")
-            assert proc.returncode == 0, proc.stderr
-        finally:
-            worker.stop()
+        read_batch_through(srv, roots, tmp_path, "job-tls")
         plain = queue_env(srv.url.replace("rediss://", "redis://").split("?")[0], inbox, outbox)
         proc = formicr(plain, "submit", forms_in(inbox)[0], "--out", str(outbox / "y"), cwd=inbox, timeout=30)
         assert proc.returncode == 7  # plain TCP to a TLS-only port is refused, fast
