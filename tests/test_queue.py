@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -185,6 +187,24 @@ def test_a_task_that_crashes_still_completes_its_job_with_an_internal_error_row(
     assert len(errs) == 1 and errs[0]["error"].startswith("internal: TypeError")
 
 
+def test_a_form_whose_message_the_broker_lost_is_requeued(env, roots, server, shared_worker, baseline):
+    _, inbox, outbox = roots
+    store = JobStore(connect(server.url))
+    src = forms_in(inbox)[0]
+    from segmentation.template import load_template
+
+    opts = {"template": load_template(inbox / "batch" / "template.json").to_dict(), "annotate": False}
+    # a job whose one message never reached the queue: what kombu issue #305 leaves behind
+    job = store.create(outbox / "job-lost", {"k": src}, opts, [], set(), {"k": [src, src, "job-lost", opts]})
+    time.sleep(1.0)
+    assert not store.state(job)["merged"] and store.state(job)["finished"] == 0
+    proc = formicr(env, "status", job, "--requeue")
+    assert proc.returncode == 0 and "requeued 1 forms" in proc.stdout
+    wait_until(lambda: store.state(job)["merged"], 60, "the requeued form")
+    want = [r for r in read_rows(baseline / "fields.csv") if r["source"] == src]
+    assert read_rows(outbox / "job-lost" / "fields.csv") == want
+
+
 def test_two_workers_on_one_queue_give_no_duplicates(env, roots, shared_worker, baseline):
     base, inbox, outbox = roots
     second = Worker(env, base / "worker-second.log", concurrency=1).start()
@@ -208,11 +228,13 @@ def wait_until(pred, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def submit_nowait(env, inbox, out):
-    proc = formicr(env, "submit", *forms_in(inbox), "--template", "batch/template.json", "--out", str(out),
-                   cwd=inbox)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.split()[0]
+def submit_waiting(env, inbox, out) -> tuple[subprocess.Popen, str]:
+    """`formicr submit --wait` in the background, as a user would leave it running; it
+    requeues the forms of a stalled job by itself. Returns (process, job id)."""
+    proc = subprocess.Popen([sys.executable, "-m", "worker.cli", "submit", *forms_in(inbox), "--template",
+                             "batch/template.json", "--out", str(out), "--wait", "--timeout", "150"],
+                            cwd=inbox, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return proc, proc.stdout.readline().strip()
 
 
 @own_server
@@ -225,14 +247,15 @@ def test_worker_killed_with_sigkill_mid_job_still_completes_every_form_once(root
                         FORMICR_VISIBILITY_TIMEOUT="6", FORMICR_RESTORE_INTERVAL="2")
         store = JobStore(connect(srv.url))
         victim = Worker(env, tmp_path / "victim.log", concurrency=1).start()
-        job = submit_nowait(env, inbox, outbox / "job-kill")
+        waiter, job = submit_waiting(env, inbox, outbox / "job-kill")
         wait_until(lambda: store.state(job)["finished"] >= 1, 60, "a first form")
         victim.kill()  # SIGKILL, main process and pool children alike
         st = store.state(job)
         assert st["finished"] < st["submitted"], "job finished before the kill; nothing was tested"
         rescuer = Worker(env, tmp_path / "rescuer.log", concurrency=1).start()
         try:
-            wait_until(lambda: store.state(job)["merged"], 120, "the job to complete after the kill")
+            out, err = waiter.communicate(timeout=150)
+            assert waiter.returncode == 0, err
         finally:
             rescuer.stop()
     finally:
@@ -253,15 +276,16 @@ def test_redis_restarted_during_a_job_loses_no_form(roots, baseline, tmp_path, o
     worker = Worker(env, tmp_path / "worker.log", concurrency=1).start()
     try:
         store = JobStore(connect(srv.url))
-        job = submit_nowait(env, inbox, outbox / f"job-restart-{outage:g}")
+        waiter, job = submit_waiting(env, inbox, outbox / f"job-restart-{outage:g}")
         wait_until(lambda: store.state(job)["finished"] >= 1, 60, "a first form")
         st = store.state(job)
         assert st["finished"] < st["submitted"], "job finished before the restart; nothing was tested"
         srv.stop()  # SHUTDOWN: the AOF has every write (appendfsync always)
         time.sleep(outage)
         srv.start()
-        store = JobStore(connect(srv.url))
-        wait_until(lambda: store.state(job)["merged"], 150, "the job to complete after the restart")
+        out, err = waiter.communicate(timeout=170)
+        assert waiter.returncode == 0, err
+        assert "6 files, 6 pages" in out
     finally:
         worker.stop()
         srv.stop()

@@ -161,7 +161,7 @@ def submit(inputs, template_path, out, broker, annotate, wait_, timeout):
     click.echo(f"queued {info['queued']} forms, skipped {info['skipped']} already read, "
                f"refused {info['refused']}", err=True)
     if wait_:
-        queue.wait(store, job_id, timeout=timeout)
+        queue.wait(store, job_id, timeout=timeout, settings=settings)
         summary = queue.summary_of(store, job_id)
         click.echo(summary.line())
         click.echo(f"results in {store.state(job_id)['out']}/")
@@ -198,12 +198,16 @@ def worker(concurrency, queues, broker, loglevel, pool):
 @main.command()
 @click.argument("job")
 @click.option("--broker", default=None, help="Redis URL (default: $FORMICR_BROKER_URL).")
-def status(job, broker):
+@click.option("--requeue", is_flag=True, help="Queue the job's unfinished forms again (safe: tasks are idempotent).")
+def status(job, broker, requeue):
     """Show a job's progress, failures and output paths."""
     from worker import queue
     from worker.jobs import JobStore, connect
 
-    store = JobStore(connect(queue.settings_with(broker).broker_url))
+    settings = queue.settings_with(broker)
+    store = JobStore(connect(settings.broker_url))
+    if requeue:
+        click.echo(f"requeued {queue.requeue_stalled(store, job, settings, force=True)} forms")
     for line in queue.status_lines(store, job):
         click.echo(line)
 

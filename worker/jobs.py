@@ -119,27 +119,40 @@ class JobStore:
         self.r = r
 
     def create(self, out_dir: Path, forms: dict[str, str], options: dict, errors: list[ErrorRow],
-               already_done: set[str]) -> str:
+               already_done: set[str], tasks: dict[str, list] | None = None) -> str:
+        """Record a job: its forms (key -> source), the task arguments of those still to
+        read (so a stalled job can be requeued), and the ones already done."""
         job_id = uuid.uuid4().hex[:12]
         k = job_key(job_id)
+        now = time.time()
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(k, mapping={"submitted": len(forms), "done": 0, "failed": 0, "skipped": len(already_done),
-                              "started": time.time(), "out": str(out_dir), "options": json.dumps(options),
+                              "started": now, "last_progress": now, "out": str(out_dir),
+                              "options": json.dumps(options), "requeued": 0,
                               "submit_errors": json.dumps([e.__dict__ for e in errors]), "merged": 0})
         if forms:
             pipe.hset(k + ":forms", mapping=forms)  # form_key -> source
+        if tasks:
+            pipe.hset(k + ":tasks", mapping={key: json.dumps(args) for key, args in tasks.items()})
         if already_done:
             pipe.sadd(k + ":finished", *already_done)
-        for suffix in ("", ":forms", ":finished"):
+        for suffix in ("", ":forms", ":finished", ":tasks"):
             pipe.expire(k + suffix, JOB_TTL)
         pipe.execute()
         return job_id
+
+    def pending_tasks(self, job_id: str) -> dict[str, list]:
+        """Task arguments of the forms not finished yet."""
+        k = job_key(job_id)
+        finished = self.r.smembers(k + ":finished")
+        return {key: json.loads(a) for key, a in self.r.hgetall(k + ":tasks").items() if key not in finished}
 
     def finish_form(self, job_id: str, key: str, failed: bool) -> tuple[int, int]:
         """Mark a form finished (idempotent). Returns (finished, submitted)."""
         k = job_key(job_id)
         if self.r.sadd(k + ":finished", key):
             self.r.hincrby(k, "failed" if failed else "done", 1)
+            self.r.hset(k, "last_progress", time.time())
             self.r.expire(k + ":finished", JOB_TTL)
         return self.r.scard(k + ":finished"), int(self.r.hget(k, "submitted") or 0)
 
@@ -157,6 +170,7 @@ class JobStore:
             return None
         return {"job": job_id, "submitted": int(h["submitted"]), "done": int(h["done"]), "failed": int(h["failed"]),
                 "skipped": int(h["skipped"]), "started": float(h["started"]), "out": h["out"],
+                "last_progress": float(h.get("last_progress", h["started"])), "requeued": int(h.get("requeued", 0)),
                 "options": json.loads(h["options"]), "merged": h.get("merged") == "1",
                 "submit_errors": [ErrorRow(**e) for e in json.loads(h["submit_errors"])],
                 "finished": self.r.scard(job_key(job_id) + ":finished")}

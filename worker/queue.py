@@ -10,7 +10,7 @@ from pathlib import Path
 
 from segmentation.errors import BrokerError, FormicrError, UsageError
 from segmentation.template import Template
-from worker.jobs import JobStore, connect, content_hash, form_key, inside, part_path
+from worker.jobs import JobStore, connect, content_hash, form_key, inside, job_key, part_path
 from worker.results import ErrorRow
 from worker.runner import Summary, expand_inputs
 from worker.settings import Settings, redact
@@ -51,21 +51,53 @@ def submit(inputs: list[str], out: Path, settings: Settings, template: Template 
             done.add(key)  # read before into this output: skip
         else:
             tasks.append((key, str(local.relative_to(settings.input_root)), f))
-    job_id = store.create(out_dir, forms, options, errors, done)
+    rel_out = str(out_dir.relative_to(settings.output_root))
+    args = {key: [rel, source, rel_out, options] for key, rel, source in tasks}
+    job_id = store.create(out_dir, forms, options, errors, done, args)
+    _send(settings, job_id, args)
+    if not tasks:
+        store.merge(job_id)
+    return job_id, store, {"queued": len(tasks), "skipped": len(done), "refused": len(errors)}
+
+
+def _send(settings: Settings, job_id: str, tasks: dict[str, list]) -> None:
     from worker.celery_app import make_app
 
     app = make_app(settings)
-    rel_out = str(out_dir.relative_to(settings.output_root))
     try:
-        for key, rel, source in tasks:
+        for key, (rel, source, rel_out, options) in tasks.items():
             app.send_task("formicr.read_form", args=[job_id, key, rel, source, rel_out, options],
                           queue=settings.queue, retry=True,
                           retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5})
     except Exception as exc:  # kombu raises OperationalError and friends
         raise BrokerError(f"lost Redis at {redact(settings.broker_url)} while queueing job {job_id}: {exc}") from exc
-    if not tasks:
-        store.merge(job_id)
-    return job_id, store, {"queued": len(tasks), "skipped": len(done), "refused": len(errors)}
+
+
+def stall_after(settings: Settings) -> float:
+    """No form can legitimately stay unfinished without progress for longer than this: the
+    hard time limit, then the visibility timeout until Redis hands an orphaned form back,
+    then two restore sweeps."""
+    return settings.hard_time_limit + settings.visibility_timeout + 2 * settings.restore_interval
+
+
+def requeue_stalled(store: JobStore, job_id: str, settings: Settings, force: bool = False) -> int:
+    """Requeue the unfinished forms of a stalled job; returns how many.
+
+    kombu's Redis transport can lose a message popped at the moment Redis goes down
+    (BRPOP then a separate unacked write; kombu issue #305). The job knows every form it
+    expects, so a job with pending forms, an empty queue and no progress for longer than
+    ``stall_after`` gets them queued again. Tasks are idempotent: a duplicate is harmless."""
+    st = store.state(job_id)
+    pending = store.pending_tasks(job_id)
+    if st is None or not pending:
+        return 0
+    if not force:
+        quiet = time.time() - st["last_progress"]
+        if quiet < stall_after(settings) or store.r.llen(settings.queue) > 0:
+            return 0
+    _send(settings, job_id, pending)
+    store.r.hset(job_key(job_id), mapping={"last_progress": time.time(), "requeued": st["requeued"] + len(pending)})
+    return len(pending)
 
 
 def summary_of(store: JobStore, job_id: str) -> Summary:
@@ -77,8 +109,9 @@ def summary_of(store: JobStore, job_id: str) -> Summary:
 
 
 def wait(store: JobStore, job_id: str, progress: bool | None = None, poll: float = 0.3,
-         timeout: float | None = None) -> dict:
-    """Block until every form of the job is finished (and merged); show a bar on a tty."""
+         timeout: float | None = None, settings: Settings | None = None) -> dict:
+    """Block until every form of the job is finished (and merged); show a bar on a tty.
+    With ``settings``, a stalled job's lost forms are requeued on the way."""
     progress = sys.stderr.isatty() if progress is None else progress
     st = store.state(job_id)
     bar = None
@@ -96,6 +129,11 @@ def wait(store: JobStore, job_id: str, progress: bool | None = None, poll: float
                 bar.refresh()
             if st["finished"] >= st["submitted"]:
                 break
+            if settings is not None:
+                n = requeue_stalled(store, job_id, settings)
+                if n:
+                    print(f"job {job_id}: no progress for {stall_after(settings):.0f}s; requeued {n} forms",
+                          file=sys.stderr)
             if timeout is not None and time.time() - t0 > timeout:
                 raise BrokerError(f"job {job_id}: timed out after {timeout:.0f}s "
                                   f"({st['finished']}/{st['submitted']} forms finished); is a worker running?")
@@ -119,6 +157,8 @@ def status_lines(store: JobStore, job_id: str) -> list[str]:
              f"{st['skipped']} skipped (read before), {st['submitted'] - st['finished']} pending",
              f"  started: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(st['started']))}",
              f"  output: {out}"]
+    if st["requeued"]:
+        lines.append(f"  requeued after a stall: {st['requeued']} forms")
     for name in ("characters.csv", "fields.csv", "errors.csv"):
         if (out / name).exists():
             lines.append(f"    {out / name}")
