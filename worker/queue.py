@@ -88,13 +88,15 @@ def requeue_stalled(store: JobStore, job_id: str, settings: Settings, force: boo
     expects, so a job with pending forms, an empty queue and no progress for longer than
     ``stall_after`` gets them queued again. Tasks are idempotent: a duplicate is harmless."""
     st = store.state(job_id)
-    pending = store.pending_tasks(job_id)
-    if st is None or not pending:
+    if st is None or st["finished"] >= st["submitted"]:
         return 0
-    if not force:
+    if not force:  # cheap checks first: wait() calls this on every poll
         quiet = time.time() - st["last_progress"]
         if quiet < stall_after(settings) or store.r.llen(settings.queue) > 0:
             return 0
+    pending = store.pending_tasks(job_id)
+    if not pending:
+        return 0
     _send(settings, job_id, pending)
     store.r.hset(job_key(job_id), mapping={"last_progress": time.time(), "requeued": st["requeued"] + len(pending)})
     return len(pending)
