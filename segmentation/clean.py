@@ -85,19 +85,18 @@ def estimate_skew(binary: np.ndarray, max_deg: float = MAX_SKEW_DEG) -> float:
     profiles: the angle whose row-sum profile is sharpest. Form lines and text rows both
     vote. Needs no ``cv2.minAreaRect`` (whose angle convention changed in OpenCV 4.5)."""
     f = 500 / max(binary.shape)
-    small = cv2.resize(binary, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else binary
-    h, w = small.shape
-    c = (w / 2, h / 2)
+    fine = cv2.resize(binary, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else binary
+    coarse = cv2.resize(fine, None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)  # 0.5-degree steps
 
-    def score(a: float) -> float:
-        m = cv2.getRotationMatrix2D(c, a, 1.0)
-        r = cv2.warpAffine(small, m, (w, h), flags=cv2.INTER_NEAREST)
+    def score(img, a: float) -> float:
+        h, w = img.shape
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), a, 1.0)
+        r = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_NEAREST)
         prof = r.sum(axis=1, dtype=np.float64)
         return float(np.square(np.diff(prof)).sum())
 
-    best = max(np.arange(-max_deg, max_deg + 1e-9, 0.5), key=score)
-    fine = np.arange(best - 0.5, best + 0.5 + 1e-9, 0.1)
-    return -float(max(fine, key=score))
+    best = max(np.arange(-max_deg, max_deg + 1e-9, 0.5), key=lambda a: score(coarse, a))
+    return -float(max(np.arange(best - 0.5, best + 0.5 + 1e-9, 0.1), key=lambda a: score(fine, a)))
 
 
 def clean_page(grey: np.ndarray, *, deskew: bool = True, long_side: int = WORK_LONG_SIDE) -> CleanPage:

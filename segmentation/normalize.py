@@ -41,9 +41,11 @@ def stroke_width(mask: np.ndarray) -> float:
     return float(2.0 * np.median(ridge)) if ridge.size else 1.0
 
 
-def normalize_stroke(mask: np.ndarray, target_ratio: float = TARGET_STROKE_RATIO) -> np.ndarray:
+def normalize_stroke(mask: np.ndarray, target_ratio: float = TARGET_STROKE_RATIO,
+                     width: float | None = None) -> np.ndarray:
     """Thicken or thin a binary glyph so its stroke width is ``target_ratio`` of its
-    longer side; a 600-DPI marker and a 200-DPI ballpoint then look alike.
+    longer side; a 600-DPI marker and a 200-DPI ballpoint then look alike. ``width`` is
+    the pen's width if already known (the reader measures it once per page).
 
     Only corrects when the width is off by more than ~25%, and never erodes a
     glyph away (falls back to the input)."""
@@ -52,7 +54,7 @@ def normalize_stroke(mask: np.ndarray, target_ratio: float = TARGET_STROKE_RATIO
     if ys.size == 0:
         return m
     side = max(int(np.ptp(ys)) + 1, int(np.ptp(xs)) + 1)
-    width = stroke_width(m)
+    width = stroke_width(m) if width is None else width
     want = max(1.0, target_ratio * side)
     if width <= 0 or 0.8 <= want / width <= 1.25:
         return m
@@ -77,7 +79,7 @@ def _major_parts(mask: np.ndarray) -> int:
     return int((areas >= 0.03 * max(areas.sum(), 1)).sum())
 
 
-def normalize_glyph(ink: np.ndarray, *, stroke: bool = False) -> np.ndarray:
+def normalize_glyph(ink: np.ndarray, *, stroke: bool = False, stroke_px: float | None = None) -> np.ndarray:
     """Normalise one glyph image (ink bright, background 0, any size) to the model input.
 
     Returns a (28, 28) float32 array in [0, 1]. ``stroke=True`` also normalises stroke
@@ -89,7 +91,7 @@ def normalize_glyph(ink: np.ndarray, *, stroke: bool = False) -> np.ndarray:
     if img.dtype != np.uint8:
         img = np.clip(img.astype(np.float32) * (255.0 / max(float(img.max()), 1e-6)), 0, 255).astype(np.uint8)
     if stroke:
-        img = normalize_stroke(img)
+        img = normalize_stroke(img, width=stroke_px)
     ys, xs = np.nonzero(img)
     out = np.zeros((SIZE, SIZE), np.float32)
     if ys.size == 0:
@@ -114,8 +116,24 @@ def normalize_glyph(ink: np.ndarray, *, stroke: bool = False) -> np.ndarray:
     return np.clip(out / 255.0, 0.0, 1.0)
 
 
+def pen_width(glyphs: list[np.ndarray]) -> float | None:
+    """One stroke-width estimate for glyphs written with the same pen (a page's), from all
+    their ink at once: steadier than per-glyph estimates, and one pass instead of many."""
+    if not glyphs:
+        return None
+    h = max(g.shape[0] for g in glyphs)
+    strip = np.zeros((h + 2, sum(g.shape[1] + 2 for g in glyphs)), np.uint8)
+    x = 1
+    for g in glyphs:
+        strip[1 : 1 + g.shape[0], x : x + g.shape[1]] = g
+        x += g.shape[1] + 2
+    return stroke_width(strip)
+
+
 def normalize_batch(glyphs: list[np.ndarray], *, stroke: bool = False) -> np.ndarray:
-    """Normalise many glyphs into the model's (N, 28, 28, 1) float32 input."""
+    """Normalise many glyphs into the model's (N, 28, 28, 1) float32 input. With
+    ``stroke``, the glyphs are taken to share one pen, measured once."""
     if not glyphs:
         return np.zeros((0, SIZE, SIZE, 1), np.float32)
-    return np.stack([normalize_glyph(g, stroke=stroke) for g in glyphs])[..., None]
+    width = pen_width(glyphs) if stroke else None
+    return np.stack([normalize_glyph(g, stroke=stroke, stroke_px=width) for g in glyphs])[..., None]
