@@ -12,7 +12,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from segmentation.errors import CorruptInputError, ImageTooLargeError, InputError, UnsupportedFormatError
+from segmentation.errors import (
+    CorruptInputError,
+    ImageTooLargeError,
+    InputError,
+    TransientError,
+    UnsupportedFormatError,
+)
 
 MAX_PIXELS = 80_000_000  # per page: an A3 page at 600 DPI is ~70 MP
 MAX_PAGES = 500  # per file
@@ -142,19 +148,20 @@ def _decode_pdf(path: str, data: bytes, max_pixels: int, max_pages: int) -> Iter
         pdf.close()
 
 
-def decode(path: str | Path, *, max_pixels: int = MAX_PIXELS, max_pages: int = MAX_PAGES,
-           data: bytes | None = None) -> Iterator[PageImage]:
-    """Yield the pages of one input file. Raises InputError subclasses on bad input."""
+def decode(path: str | Path, *, max_pixels: int = MAX_PIXELS, max_pages: int = MAX_PAGES) -> Iterator[PageImage]:
+    """Yield the pages of one input file. Raises InputError subclasses on bad input, and
+    TransientError when storage fails in a way another try may not (EIO, a stale handle)."""
     src = str(path)
-    if data is None:
-        try:
-            data = Path(path).read_bytes()
-        except FileNotFoundError as exc:
-            raise InputError(f"{src}: no such file") from exc
-        except IsADirectoryError as exc:
-            raise InputError(f"{src}: is a directory") from exc
-        except PermissionError as exc:
-            raise InputError(f"{src}: permission denied") from exc
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError as exc:
+        raise InputError(f"{src}: no such file") from exc
+    except IsADirectoryError as exc:
+        raise InputError(f"{src}: is a directory") from exc
+    except PermissionError as exc:
+        raise InputError(f"{src}: permission denied") from exc
+    except OSError as exc:
+        raise TransientError(f"{src}: storage unreadable ({exc})") from exc
     if not data:
         raise CorruptInputError(f"{src}: file is empty (0 bytes)")
     fmt = sniff(data[:16])

@@ -131,3 +131,21 @@ def test_blank_page_is_an_input_error(blank_page):
     noisy = np.clip(blank_page + np.random.default_rng(0).normal(0, 3, blank_page.shape), 0, 255).astype(np.uint8)
     with pytest.raises(BlankPageError):
         clean_page(noisy)
+
+
+def test_storage_failure_is_transient_not_bad_input(tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    from segmentation.errors import TransientError
+
+    path = tmp_path / "on-nfs.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n")
+
+    def eio(self):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(Path, "read_bytes", eio)
+    with pytest.raises(TransientError, match="storage unreadable") as exc:
+        list(decode(path))
+    assert not isinstance(exc.value, InputError)  # retried by the queue, never an error row on first try

@@ -104,26 +104,28 @@ class PageReader:
                              bool(mine) and conf < self.options.review_threshold, mine))
         return out
 
-    def read_file(self, path: str | Path, display: str | None = None, data: bytes | None = None) -> FileResult:
-        """Every page of one file; bad input becomes error rows, never an exception."""
+    def read_file(self, path: str | Path, display: str | None = None) -> FileResult:
+        """Every page of one file; bad input becomes error rows. Only TransientError
+        (storage trouble worth retrying) escapes, for the caller to decide."""
         source = display or str(path)
         res = FileResult(source)
         t0 = time.perf_counter()
         try:
-            for page in decode(path, max_pixels=self.options.max_pixels, max_pages=self.options.max_pages, data=data):
+            for page in decode(path, max_pixels=self.options.max_pixels, max_pages=self.options.max_pages):
                 page.source = source
                 try:
                     res.pages.append(self.read_page(page))
                 except FormicrError as exc:
-                    res.errors.append(ErrorRow(source, page.page, _message(exc, source)))
+                    res.errors.append(ErrorRow(source, page.page, error_message(exc, source)))
         except InputError as exc:
-            res.errors.append(ErrorRow(source, None, _message(exc, str(path), source)))
+            res.errors.append(ErrorRow(source, None, error_message(exc, str(path), source)))
         res.seconds = time.perf_counter() - t0
         return res
 
 
-def _message(exc: FormicrError, *prefixes: str) -> str:
-    """'kind: message', without a repeated path prefix (the row already names the source)."""
+def error_message(exc: FormicrError, *prefixes: str) -> str:
+    """The error column of an errors.csv row: 'kind: message', without a repeated path
+    prefix (the row already names the source). Every driver builds its rows with this."""
     msg = str(exc)
     for p in prefixes:
         if msg.startswith(f"{p}: "):
@@ -137,4 +139,4 @@ def annotation_path(out_dir: Path, source: str, page: int) -> Path:
     return Path(out_dir) / f"{Path(source).stem}-{tag}-p{page}.png"
 
 
-__all__ = ["PageReader", "ReadOptions", "FileResult", "annotation_path"]
+__all__ = ["PageReader", "ReadOptions", "FileResult", "annotation_path", "error_message"]

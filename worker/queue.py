@@ -11,6 +11,7 @@ from pathlib import Path
 from segmentation.errors import BrokerError, FormicrError, UsageError
 from segmentation.template import Template
 from worker.jobs import JobStore, connect, content_hash, form_key, inside, job_key, part_path
+from worker.pipeline import error_message
 from worker.results import ErrorRow
 from worker.runner import Summary, expand_inputs
 from worker.settings import Settings, redact
@@ -38,7 +39,7 @@ def submit(inputs: list[str], out: Path, settings: Settings, template: Template 
             local = inside(settings.input_root, f)
             data = local.read_bytes()
         except FormicrError as exc:
-            errors.append(ErrorRow(f, None, f"{exc.kind}: {exc}"))
+            errors.append(ErrorRow(f, None, error_message(exc, f)))
             continue
         except OSError as exc:
             errors.append(ErrorRow(f, None, f"input: {exc.strerror or exc}"))

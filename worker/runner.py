@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from segmentation.decode import EXTENSIONS
-from worker.pipeline import FileResult, PageReader, ReadOptions
+from segmentation.errors import FormicrError
+from worker.pipeline import FileResult, PageReader, ReadOptions, error_message
 from worker.results import ErrorRow, write_outputs
 
 _READER: PageReader | None = None
@@ -52,11 +53,13 @@ def expand_inputs(inputs: list[str]) -> tuple[list[str], list[ErrorRow]]:
     return files, errors
 
 
-def _init_worker(options: ReadOptions, model: str | None, threads: int) -> None:
+def _init_worker(options: ReadOptions, model: str | None, threads: int | None) -> None:
+    """Load the model once per process; ``threads=None`` keeps the libraries' defaults."""
     global _READER
-    import cv2
+    if threads is not None:
+        import cv2
 
-    cv2.setNumThreads(threads)
+        cv2.setNumThreads(threads)
     _READER = PageReader(options, model=model, threads=threads)
 
 
@@ -64,6 +67,8 @@ def _read_one(path: str) -> FileResult:
     assert _READER is not None
     try:
         return _READER.read_file(path)
+    except FormicrError as exc:  # transient storage trouble: no retry in-process, so a row
+        return FileResult(path, [], [ErrorRow(path, None, error_message(exc, path))])
     except Exception as exc:  # a bug, not bad input: report it, keep going
         return FileResult(path, [], [ErrorRow(path, None, f"internal: {type(exc).__name__}: {exc}")])
 
@@ -107,7 +112,7 @@ def run_read(inputs: list[str], out_dir: Path, options: ReadOptions, *, jobs: in
 
         bar = tqdm(total=len(files), unit="file", desc="reading")
     if jobs == 1:
-        _init_worker(options, model, 0)
+        _init_worker(options, model, None)
         it = map(_read_one, files)
         pool = None
     else:

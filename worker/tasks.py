@@ -9,11 +9,11 @@ import redis
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 
-from segmentation.errors import FormicrError, InputError, TransientError
+from segmentation.errors import FormicrError, TransientError
 from segmentation.template import parse_template
 from worker.celery_app import app
 from worker.jobs import FormPart, JobStore, connect, inside, part_from_result, part_path
-from worker.pipeline import PageReader, ReadOptions
+from worker.pipeline import PageReader, ReadOptions, error_message
 from worker.results import atomic_write
 
 log = logging.getLogger("formicr.tasks")
@@ -43,17 +43,6 @@ def _store() -> JobStore:
     if _STORE is None:
         _STORE = JobStore(connect(app.conf.formicr_settings.broker_url))
     return _STORE
-
-
-def _read_bytes(local, source: str) -> bytes:
-    try:
-        return local.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{source}: no such file") from None
-    except (PermissionError, IsADirectoryError) as exc:
-        raise InputError(f"{source}: {exc.strerror}") from None
-    except OSError as exc:  # NFS hiccup, stale handle, EIO: worth another try
-        raise TransientError(f"{source}: storage unreadable ({exc})") from exc
 
 
 RETRYABLE = (TransientError, SoftTimeLimitExceeded, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
@@ -100,20 +89,19 @@ def _read_form(job_id: str, key: str, path: str, source: str, out: str, options:
         return {"key": key, "failed": True, "error": str(exc)}
     try:
         local = inside(s.input_root, path)
-        data = _read_bytes(local, source)
         reader = _reader()
         reader.options = ReadOptions(
             template=parse_template(options["template"]) if options.get("template") else None,
             annotate_dir=out_dir / "annotated" if options.get("annotate") else None,
             max_pixels=s.max_pixels,
             review_threshold=options.get("review_threshold", ReadOptions.review_threshold))
-        result = reader.read_file(local, display=source, data=data)
+        result = reader.read_file(local, display=source)  # TransientError escapes: retried
         part = part_from_result(result)
         failed = not result.pages
     except TransientError:
         raise
     except FormicrError as exc:
-        part = _error_part(source, f"{exc.kind}: {str(exc).removeprefix(source + ': ')}")
+        part = _error_part(source, error_message(exc, source, path))
         failed = True
     atomic_write(part_path(out_dir, key), part.dump())
     finished, submitted = store.finish_form(job_id, key, failed)
