@@ -59,7 +59,10 @@ def _crop(labels: np.ndarray, comps: list[_Comp], clip: Rect | None = None) -> t
     if w == 0 or h == 0:
         return (x, y, 0, 0), np.zeros((0, 0), np.uint8)
     sub = labels[y : y + h, x : x + w]
-    m = np.isin(sub, [c.label for c in comps]).astype(np.uint8) * 255
+    if len(comps) == 1:
+        m = (sub == comps[0].label).astype(np.uint8) * 255
+    else:
+        m = np.isin(sub, [c.label for c in comps]).astype(np.uint8) * 255
     ys, xs = np.nonzero(m)
     if ys.size == 0:
         return (x, y, 0, 0), np.zeros((0, 0), np.uint8)
@@ -67,10 +70,16 @@ def _crop(labels: np.ndarray, comps: list[_Comp], clip: Rect | None = None) -> t
     return (x + int(xs.min()), y + int(ys.min()), m.shape[1], m.shape[0]), m
 
 
-def _overlap(a: Rect, b: Rect) -> int:
-    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
-    h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
-    return max(0, w) * max(0, h)
+def _overlaps(a: list[Rect], b: list[Rect]) -> np.ndarray:
+    """Intersection areas of every rect in ``a`` with every rect in ``b``: (len(a), len(b))."""
+    if not a or not b:
+        return np.zeros((len(a), len(b)))
+    ra, rb = np.asarray(a, float).reshape(-1, 4), np.asarray(b, float).reshape(-1, 4)
+    ow = (np.minimum(ra[:, None, 0] + ra[:, None, 2], rb[None, :, 0] + rb[None, :, 2])
+          - np.maximum(ra[:, None, 0], rb[None, :, 0]))
+    oh = (np.minimum(ra[:, None, 1] + ra[:, None, 3], rb[None, :, 1] + rb[None, :, 3])
+          - np.maximum(ra[:, None, 1], rb[None, :, 1]))
+    return np.clip(ow, 0, None) * np.clip(oh, 0, None)
 
 
 def components(ink: np.ndarray) -> tuple[np.ndarray, list[_Comp]]:
@@ -150,8 +159,11 @@ def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = N
     boxes: list[Box] = list(lines.boxes)
     if regions is not None:  # template fields: a region adopts the comb cells inside it
         boxes = []
-        for r in regions:
-            inner = [c for b in lines.boxes for c in b.cells if _overlap(c, r) > 0.6 * c[2] * c[3]]
+        cells = [c for b in lines.boxes for c in b.cells]
+        cell_area = np.array([c[2] * c[3] for c in cells], float)
+        ov = _overlaps(regions, cells)
+        for ri, r in enumerate(regions):
+            inner = [cells[j] for j in np.nonzero(ov[ri] > 0.6 * cell_area)[0]] if cells else []
             boxes.append(Box(r, sorted(inner) if len(inner) > 1 else []))
     if free_text is None:
         free_text = not boxes
@@ -167,9 +179,11 @@ def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = N
         if not mine:
             continue
         if b.is_comb:
+            # a comp belongs to the cell holding most of it; a comp spanning cells is clipped
+            ov = _overlaps([(c.x, c.y, c.w, c.h) for c in mine], b.cells)
+            hit = ov > 0.15 * np.array([c.w * c.h for c in mine], float)[:, None]
             for ci, cell in enumerate(b.cells):
-                # a comp belongs to the cell holding most of it; a comp spanning cells is clipped
-                inside = [c for c in mine if _overlap((c.x, c.y, c.w, c.h), cell) > 0.15 * c.w * c.h]
+                inside = [mine[i] for i in np.nonzero(hit[:, ci])[0]]
                 if not inside:
                     continue
                 cx, cy, cw, ch = cell
@@ -200,9 +214,7 @@ def _owners(comps: list[_Comp], boxes: list[Box]) -> dict[int, int]:
         return {}
     c = np.array([(k.x, k.y, k.x1, k.y1) for k in comps], float)
     b = np.array([(r[0], r[1], r[0] + r[2], r[1] + r[3]) for r in (bx.rect for bx in boxes)], float)
-    ow = np.clip(np.minimum(c[:, None, 2], b[None, :, 2]) - np.maximum(c[:, None, 0], b[None, :, 0]), 0, None)
-    oh = np.clip(np.minimum(c[:, None, 3], b[None, :, 3]) - np.maximum(c[:, None, 1], b[None, :, 1]), 0, None)
-    ov = ow * oh
+    ov = _overlaps([(k.x, k.y, k.w, k.h) for k in comps], [bx.rect for bx in boxes])
     best = ov.argmax(axis=1)
     best_ov = ov[np.arange(len(comps)), best]
     area = (c[:, 2] - c[:, 0]) * (c[:, 3] - c[:, 1])

@@ -39,18 +39,19 @@ def find_lines(binary: np.ndarray) -> FormLines:
     """Detect horizontal lines (long runs), vertical lines that join two horizontal lines
     (box sides, comb separators), the boxes/cells they enclose and free underlines."""
     h, w = binary.shape
+    # opening (erode, dilate) by a long line; the dilation also takes in the line's ragged
+    # edge pixels (one row/column either side), which the AND keeps only where there is ink
     lh = max(30, int(0.05 * w))
-    hmask = cv2.morphologyEx(binary, cv2.MORPH_OPEN, _rect_kernel(lh, 1))
-    hmask = cv2.dilate(hmask, _rect_kernel(1, 3)) & binary
+    hmask = cv2.dilate(cv2.erode(binary, _rect_kernel(lh, 1)), _rect_kernel(lh, 3)) & binary
     lv = max(12, int(0.012 * h))
-    vcand = cv2.morphologyEx(binary, cv2.MORPH_OPEN, _rect_kernel(1, lv))
-    vcand = cv2.dilate(vcand, _rect_kernel(3, 1)) & binary
-    near_h = cv2.dilate(hmask, _rect_kernel(3, 9))
-    vmask = np.zeros_like(binary)
+    vcand = cv2.dilate(cv2.erode(binary, _rect_kernel(1, lv)), _rect_kernel(3, lv)) & binary
+    vmask = np.zeros((h, w), np.uint8)  # calloc'd: only the kept lines' pages are touched
     for x, y, ww, hh in _rects(vcand):
         if ww > max(8, hh // 3):
             continue
-        if near_h[y : y + 3, x : x + ww].any() and near_h[y + hh - 3 : y + hh, x : x + ww].any():
+        # a box side or comb separator: both of its ends meet a horizontal line
+        xa, xb = max(0, x - 1), x + ww + 1
+        if hmask[max(0, y - 4) : y + 7, xa:xb].any() and hmask[max(0, y + hh - 7) : y + hh + 4, xa:xb].any():
             vmask[y : y + hh, x : x + ww] = vcand[y : y + hh, x : x + ww]
     mask = hmask | vmask
     hrects = _rects(hmask)
