@@ -34,7 +34,7 @@ test: $(TSTAMP)
 
 ## train: reproduce models/formicr.onnx + .json from ../shared/data
 train: $(TSTAMP)
-	$(BIN)/formicr train --out runs/shipped --epochs 20
+	$(BIN)/formicr train --out runs/shipped --epochs 25 --refit-all
 	$(BIN)/formicr export --run runs/shipped --out models --name formicr
 
 ## bench: classifier, page pipeline and queue benchmarks (ratios measured in one run)

@@ -85,3 +85,15 @@ def test_export_refuses_a_model_that_fails_parity(smoke_run, tmp_path, monkeypat
     with pytest.raises(ModelError, match="parity failed"):
         ex.export_run(smoke_run, tmp_path, "bad", int8=False)
     assert not list(tmp_path.glob("bad*.onnx"))
+
+
+def test_refit_all_keeps_held_out_metrics_and_trains_on_every_writer(synthetic_npz, tmp_path):
+    from training.train import TrainOptions, run_training
+
+    out = run_training(TrainOptions(data=[str(synthetic_npz)], out=tmp_path / "refit", epochs=1, batch_size=64,
+                                    clean_labels=False, refit_all=True, verbose=0))
+    info = json.loads((out / "metrics.json").read_text())
+    t = info["training"]
+    assert t["refit_all"]["train_writers"] == 10 > t["split"]["train_writers"]
+    assert t["refit_all"]["train_samples"] == 360 > t["split"]["train_samples"]
+    assert info["metrics"]["test_clean"]["samples"] == t["split"]["test_samples"]  # from the held-out model

@@ -43,14 +43,19 @@ def main() -> None:
               help="Drop samples whose labels out-of-fold models confidently contradict.")
 @click.option("--max-samples", type=click.IntRange(10), default=None, help="Subsample (for smoke runs).")
 @click.option("--clean-epochs", type=click.IntRange(1), default=4, show_default=True)
-def train(data, out, arch, epochs, batch_size, seed, split, augment, clean_labels, max_samples, clean_epochs):
+@click.option("--refit-all/--no-refit-all", default=False, show_default=True,
+              help="After the held-out evaluation, retrain the same recipe on every writer and keep those "
+                   "weights (metrics still come from the held-out run).")
+def train(data, out, arch, epochs, batch_size, seed, split, augment, clean_labels, max_samples, clean_epochs,
+          refit_all):
     """Train the CNN and write reports to a run directory."""
     from training.data import DEFAULT_SETS
     from training.train import TrainOptions, run_training
 
     run_training(TrainOptions(data=list(data) or list(DEFAULT_SETS), out=out, arch=arch, epochs=epochs,
                               batch_size=batch_size, seed=seed, split=split, augment=augment,
-                              clean_labels=clean_labels, max_samples=max_samples, clean_epochs=clean_epochs))
+                              clean_labels=clean_labels, max_samples=max_samples, clean_epochs=clean_epochs,
+                              refit_all=refit_all))
 
 
 @main.command()
