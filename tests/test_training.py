@@ -97,3 +97,6 @@ def test_refit_all_keeps_held_out_metrics_and_trains_on_every_writer(synthetic_n
     assert t["refit_all"]["train_writers"] == 10 > t["split"]["train_writers"]
     assert t["refit_all"]["train_samples"] == 360 > t["split"]["train_samples"]
     assert info["metrics"]["test_clean"]["samples"] == t["split"]["test_samples"]  # from the held-out model
+    arrays = np.load(out / "eval_arrays.npz")
+    assert arrays["p_test_holdout"].shape == (t["split"]["test_samples"], 36)  # for honest review studies
+    assert (out / "holdout.keras").stat().st_size > 0

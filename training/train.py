@@ -170,6 +170,7 @@ def run_training(opts: TrainOptions) -> Path:
         print(f"refit: training the same recipe again on all {len(fit_idx)} samples "
               f"({len(set(ds.writer[fit_idx]))} writers); the held-out numbers above describe this recipe",
               flush=True)
+        model.save(out / "holdout.keras")  # the writer-disjoint model the metrics describe
         keras.utils.set_random_seed(opts.seed)
         model = compiled_model(len(fit_idx))
         t_refit = time.perf_counter()
@@ -203,7 +204,10 @@ def run_training(opts: TrainOptions) -> Path:
     }
     model.save(out / "model.keras")
     calib = scale(ds.x[fit_idx][rng.choice(len(fit_idx), min(1000, len(fit_idx)), replace=False)])
-    np.savez_compressed(out / "eval_arrays.npz", x_test=x_te, y_test=y_te.astype(str), x_calib=calib)
+    # p_test_holdout: the held-out model's probabilities, for honest review/threshold studies
+    # (bench.review) even when the shipped weights are a refit that saw the test writers
+    np.savez_compressed(out / "eval_arrays.npz", x_test=x_te, y_test=y_te.astype(str), x_calib=calib,
+                        p_test_holdout=probs.astype(np.float32))
     (out / "metrics.json").write_text(json.dumps({"labels": labels, "training": training, "metrics": metrics},
                                                  indent=2) + "\n")
     m = metrics["test_clean"]

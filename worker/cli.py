@@ -91,6 +91,9 @@ def evaluate(model, data, writers):
     ds = combine([load_any(s) for s in data])
     if writers == "test":
         ds = ds.subset(writer_split(ds)[1])
+        if clf.meta.refit_all:
+            click.echo("note: this model was refit on every writer, these test writers included; the numbers "
+                       "below are not held-out (the metadata's test_clean metrics are)", err=True)
     probs = clf.probabilities(scale(ds.x))
     labels = list(clf.labels)
     pred_all = np.array(labels)[probs.argmax(1)]

@@ -40,6 +40,16 @@ class ModelMeta:
     def name(self) -> str:
         return self.path.stem
 
+    @property
+    def precision(self) -> str:
+        return str(self.raw.get("precision", "fp32"))
+
+    @property
+    def refit_all(self) -> bool:
+        """True when the weights were refit on every writer after the held-out evaluation:
+        the data's test writers are then not unseen for this model."""
+        return bool(self.raw["training"].get("refit_all"))
+
 
 def sha256_of(path: Path) -> str:
     h = hashlib.sha256()
