@@ -205,6 +205,29 @@ def test_a_form_whose_message_the_broker_lost_is_requeued(env, roots, server, sh
     assert read_rows(outbox / "job-lost" / "fields.csv") == want
 
 
+def test_a_worker_requeues_a_lost_form_with_nobody_waiting(roots, server, baseline, tmp_path):
+    _, inbox, outbox = roots
+    # short limits (a stall is 5 + 6 + 2 x 2 = 15 s) on a queue of its own
+    env = queue_env(server.url, inbox, outbox, FORMICR_SOFT_TIME_LIMIT="4", FORMICR_HARD_TIME_LIMIT="5",
+                    FORMICR_VISIBILITY_TIMEOUT="6", FORMICR_RESTORE_INTERVAL="2", FORMICR_QUEUE="formicr-sweep")
+    store = JobStore(connect(server.url))
+    src = forms_in(inbox)[1]
+    from segmentation.template import load_template
+
+    opts = {"template": load_template(inbox / "batch" / "template.json").to_dict(), "annotate": False}
+    job = store.create(outbox / "job-swept", {"k": src}, opts, [], set(), {"k": [src, src, "job-swept", opts]})
+    assert job in store.open_jobs()
+    worker = Worker(env, tmp_path / "sweeper.log", concurrency=1).start()
+    try:
+        wait_until(lambda: store.state(job)["merged"], 90, "the worker's sweeper to requeue the lost form")
+    finally:
+        worker.stop()
+    assert store.state(job)["requeued"] == 1
+    assert job not in store.open_jobs()
+    want = [r for r in read_rows(baseline / "fields.csv") if r["source"] == src]
+    assert read_rows(outbox / "job-swept" / "fields.csv") == want
+
+
 def test_two_workers_on_one_queue_give_no_duplicates(env, roots, shared_worker, baseline):
     base, inbox, outbox = roots
     second = Worker(env, base / "worker-second.log", concurrency=1).start()

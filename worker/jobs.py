@@ -23,6 +23,7 @@ from worker.settings import redact
 
 PARTS = ".parts"
 PREFIX = "formicr:job:"
+OPEN_JOBS = "formicr:jobs:open"  # ids of jobs not merged yet: what the workers' stall sweeper visits
 JOB_TTL = 30 * 24 * 3600  # job state is kept in Redis for 30 days
 
 
@@ -138,8 +139,16 @@ class JobStore:
             pipe.sadd(k + ":finished", *already_done)
         for suffix in ("", ":forms", ":finished", ":tasks"):
             pipe.expire(k + suffix, JOB_TTL)
+        pipe.sadd(OPEN_JOBS, job_id)
         pipe.execute()
         return job_id
+
+    def open_jobs(self) -> list[str]:
+        return sorted(self.r.smembers(OPEN_JOBS))
+
+    def close(self, job_id: str) -> None:
+        """Take a job off the sweeper's list (merged, or its state expired)."""
+        self.r.srem(OPEN_JOBS, job_id)
 
     def pending_tasks(self, job_id: str) -> dict[str, list]:
         """Task arguments of the forms not finished yet."""
@@ -194,4 +203,5 @@ class JobStore:
             write_merged(Path(st["out"]), self.parts(job_id), st["submit_errors"],
                          with_fields=st["options"].get("template") is not None)
             self.r.hset(job_key(job_id), "merged", 1)
+        self.close(job_id)
         return True

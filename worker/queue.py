@@ -103,6 +103,23 @@ def requeue_stalled(store: JobStore, job_id: str, settings: Settings, force: boo
     return len(pending)
 
 
+def sweep(store: JobStore, settings: Settings) -> dict[str, int]:
+    """One pass over every open job, as the workers' sweeper makes it every
+    ``restore_interval`` seconds: requeue the lost forms of stalled jobs (so no one has to
+    be waiting with ``submit --wait``), merge finished jobs whose merge was missed, and
+    forget jobs whose state has expired. Returns {job id: forms requeued}."""
+    requeued = {}
+    for job_id in store.open_jobs():
+        st = store.state(job_id)
+        if st is None:
+            store.close(job_id)
+        elif st["finished"] >= st["submitted"]:
+            store.merge(job_id)  # closes it
+        elif n := requeue_stalled(store, job_id, settings):
+            requeued[job_id] = n
+    return requeued
+
+
 def summary_of(store: JobStore, job_id: str) -> Summary:
     st = store.state(job_id)
     parts = store.parts(job_id)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
+import time
 
 import redis
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready
 
 from segmentation.errors import FormicrError, TransientError
 from segmentation.template import parse_template
@@ -30,6 +32,38 @@ def load_model(**_) -> None:
     s = app.conf.formicr_settings
     cv2.setNumThreads(s.ort_threads)
     _READER = PageReader(ReadOptions(max_pixels=s.max_pixels), threads=s.ort_threads)
+
+
+@worker_ready.connect
+def start_sweeper(**_) -> None:
+    """The worker's main process sweeps for stalled jobs in a daemon thread (see
+    ``queue.sweep``); with several workers, a short Redis lock lets one sweep at a time."""
+    threading.Thread(target=_sweep_forever, args=(app.conf.formicr_settings,), name="formicr-sweeper",
+                     daemon=True).start()
+
+
+def _sweep_forever(s) -> None:
+    from worker.queue import sweep
+
+    store = None
+    while True:
+        time.sleep(s.restore_interval)
+        try:
+            store = store or JobStore(connect(s.broker_url))
+            lock = store.r.lock("formicr:sweeper", timeout=max(60, 3 * s.restore_interval))
+            if not lock.acquire(blocking=False):
+                continue
+            try:
+                for job_id, n in sweep(store, s).items():
+                    log.warning("job %s: no progress for a while and nothing queued; requeued %d lost forms",
+                                job_id, n)
+            finally:
+                try:
+                    lock.release()
+                except redis.exceptions.LockError:
+                    pass
+        except Exception as exc:  # Redis down or restarting: try again next round
+            log.warning("stall sweep skipped: %s", exc)
 
 
 def _reader() -> PageReader:
