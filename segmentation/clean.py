@@ -77,7 +77,8 @@ def binarize(grey: np.ndarray) -> np.ndarray:
         page = grey  # evenly lit: the full-resolution division buys nothing
     else:
         page = cv2.divide(grey, np.maximum(cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR), 1), scale=255)
-    t, _ = cv2.threshold(page, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+    # Otsu's histogram from every other row and column: the same threshold at a quarter the cost
+    t, _ = cv2.threshold(np.ascontiguousarray(page[::2, ::2]), 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
     # Otsu on a nearly white page can pick a threshold inside the paper noise; cap it
     # relative to the paper's brightness.
     t = min(t, 200.0 if page is not grey else 200.0 * hi / 255.0)
@@ -113,8 +114,10 @@ def clean_page(grey: np.ndarray, *, deskew: bool = True, long_side: int = WORK_L
     binary = binarize(work)
     # Specks are dropped per component later (glyphs.py); here only a page with no real ink
     # at all is refused, before the more expensive steps.
-    if cv2.countNonZero(cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))) \
-            < MIN_INK_FRACTION * binary.size:
+    min_ink = MIN_INK_FRACTION * binary.size
+    # (the opening, which discounts specks, only where the raw count leaves any doubt)
+    if cv2.countNonZero(binary) < 10 * min_ink and \
+            cv2.countNonZero(cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))) < min_ink:
         raise BlankPageError("blank page (no ink found)")
     angle = estimate_skew(binary) if deskew else 0.0
     h, w = work.shape
