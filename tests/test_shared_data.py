@@ -17,14 +17,17 @@ def test_writers():
     from training.data import combine, load_any, writer_split
 
     ds = combine([load_any("unipen-upper"), load_any("unipen-digits")])
-    return ds.subset(writer_split(ds)[1])  # the shipped model's held-out writers (seed 42)
+    return ds.subset(writer_split(ds)[1])  # the training run's held-out writers (seed 42)
 
 
-def test_shipped_model_on_unseen_writers_stays_above_its_recorded_floor(test_writers):
+def test_shipped_model_on_the_test_writers_stays_above_its_recorded_floor(test_writers):
     from training.data import scale
     from worker.classifier import Classifier
 
     clf = Classifier()
+    # A refit model (training.refit_all) has seen these writers, so this is a regression guard;
+    # the held-out score is the metadata's test_clean, which must clear the same floor.
+    assert clf.meta.raw["metrics"]["test_clean"]["accuracy_in_class"] >= 0.93
     preds = clf.classify(scale(test_writers.x), ["digits" if c in DIGITS else "letters" for c in test_writers.y],
                          top_k=1)
     acc = np.mean([p.char == t for p, t in zip(preds, test_writers.y, strict=True)])
