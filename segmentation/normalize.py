@@ -50,10 +50,10 @@ def normalize_stroke(mask: np.ndarray, target_ratio: float = TARGET_STROKE_RATIO
     Only corrects when the width is off by more than ~25%, and never erodes a
     glyph away (falls back to the input)."""
     m = (mask > 0).astype(np.uint8) * 255
-    ys, xs = np.nonzero(m)
-    if ys.size == 0:
+    _, _, bw, bh = cv2.boundingRect(m)  # of the non-zero pixels
+    if bw == 0:
         return m
-    side = max(int(np.ptp(ys)) + 1, int(np.ptp(xs)) + 1)
+    side = max(bw, bh)
     width = stroke_width(m) if width is None else width
     want = max(1.0, target_ratio * side)
     if width <= 0 or 0.8 <= want / width <= 1.25:
@@ -92,11 +92,11 @@ def normalize_glyph(ink: np.ndarray, *, stroke: bool = False, stroke_px: float |
         img = np.clip(img.astype(np.float32) * (255.0 / max(float(img.max()), 1e-6)), 0, 255).astype(np.uint8)
     if stroke:
         img = normalize_stroke(img, width=stroke_px)
-    ys, xs = np.nonzero(img)
+    x0, y0, bw, bh = cv2.boundingRect(img)  # of the non-zero pixels
     out = np.zeros((SIZE, SIZE), np.float32)
-    if ys.size == 0:
+    if bw == 0:
         return out
-    crop = img[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(np.float32)
+    crop = img[y0 : y0 + bh, x0 : x0 + bw].astype(np.float32)
     h, w = crop.shape
     scale = BOX / max(h, w)
     nh, nw = max(1, int(round(h * scale))), max(1, int(round(w * scale)))
