@@ -63,11 +63,10 @@ def _crop(labels: np.ndarray, comps: list[_Comp], clip: Rect | None = None) -> t
         m = (sub == comps[0].label).astype(np.uint8) * 255
     else:
         m = np.isin(sub, [c.label for c in comps]).astype(np.uint8) * 255
-    ys, xs = np.nonzero(m)
-    if ys.size == 0:
+    bx, by, bw, bh = cv2.boundingRect(m)  # trimmed to ink
+    if bw == 0:
         return (x, y, 0, 0), np.zeros((0, 0), np.uint8)
-    m = m[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
-    return (x + int(xs.min()), y + int(ys.min()), m.shape[1], m.shape[0]), m
+    return (x + bx, y + by, bw, bh), m[by : by + bh, bx : bx + bw]
 
 
 def _overlaps(a: list[Rect], b: list[Rect]) -> np.ndarray:
@@ -105,11 +104,10 @@ def _split_wide(rect: Rect, mask: np.ndarray, expected_w: float) -> list[tuple[R
         cuts.append(lo + int(np.argmin(seg + 1e-3 * np.abs(np.arange(lo, hi) - k * step))))
     out, prev = [], 0
     for c in [*cuts, w]:
-        part = mask[:, prev:c]
-        ys, xs = np.nonzero(part)
-        if ys.size:
-            sub = part[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
-            out.append(((x + prev + int(xs.min()), y + int(ys.min()), sub.shape[1], sub.shape[0]), sub))
+        part = np.ascontiguousarray(mask[:, prev:c])
+        bx, by, bw, bh = cv2.boundingRect(part)
+        if bw:
+            out.append(((x + prev + bx, y + by, bw, bh), part[by : by + bh, bx : bx + bw]))
         prev = c
     return out
 
