@@ -159,3 +159,12 @@ def test_binarisation_survives_uneven_lighting(clean_form):
 
     s = score_template(truth, reader.read_page(PageImage(dim, "dim.png", 1, None)))
     assert s.found_rate >= 0.98 and s.cer_template <= 0.05, (s.found_rate, s.cer_template)
+
+
+def test_a_page_with_more_blobs_than_16_bit_labels_hold_is_still_labelled():
+    from segmentation.glyphs import components
+
+    dense = np.zeros((800, 800), np.uint8)
+    dense[::3, ::2] = 255  # 106,800 isolated pixels: past the fast 16-bit labelling's limit
+    labels, comps = components(dense)
+    assert len(comps) == 106_800 and labels.max() == len(comps)
