@@ -163,6 +163,13 @@ def run_training(opts: TrainOptions) -> Path:
                      out / "test_predictions.png", "Real / Predicted")
     reports.predictions_csv(y_te, pred, conf, ds.writer[te_clean], out / "predictions.csv")
 
+    m = metrics["test_clean"]
+    print(f"test ({split} split): all-36 accuracy {m['accuracy_all36']:.4%}, in-class {m['accuracy_in_class']:.4%} "
+          f"(letters {m['letters_in_class']}, digits {m['digits_in_class']})", flush=True)
+    if "optdigits" in m["by_group_in_class"]:
+        print(f"thick-stroke bitmap digits (optdigits, unseen writer blocks): "
+              f"{m['by_group_in_class']['optdigits']['accuracy']:.4%}", flush=True)
+
     refit = None
     fit_idx = tr_keep
     if opts.refit_all:
@@ -210,12 +217,6 @@ def run_training(opts: TrainOptions) -> Path:
                         p_test_holdout=probs.astype(np.float32))
     (out / "metrics.json").write_text(json.dumps({"labels": labels, "training": training, "metrics": metrics},
                                                  indent=2) + "\n")
-    m = metrics["test_clean"]
-    print(f"test ({split} split): all-36 accuracy {m['accuracy_all36']:.4%}, in-class {m['accuracy_in_class']:.4%} "
-          f"(letters {m['letters_in_class']}, digits {m['digits_in_class']})")
-    if "optdigits" in m["by_group_in_class"]:
-        print(f"thick-stroke bitmap digits (optdigits, unseen writer blocks): "
-              f"{m['by_group_in_class']['optdigits']['accuracy']:.4%}")
     print(f"training throughput {metrics['train_samples_per_second']:.0f} samples/s; "
           f"total execution time {total_s:.1f}s")
     return out
