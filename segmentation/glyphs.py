@@ -20,6 +20,18 @@ class Glyph:
     line: int = 0  # 1-based after ordering
     index: int = 0  # 1-based position in its line
     word: int = 0  # 1-based word number within its line
+    run: int = -1  # free-writing run (a free box's or a text row's characters); -1 in comb cells
+
+
+@dataclass
+class Candidate:
+    """A possible single character made of the consecutive glyphs ``first..last`` of one
+    run: a character broken into pieces, or a blob split where it should not have been."""
+
+    first: int
+    last: int  # inclusive
+    rect: Rect
+    mask: np.ndarray
 
 
 @dataclass
@@ -131,6 +143,7 @@ def _free_glyphs(labels: np.ndarray, comps: list[_Comp], ref_h: float) -> list[t
                 g.append(c)
                 continue
         groups.append([c])
+    groups = _attach_low(groups, ref_h)
     glyphs = [_crop(labels, g) for g in groups]
     glyphs = [(r, m) for r, m in glyphs if r[2] > 0 and r[3] >= 0.3 * ref_h]
     if not glyphs:
@@ -141,6 +154,32 @@ def _free_glyphs(labels: np.ndarray, comps: list[_Comp], ref_h: float) -> list[t
     for r, m in glyphs:
         out.extend(_split_wide(r, m, expected))
     return out
+
+
+def _attach_low(groups: list[list[_Comp]], ref_h: float) -> list[list[_Comp]]:
+    """A group too low to be a character on its own (a crossbar or a flag drawn with a pen
+    lift) joins the nearer neighbour within ``0.35 ref_h``; the reader's recognition step can
+    then merge that neighbour with the other one. Groups with no neighbour that close stay
+    (and are dropped as noise by the caller)."""
+    spans = [(min(k.x for k in g), max(k.x1 for k in g), min(k.y for k in g), max(k.y1 for k in g)) for g in groups]
+    low = [y1 - y0 < 0.3 * ref_h for _, _, y0, y1 in spans]
+    if not any(low) or all(low):
+        return groups
+    target = list(range(len(groups)))
+    for i in np.nonzero(low)[0]:
+        gaps = []
+        for j in (i - 1, i + 1):
+            if 0 <= j < len(groups) and not low[j]:
+                gap = max(spans[i][0] - spans[j][1], spans[j][0] - spans[i][1])
+                within = spans[j][2] - 0.2 * ref_h <= (spans[i][2] + spans[i][3]) / 2 <= spans[j][3] + 0.2 * ref_h
+                if gap <= 0.35 * ref_h and within:
+                    gaps.append((gap, j))
+        if gaps:
+            target[i] = min(gaps)[1]
+    out: dict[int, list[_Comp]] = {}
+    for i, g in enumerate(groups):
+        out.setdefault(target[i], []).extend(g)
+    return [out[k] for k in sorted(out)]
 
 
 def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = None,
@@ -172,11 +211,16 @@ def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = N
     min_h = [0.18 * b.rect[3] for b in boxes]
     owner = _owners(comps, boxes)
     out: list[Glyph] = []
+    run = -1
     for bi, b in enumerate(boxes):
         bh = b.rect[3]
         # keep character-sized ink; drop specks and thin leftovers of erased box lines
+        bx0, by0, bw, _ = b.rect
         mine = [c for c in comps if owner.get(c.label) == bi
-                and (c.h >= min_h[bi] or (c.h >= 0.06 * bh and c.area >= 0.01 * bh * bh))]
+                and (c.h >= min_h[bi] or (c.h >= 0.06 * bh and c.area >= 0.01 * bh * bh)
+                     # a bar drawn with a pen lift (T, E, H, 5, 7) inside the box, clear of its edges
+                     or (c.w >= 0.12 * bh and by0 + 0.12 * bh <= c.y and c.y1 <= by0 + 0.88 * bh
+                         and bx0 + 0.05 * bh <= c.x and c.x1 <= bx0 + bw - 0.05 * bh))]
         if not mine:
             continue
         if b.is_comb:
@@ -194,8 +238,9 @@ def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = N
                 if rect[2] > 0 and rect[3] >= 0.2 * ch and cv2.countNonZero(m) >= 0.004 * cw * ch:
                     out.append(Glyph(rect, m, bi, ci))
         else:
+            run += 1
             for rect, m in _free_glyphs(labels, mine, max(ref_h * 0.5, 0.45 * b.rect[3] if regions is None else 0.35 * b.rect[3])):
-                out.append(Glyph(rect, m, bi))
+                out.append(Glyph(rect, m, bi, run=run))
     if free_text:
         rest = [c for c in comps if c.label not in owner and c.area >= 12]
         if rest:
@@ -203,8 +248,9 @@ def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = N
             text_h = float(np.percentile(hs, 75))
             tall = [c for c in rest if c.h >= 0.45 * text_h or (c.h >= 0.2 * text_h and c.w >= 0.2 * text_h)]
             for row in _rows(tall):
+                run += 1
                 for rect, m in _free_glyphs(labels, row, text_h):
-                    out.append(Glyph(rect, m, -1))
+                    out.append(Glyph(rect, m, -1, run=run))
     return order_glyphs(out, boxes)
 
 
@@ -306,3 +352,34 @@ def order_glyphs(glyphs: list[Glyph], boxes: list[Box]) -> list[Glyph]:
                     word += 1
             g.line, g.index, g.word = li, i + 1, word
     return [g for r in rows for g in r]
+
+
+def merge_candidates(glyphs: list[Glyph], max_parts: int = 3, max_aspect: float = 1.4,
+                     max_gap: float = 0.3) -> list[Candidate]:
+    """Merges of 2..``max_parts`` neighbouring glyphs (reading order, same run and line) that
+    could be one character: together no wider than ``max_aspect`` x the run's median glyph
+    height, with no gap between them above ``max_gap`` x that height. The reader lets the
+    classifier choose between these and the separate pieces."""
+    heights: dict[int, float] = {}
+    for r in {g.run for g in glyphs if g.run >= 0}:
+        heights[r] = float(np.median([g.rect[3] for g in glyphs if g.run == r]))
+    out = []
+    for i, g in enumerate(glyphs):
+        if g.run < 0:
+            continue
+        h = heights[g.run]
+        for j in range(i + 1, min(i + max_parts, len(glyphs))):
+            part, prev = glyphs[j], glyphs[j - 1]
+            if part.run != g.run or part.line != g.line:
+                break
+            if part.rect[0] - (prev.rect[0] + prev.rect[2]) > max_gap * h:
+                break
+            rect = _union([p.rect for p in glyphs[i : j + 1]])
+            if rect[2] > max_aspect * max(h, rect[3]):
+                break
+            mask = np.zeros((rect[3], rect[2]), np.uint8)
+            for p in glyphs[i : j + 1]:
+                x, y = p.rect[0] - rect[0], p.rect[1] - rect[1]
+                np.maximum(mask[y : y + p.rect[3], x : x + p.rect[2]], p.mask, out=mask[y : y + p.rect[3], x : x + p.rect[2]])
+            out.append(Candidate(i, j, rect, mask))
+    return out

@@ -13,10 +13,11 @@ from pathlib import Path
 from segmentation.clean import clean_page
 from segmentation.decode import MAX_PAGES, MAX_PIXELS, PageImage, decode
 from segmentation.errors import FormicrError, InputError
-from segmentation.glyphs import find_glyphs
+from segmentation.glyphs import find_glyphs, merge_candidates
 from segmentation.lines import find_lines, remove_lines
 from segmentation.normalize import normalize_batch
 from segmentation.template import Template, register
+from worker import resegment
 from worker.classifier import Classifier
 from worker.results import REVIEW_THRESHOLD, Character, ErrorRow, Field, Line, PageResult
 
@@ -31,6 +32,7 @@ class ReadOptions:
     max_pages: int = MAX_PAGES
     top_k: int = 3
     word_context: bool = True  # template-free: settle O/0, I/1 ... by the rest of the word
+    resegment: bool = True  # free writing: let the classifier choose between pieces and merges
 
 
 @dataclass
@@ -60,12 +62,16 @@ class PageReader:
             reg = register(tpl, lines.boxes, clean.binary.shape)
             regions = [reg.field_rect(f.box) for f in tpl.fields]
             glyphs = find_glyphs(ink, lines, regions=regions, free_text=False)
-            charsets = [tpl.fields[g.region].charset for g in glyphs]
         else:
             glyphs = find_glyphs(ink, lines)
-            charsets = None
-        x = normalize_batch([g.mask for g in glyphs], stroke=True)
+        # free writing: the classifier chooses between pieces and their merges
+        candidates = merge_candidates(glyphs) if opts.resegment else []
+        x = normalize_batch([g.mask for g in glyphs] + [c.mask for c in candidates], stroke=True)
         probs = self.classifier.probabilities(x)
+        field_charset = (lambda g: tpl.fields[g.region].charset) if tpl is not None else (lambda g: None)
+        glyphs, probs = resegment.choose(glyphs, candidates, probs,
+                                         [self.classifier.mask(field_charset(g)) for g in glyphs])
+        charsets = [field_charset(g) for g in glyphs] if tpl is not None else None
         if charsets is None and opts.word_context:
             charsets = self.classifier.word_charsets(probs, [(g.line, g.word, g.region) for g in glyphs])
         preds = self.classifier.decode(probs, charsets, top_k=opts.top_k)

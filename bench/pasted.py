@@ -1,0 +1,73 @@
+"""Real handwriting on generated forms: UNIPEN glyphs (``../shared/data``) pasted into the
+project's form layout, scanned at 150/200/300 DPI, read in template mode. Prints CER by
+field kind (comb cells against free boxes), with and without recognition-driven
+segmentation (``ReadOptions.resegment``), in one run.
+
+    python -m bench.pasted [--forms 12] [--writers test|train]
+
+``test`` draws from the training run's held-out writers. A shipped model refit on every
+writer (``training.refit_all``) has seen them too, so read its numbers as a check of the
+reading pipeline, not of the classifier's generalisation."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from segmentation.decode import decode
+from segmentation.template import parse_template
+from worker.pipeline import PageReader, ReadOptions
+from worker.synth.forms import Scan, render_form, save_scan, scan, template_dict
+from worker.synth.score import levenshtein
+
+
+def pasted_forms(out: Path, count: int, writers: str, seed: int = 600) -> list[tuple[Path, dict]]:
+    from training.data import combine, load_any, writer_split
+
+    ds = combine([load_any("unipen-upper"), load_any("unipen-digits")])
+    train, test = writer_split(ds)
+    pool = ds.subset(test if writers == "test" else train)
+    by_char = {c: np.nonzero(pool.y == c)[0] for c in set(pool.y)}
+
+    def glyph(ch, rng):
+        return pool.x[by_char[ch][rng.randrange(len(by_char[ch]))]]
+
+    forms = []
+    for i in range(count):
+        page, truth = render_form(seed + i, glyph_source=glyph)
+        sc = Scan(dpi=(150, 200, 300)[i % 3], angle=1.0 - 0.2 * i, shift=(10.0, -20.0), noise=3, fmt="png")
+        img, truth = scan(page, truth, sc, i)
+        forms.append((save_scan(img, out / f"pasted_{i:03d}.png", sc), truth))
+    return forms
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--forms", type=int, default=12)
+    ap.add_argument("--writers", choices=["test", "train"], default="test")
+    args = ap.parse_args()
+    tpl = parse_template(template_dict())
+    with tempfile.TemporaryDirectory() as tmp:
+        forms = pasted_forms(Path(tmp), args.forms, args.writers)
+        on = PageReader(ReadOptions(template=tpl))
+        off = PageReader(ReadOptions(template=tpl, resegment=False), classifier=on.classifier)
+        if on.classifier.meta.refit_all and args.writers == "test":
+            print("note: the shipped model was refit on every writer, these included")
+        for name, reader in (("resegment on ", on), ("resegment off", off)):
+            edits, chars = defaultdict(int), defaultdict(int)
+            for path, truth in forms:
+                got = {f.name: f.text.replace(" ", "") for f in reader.read_page(next(decode(path))).fields}
+                for f in truth["fields"]:
+                    edits[f["kind"]] += levenshtein(got.get(f["name"], ""), f["text"])
+                    chars[f["kind"]] += len(f["text"])
+            total = sum(edits.values()) / sum(chars.values())
+            print(f"{name}: CER {total:.2%} over {sum(chars.values())} chars ({args.writers} writers, "
+                  f"{args.forms} forms); " + ", ".join(f"{k} {edits[k] / chars[k]:.2%}" for k in sorted(chars)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Recognition-driven segmentation of free writing: merge candidates and the choice."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from segmentation.glyphs import Glyph, merge_candidates
+from worker import resegment
+
+
+def glyph(x: int, w: int, h: int = 40, run: int = 0, line: int = 1, index: int = 1) -> Glyph:
+    return Glyph((x, 100, w, h), np.full((h, w), 255, np.uint8), region=0, run=run, line=line, index=index)
+
+
+def test_merge_candidates_join_close_neighbours_of_one_run_only():
+    gs = [glyph(0, 8, index=1), glyph(12, 8, index=2), glyph(24, 8, index=3), glyph(90, 20, index=4),
+          glyph(114, 20, run=1, index=5)]
+    spans = {(c.first, c.last) for c in merge_candidates(gs)}
+    assert spans == {(0, 1), (0, 2), (1, 2)}  # not across the 58 px gap, not into another run
+    c = next(c for c in merge_candidates(gs) if (c.first, c.last) == (0, 2))
+    assert c.rect == (0, 100, 32, 40) and c.mask.shape == (40, 32)
+    assert c.mask[:, 8:12].max() == 0 and c.mask[:, :8].min() == 255  # the pieces' ink, not the gaps
+
+
+def test_merge_candidates_refuse_a_merge_wider_than_a_character():
+    gs = [glyph(0, 30, index=1), glyph(32, 30, index=2)]
+    assert merge_candidates(gs) == []
+
+
+def test_comb_cell_glyphs_are_never_merged():
+    gs = [glyph(0, 8, run=-1, index=1), glyph(10, 8, run=-1, index=2)]
+    assert merge_candidates(gs) == []
+
+
+def probs_for(rows: list[dict[int, float]], n: int = 4) -> np.ndarray:
+    p = np.full((len(rows), n), 1e-6)
+    for i, r in enumerate(rows):
+        for k, v in r.items():
+            p[i, k] = v
+    return p
+
+
+def test_choice_takes_a_confident_merge_over_doubtful_pieces():
+    gs = [glyph(0, 8, index=1), glyph(12, 8, index=2), glyph(40, 10, index=3)]
+    cands = merge_candidates(gs)
+    rows = [{0: 0.4}, {1: 0.3}, {2: 0.99}] + [{3: 0.95} if (c.first, c.last) == (0, 1) else {3: 0.1} for c in cands]
+    mask = np.ones(4, bool)
+    out, probs = resegment.choose(gs, cands, probs_for(rows), [mask] * 3)
+    assert [g.rect for g in out] == [(0, 100, 20, 40), (40, 100, 10, 40)]
+    assert [g.index for g in out] == [1, 2]  # renumbered within the line
+    assert probs.argmax(1).tolist() == [3, 2]
+
+
+def test_choice_keeps_confident_pieces_apart():
+    gs = [glyph(0, 8, index=1), glyph(12, 8, index=2)]
+    cands = merge_candidates(gs)
+    rows = [{0: 0.99}, {1: 0.98}, {3: 0.9}]
+    out, _ = resegment.choose(gs, cands, probs_for(rows), [np.ones(4, bool)] * 2)
+    assert len(out) == 2
+
+
+def test_choice_scores_within_the_field_charset():
+    gs = [glyph(0, 8, index=1), glyph(12, 8, index=2)]
+    cands = merge_candidates(gs)
+    # the merge looks like class 3 (outside this field's charset); within the charset it is weak
+    rows = [{0: 0.9}, {1: 0.9}, {3: 0.97, 0: 0.02}]
+    mask = np.array([True, True, True, False])
+    out, _ = resegment.choose(gs, cands, probs_for(rows), [mask] * 2)
+    assert len(out) == 2
+
+
+def broken_strokes_page() -> np.ndarray:
+    """A free box holding H, T and L; H and T drawn with pen lifts, so no stroke touches another."""
+    import cv2
+
+    page = np.full((1200, 1800), 255, np.uint8)  # page-sized, so no stroke is as long as a form line
+    cv2.rectangle(page, (60, 60), (840, 260), 0, 3)
+    ink = {"thickness": 7, "lineType": cv2.LINE_AA}
+    cv2.line(page, (120, 100), (120, 220), 0, **ink)  # H: the crossbar touches neither stem
+    cv2.line(page, (200, 100), (200, 220), 0, **ink)
+    cv2.line(page, (134, 160), (186, 160), 0, **ink)
+    cv2.line(page, (300, 100), (370, 100), 0, **ink)  # T: the stem starts below the bar
+    cv2.line(page, (335, 114), (335, 220), 0, **ink)
+    cv2.line(page, (460, 100), (460, 220), 0, **ink)  # L, in one stroke
+    cv2.line(page, (460, 220), (520, 220), 0, **ink)
+    return page
+
+
+def test_characters_drawn_with_pen_lifts_are_read_whole():
+    from segmentation.decode import PageImage
+    from segmentation.template import parse_template
+    from worker.pipeline import PageReader, ReadOptions
+
+    tpl = parse_template({"name": "t", "page_size": [1800, 1200],
+                          "fields": [{"name": "code", "box": [60, 60, 780, 200], "charset": "letters"}]})
+    page = PageImage(broken_strokes_page(), "pen-lifts.png", 1, None)
+    on = PageReader(ReadOptions(template=tpl))
+    off = PageReader(ReadOptions(template=tpl, resegment=False), classifier=on.classifier)
+    assert on.read_page(page).fields[0].text.replace(" ", "") == "HTL"
+    assert len(off.read_page(page).fields[0].text.replace(" ", "")) > 3  # H's pieces, read one by one
