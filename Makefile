@@ -44,6 +44,7 @@ bench: $(TSTAMP)
 	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.queue
 	$(BIN)/python -m bench.forms
+	$(BIN)/python -m bench.pasted
 	$(BIN)/python -m bench.review
 
 lint: $(STAMP)

@@ -50,6 +50,11 @@ def main() -> None:
     ap.add_argument("--forms", type=int, default=12)
     ap.add_argument("--writers", choices=["test", "train"], default="test")
     args = ap.parse_args()
+    from training.data import SHARED_DATA
+
+    if not (SHARED_DATA / "unipen").is_dir():
+        print(f"bench.pasted skipped: no UNIPEN data at {SHARED_DATA} (see README, Data)")
+        return
     tpl = parse_template(template_dict())
     with tempfile.TemporaryDirectory() as tmp:
         forms = pasted_forms(Path(tmp), args.forms, args.writers)

@@ -21,6 +21,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--run", type=Path, default=Path("runs/shipped"))
     args = ap.parse_args()
+    if not (args.run / "eval_arrays.npz").exists():
+        print(f"bench.review skipped: {args.run}/eval_arrays.npz not found (run make train first)")
+        return
     arrays = np.load(args.run / "eval_arrays.npz")
     x, y = arrays["x_test"], arrays["y_test"].astype(str)
     clf = Classifier()
