@@ -36,6 +36,7 @@ def pasted_forms(out: Path, count: int, writers: str, seed: int = 600) -> list[t
     def glyph(ch, rng):
         return pool.x[by_char[ch][rng.randrange(len(by_char[ch]))]]
 
+    out.mkdir(parents=True, exist_ok=True)
     forms = []
     for i in range(count):
         page, truth = render_form(seed + i, glyph_source=glyph)
