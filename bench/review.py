@@ -2,7 +2,11 @@
 never saw (the training run's writer-disjoint test split), with field-class masks applied
 as the reader applies them.
 
-    python -m bench.review [--run runs/shipped]
+    python -m bench.review [--run runs/shipped] [--errors DIR]
+
+``--errors DIR`` also writes ``errors-letters.png`` and ``errors-digits.png``: 60 random
+held-out errors each (seed 7), numbered and titled true>read, for auditing by eye which are
+label noise and which are styles the model misses (docs/model.md).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from worker.results import REVIEW_THRESHOLD
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--run", type=Path, default=Path("runs/shipped"))
+    ap.add_argument("--errors", type=Path, default=None, help="write grids of random errors to this folder")
     args = ap.parse_args()
     if not (args.run / "eval_arrays.npz").exists():
         print(f"bench.review skipped: {args.run}/eval_arrays.npz not found (run make train first)")
@@ -46,6 +51,31 @@ def main() -> None:
         caught = (~ok & ~acc).sum() / max((~ok).sum(), 1)
         mark = "  <- default" if abs(t - REVIEW_THRESHOLD) < 1e-9 else ""
         print(f"{t:9.2f} {acc.mean():9.1%} {ok[acc].mean():21.2%} {caught:14.1%}{mark}")
+    if args.errors is not None:
+        read = np.array([p.char for p in preds])
+        for name, cls in (("letters", "letters"), ("digits", "digits")):
+            idx = np.nonzero(~ok & (np.array(charsets) == cls))[0]
+            path = args.errors / f"errors-{name}.png"
+            error_grid(x, y, read, idx, path)
+            print(f"{len(idx)} {name} errors; 60 of them in {path}")
+
+
+def error_grid(x: np.ndarray, y: np.ndarray, read: np.ndarray, idx: np.ndarray, path: Path, n: int = 60) -> None:
+    """A 10-wide grid of up to ``n`` random errors (seed 7), each titled 'k:true>read'."""
+    import cv2
+
+    pick = np.random.default_rng(7).choice(idx, min(n, len(idx)), replace=False)
+    tiles = []
+    for k, i in enumerate(pick):
+        t = cv2.resize((np.asarray(x[i]).reshape(28, 28) * 255).astype(np.uint8), (70, 70),
+                       interpolation=cv2.INTER_NEAREST)
+        t = np.pad(t, ((16, 2), (2, 2)))
+        cv2.putText(t, f"{k}:{y[i]}>{read[i]}", (1, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, 255, 1)
+        tiles.append(t)
+    tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % 10) if tiles else []
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if tiles:
+        cv2.imwrite(str(path), np.vstack([np.hstack(tiles[r : r + 10]) for r in range(0, len(tiles), 10)]))
 
 
 if __name__ == "__main__":
