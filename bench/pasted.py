@@ -3,7 +3,7 @@ project's form layout, scanned at 150/200/300 DPI, read in template mode. Prints
 field kind (comb cells against free boxes), with and without recognition-driven
 segmentation (``ReadOptions.resegment``), in one run.
 
-    python -m bench.pasted [--forms 12] [--writers test|train]
+    python -m bench.pasted [--forms 12] [--writers test|train] [--model M.json]
 
 ``test`` draws from the training run's held-out writers. A shipped model refit on every
 writer (``training.refit_all``) has seen them too, so read its numbers as a check of the
@@ -50,6 +50,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--forms", type=int, default=12)
     ap.add_argument("--writers", choices=["test", "train"], default="test")
+    ap.add_argument("--model", type=Path, default=None, help="model .json (default: the shipped one)")
     args = ap.parse_args()
     from training.data import SHARED_DATA
 
@@ -59,7 +60,7 @@ def main() -> None:
     tpl = parse_template(template_dict())
     with tempfile.TemporaryDirectory() as tmp:
         forms = pasted_forms(Path(tmp), args.forms, args.writers)
-        on = PageReader(ReadOptions(template=tpl))
+        on = PageReader(ReadOptions(template=tpl), model=args.model)
         off = PageReader(ReadOptions(template=tpl, resegment=False), classifier=on.classifier)
         if on.classifier.meta.refit_all and args.writers == "test":
             print("note: the shipped model was refit on every writer, these included")

@@ -21,6 +21,7 @@ class Glyph:
     index: int = 0  # 1-based position in its line
     word: int = 0  # 1-based word number within its line
     run: int = -1  # free-writing run (a free box's or a text row's characters); -1 in comb cells
+    cut: bool = False  # its left edge is a cut through ink (a wide blob split), not a gap
 
 
 @dataclass
@@ -102,12 +103,18 @@ def components(ink: np.ndarray) -> tuple[np.ndarray, list[_Comp]]:
     return labels, comps
 
 
-def _split_wide(rect: Rect, mask: np.ndarray, expected_w: float) -> list[tuple[Rect, np.ndarray]]:
-    """Split a blob much wider than its neighbours at vertical-projection minima."""
+SPLIT_AT = 1.45  # blobs this many times the expected width are split (1.35 to 1.6 read the same)
+
+
+def _split_wide(rect: Rect, mask: np.ndarray, expected_w: float,
+                split_at: float | None = None) -> list[tuple[Rect, np.ndarray, bool]]:
+    """Split a blob at least ``split_at`` times the expected width at vertical-projection
+    minima. Returns (rect, mask, cut) pieces; ``cut`` marks a piece whose left edge is a cut."""
     x, y, w, h = rect
-    n = int(round(w / max(expected_w, 1.0)))
-    if n < 2 or w < 1.45 * expected_w:
-        return [(rect, mask)]
+    split_at = SPLIT_AT if split_at is None else split_at
+    if w < split_at * max(expected_w, 1.0):
+        return [(rect, mask, False)]
+    n = max(2, int(round(w / max(expected_w, 1.0))))
     prof = (mask > 0).sum(axis=0).astype(float)
     cuts, step = [], w / n
     for k in range(1, n):
@@ -122,12 +129,12 @@ def _split_wide(rect: Rect, mask: np.ndarray, expected_w: float) -> list[tuple[R
         part = np.ascontiguousarray(mask[:, prev:c])
         bx, by, bw, bh = cv2.boundingRect(part)
         if bw:
-            out.append(((x + prev + bx, y + by, bw, bh), part[by : by + bh, bx : bx + bw]))
+            out.append(((x + prev + bx, y + by, bw, bh), part[by : by + bh, bx : bx + bw], bool(out)))
         prev = c
     return out
 
 
-def _free_glyphs(labels: np.ndarray, comps: list[_Comp], ref_h: float) -> list[tuple[Rect, np.ndarray]]:
+def _free_glyphs(labels: np.ndarray, comps: list[_Comp], ref_h: float) -> list[tuple[Rect, np.ndarray, bool]]:
     """Glyphs in a free box or free text: merge pieces that overlap in x, split wide blobs."""
     comps = sorted(comps, key=lambda c: c.x)
     groups: list[list[_Comp]] = []
@@ -239,8 +246,8 @@ def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = N
                     out.append(Glyph(rect, m, bi, ci))
         else:
             run += 1
-            for rect, m in _free_glyphs(labels, mine, max(ref_h * 0.5, 0.45 * b.rect[3] if regions is None else 0.35 * b.rect[3])):
-                out.append(Glyph(rect, m, bi, run=run))
+            for rect, m, cut in _free_glyphs(labels, mine, max(ref_h * 0.5, 0.45 * b.rect[3] if regions is None else 0.35 * b.rect[3])):
+                out.append(Glyph(rect, m, bi, run=run, cut=cut))
     if free_text:
         rest = [c for c in comps if c.label not in owner and c.area >= 12]
         if rest:
@@ -249,8 +256,8 @@ def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = N
             tall = [c for c in rest if c.h >= 0.45 * text_h or (c.h >= 0.2 * text_h and c.w >= 0.2 * text_h)]
             for row in _rows(tall):
                 run += 1
-                for rect, m in _free_glyphs(labels, row, text_h):
-                    out.append(Glyph(rect, m, -1, run=run))
+                for rect, m, cut in _free_glyphs(labels, row, text_h):
+                    out.append(Glyph(rect, m, -1, run=run, cut=cut))
     return order_glyphs(out, boxes)
 
 

@@ -98,3 +98,17 @@ def test_characters_drawn_with_pen_lifts_are_read_whole():
     off = PageReader(ReadOptions(template=tpl, resegment=False), classifier=on.classifier)
     assert on.read_page(page).fields[0].text.replace(" ", "") == "HTL"
     assert len(off.read_page(page).fields[0].text.replace(" ", "")) > 3  # H's pieces, read one by one
+
+
+def test_a_cut_through_ink_must_pay_for_itself():
+    from dataclasses import replace
+
+    whole = [{0: 0.9}, {1: 0.9}, {3: 0.85}]  # two fair pieces, a fair merge
+    gs = [glyph(0, 8, index=1), glyph(8, 8, index=2)]
+    cands = merge_candidates(gs)
+    masks = [np.ones(4, bool)] * 2
+    out_gap, _ = resegment.choose(gs, cands, probs_for(whole), masks)
+    assert len(out_gap) == 2  # separate components: each piece earns the bonus
+    cut = [gs[0], replace(gs[1], cut=True)]  # one blob split in two by the reader
+    out_cut, _ = resegment.choose(cut, merge_candidates(cut), probs_for(whole), masks)
+    assert len(out_cut) == 1
