@@ -327,7 +327,7 @@ def _rows(comps: list[_Comp]) -> list[list[_Comp]]:
 def order_glyphs(glyphs: list[Glyph], boxes: list[Box]) -> list[Glyph]:
     """Assign line, index and word numbers in reading order (top-to-bottom rows, then
     left-to-right). A new word starts at an empty comb cell, a new box, or a gap wider
-    than the line's median glyph height."""
+    than the line's median glyph height and twice its median letter gap."""
     if not glyphs:
         return []
     rows: list[list[Glyph]] = []
@@ -349,13 +349,18 @@ def order_glyphs(glyphs: list[Glyph], boxes: list[Box]) -> list[Glyph]:
     for li, row in enumerate(rows, start=1):
         row.sort(key=lambda g: g.rect[0])
         med_h = float(np.median([g.rect[3] for g in row]))
+        # letters spaced evenly across a box (or along missing comb cells) are one word: a word
+        # gap must also be well above the line's typical letter gap
+        gaps = [g.rect[0] - (p.rect[0] + p.rect[2]) for p, g in zip(row, row[1:], strict=False)
+                if g.region == p.region and g.cell < 0]
+        word_gap = max(med_h, 2.0 * float(np.median(gaps))) if len(gaps) >= 3 else med_h
         word = 1
         for i, g in enumerate(row):
             if i > 0:
                 p = row[i - 1]
                 gap = g.rect[0] - (p.rect[0] + p.rect[2])
                 if (g.region != p.region or (g.cell >= 0 and p.cell >= 0 and g.cell - p.cell > 1)
-                        or (g.cell < 0 and gap > 1.0 * med_h)):
+                        or (g.cell < 0 and gap > word_gap)):
                     word += 1
             g.line, g.index, g.word = li, i + 1, word
     return [g for r in rows for g in r]

@@ -172,3 +172,13 @@ def register(template: Template, boxes: list[Box], page_shape: tuple[int, int]) 
     scale = float(np.hypot(m[0, 0], m[1, 0]))
     angle = float(np.degrees(np.arctan2(m[1, 0], m[0, 0])))
     return Registration(m.astype(np.float64), len(pairs), scale, angle)
+
+
+def register_by_page(template: Template, page_shape: tuple[int, int]) -> Registration:
+    """The fallback when no printed box can be matched (dropout-colour forms whose boxes vanish
+    in the scan, faint or missing box lines): the template's page stretched onto the
+    (deskewed) page, as a sheet-fed scanner places it. Good to about the scan's shift."""
+    ph, pw = page_shape
+    tw, th = template.page_size
+    sx, sy = pw / tw, ph / th
+    return Registration(np.array([[sx, 0.0, 0.0], [0.0, sy, 0.0]]), 0, float(np.sqrt(sx * sy)), 0.0)

@@ -190,3 +190,22 @@ def test_blank_page_in_a_batch_is_an_error_row(form_files, tmp_path, blank_page)
     errs = rows(tmp_path / "o" / "errors.csv")
     assert errs == [{"source": str(tmp_path / "blank.png"), "page": "1", "error": "blank: blank page (no contrast)"}]
     assert {r["source"] for r in rows(tmp_path / "o" / "characters.csv")} == {str(form_files[0])}
+
+
+def test_a_dropout_form_without_visible_boxes_is_read_at_page_geometry_and_flagged(tmp_path):
+    from segmentation.template import parse_template
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import Scan, render_form, save_scan, scan, template_dict
+    from worker.synth.score import score_template
+
+    page, truth = render_form(31, box_ink=255)  # the boxes vanish, as dropout ink does in a scan
+    img, truth = scan(page, truth, Scan(dpi=200, angle=0.6, shift=(8, -6)), 31)
+    path = save_scan(img, tmp_path / "dropout.png", Scan(dpi=200))
+    reader = PageReader(ReadOptions(template=parse_template(template_dict())))
+    res = reader.read_file(path)
+    assert len(res.pages) == 1
+    assert len(res.errors) == 1 and res.errors[0].error.startswith("template: ")
+    assert "cannot register page" in res.errors[0].error and "flagged for review" in res.errors[0].error
+    fields = res.pages[0].fields
+    assert all(f.needs_review for f in fields)
+    assert score_template(truth, res.pages[0]).cer_template <= 0.10

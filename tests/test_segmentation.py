@@ -168,3 +168,15 @@ def test_a_page_with_more_blobs_than_16_bit_labels_hold_is_still_labelled():
     dense[::3, ::2] = 255  # 106,800 isolated pixels: past the fast 16-bit labelling's limit
     labels, comps = components(dense)
     assert len(comps) == 106_800 and labels.max() == len(comps)
+
+
+def test_letters_spaced_evenly_across_a_box_stay_one_word():
+    from segmentation.glyphs import Glyph, order_glyphs
+
+    def g(x, w=30):
+        return Glyph((x, 100, w, 50), np.full((50, w), 255, np.uint8), region=0)
+
+    spaced = order_glyphs([g(0), g(90), g(180, 8), g(270), g(360)], [])  # gaps 60 and more, height 50
+    assert {x.word for x in spaced} == {1}
+    words = order_glyphs([g(0), g(40), g(80), g(220), g(260)], [])  # gaps 10, 10, 110, 10
+    assert [x.word for x in words] == [1, 1, 1, 2, 2]

@@ -12,11 +12,11 @@ from pathlib import Path
 
 from segmentation.clean import clean_page
 from segmentation.decode import MAX_PAGES, MAX_PIXELS, PageImage, decode
-from segmentation.errors import FormicrError, InputError
+from segmentation.errors import FormicrError, InputError, TemplateError
 from segmentation.glyphs import find_glyphs, merge_candidates
 from segmentation.lines import find_lines, remove_lines
 from segmentation.normalize import normalize_batch
-from segmentation.template import Template, register
+from segmentation.template import Template, register, register_by_page
 from worker import resegment
 from worker.classifier import Classifier
 from worker.results import REVIEW_THRESHOLD, Character, ErrorRow, Field, Line, PageResult
@@ -58,8 +58,14 @@ class PageReader:
         lines = find_lines(clean.binary)
         ink = remove_lines(clean.binary, lines)
         tpl = opts.template
+        warnings = []
         if tpl is not None:
-            reg = register(tpl, lines.boxes, clean.binary.shape)
+            try:
+                reg = register(tpl, lines.boxes, clean.binary.shape)
+            except TemplateError as exc:  # no usable printed boxes: read at the page's geometry
+                reg = register_by_page(tpl, clean.binary.shape)
+                warnings.append(f"{exc}; fields read at the template's positions scaled to the page, "
+                                "all flagged for review")
             regions = [reg.field_rect(f.box) for f in tpl.fields]
             glyphs = find_glyphs(ink, lines, regions=regions, free_text=False)
         else:
@@ -85,9 +91,9 @@ class PageReader:
             if not line_list or line_list[-1].number != c.line:
                 line_list.append(Line(c.line, []))
             line_list[-1].characters.append(c)
-        fields = self._fields(chars) if tpl is not None else []
+        fields = self._fields(chars, unregistered=bool(warnings)) if tpl is not None else []
         h, w = page.image.shape
-        result = PageResult(page.source, page.page, line_list, fields, (w, h), clean.angle)
+        result = PageResult(page.source, page.page, line_list, fields, (w, h), clean.angle, warnings=warnings)
         result.seconds = time.perf_counter() - t0
         if opts.annotate_dir is not None:
             from worker.annotate import annotate_page
@@ -95,7 +101,7 @@ class PageReader:
             annotate_page(clean.grey, result, annotation_path(opts.annotate_dir, page.source, page.page))
         return result
 
-    def _fields(self, chars: list[Character]) -> list[Field]:
+    def _fields(self, chars: list[Character], unregistered: bool = False) -> list[Field]:
         out = []
         for spec in self.options.template.fields:
             mine = sorted((c for c in chars if c.field == spec.name), key=lambda c: (c.line, c.index))
@@ -107,7 +113,7 @@ class PageReader:
                 prev = c
             conf = min((c.confidence for c in mine), default=1.0)
             out.append(Field(spec.name, spec.charset, "".join(text), conf,
-                             bool(mine) and conf < self.options.review_threshold, mine))
+                             unregistered or (bool(mine) and conf < self.options.review_threshold), mine))
         return out
 
     def read_file(self, path: str | Path, display: str | None = None) -> FileResult:
@@ -121,6 +127,8 @@ class PageReader:
                 page.source = source
                 try:
                     res.pages.append(self.read_page(page))
+                    res.errors += [ErrorRow(source, page.page, f"{TemplateError.kind}: {w}")
+                                   for w in res.pages[-1].warnings]
                 except FormicrError as exc:
                     res.errors.append(ErrorRow(source, page.page, error_message(exc, source)))
         except InputError as exc:

@@ -105,8 +105,10 @@ def draw_glyph(canvas: np.ndarray, ch: str, x: float, y: float, w: float, h: flo
 
 
 def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str] | None = None,
-                glyph_source=None) -> tuple[np.ndarray, dict]:
+                glyph_source=None, box_ink: int = 0) -> tuple[np.ndarray, dict]:
     """Render a clean form in template coordinates; returns (grey page, truth dict).
+    ``box_ink`` is the grey of the printed boxes: 255 makes a dropout-colour form, whose
+    boxes vanish in the scan.
 
     ``glyph_source(ch, rng)`` may supply a real 28x28 glyph (white on black) instead of a
     skeleton drawing (used by tests that paste ``../shared/data`` glyphs)."""
@@ -119,14 +121,14 @@ def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str
         name, label, kind, charset, n, fx, fy, fw, fh = field
         text = (texts or {}).get(name) or _random_text(field, rng)
         cv2.putText(page, label, (fx, fy - 14), cv2.FONT_HERSHEY_SIMPLEX, 0.55, 0, 1, cv2.LINE_AA)
-        cv2.rectangle(page, (fx, fy), (fx + fw, fy + fh), 0, 3)
+        cv2.rectangle(page, (fx, fy), (fx + fw, fy + fh), box_ink, 3)
         chars = []
         gh = fh * writer.size
         if kind == "comb":
             cw = fw / n
             for i in range(1, n):
                 cx = int(round(fx + i * cw))
-                cv2.line(page, (cx, fy), (cx, fy + fh), 0, 2)
+                cv2.line(page, (cx, fy), (cx, fy + fh), box_ink, 2)
             for i, ch in enumerate(text[:n]):
                 gw = min(cw * 0.8, gh * writer.width)
                 x = fx + i * cw + (cw - gw) / 2 + rng.uniform(-0.06, 0.06) * cw
