@@ -1,7 +1,7 @@
 """Real handwriting on generated forms: UNIPEN glyphs (``../shared/data``) pasted into the
-project's form layout, scanned at 150/200/300 DPI, read in template mode. Prints CER by
-field kind (comb cells against free boxes), with and without recognition-driven
-segmentation (``ReadOptions.resegment``), in one run.
+project's form layout, scanned at 150/200/300 DPI. Prints the template-mode CER by field kind
+(comb cells against free boxes) and the template-free CER, with and without
+recognition-driven segmentation (``ReadOptions.resegment``), in one run.
 
     python -m bench.pasted [--forms 12] [--writers test|train] [--model M.json]
 
@@ -22,7 +22,7 @@ from segmentation.decode import decode
 from segmentation.template import parse_template
 from worker.pipeline import PageReader, ReadOptions
 from worker.synth.forms import Scan, render_form, save_scan, scan, template_dict
-from worker.synth.score import levenshtein
+from worker.synth.score import Score, levenshtein, score_free
 
 
 def pasted_forms(out: Path, count: int, writers: str, seed: int = 600) -> list[tuple[Path, dict]]:
@@ -72,8 +72,13 @@ def main() -> None:
                     edits[f["kind"]] += levenshtein(got.get(f["name"], ""), f["text"])
                     chars[f["kind"]] += len(f["text"])
             total = sum(edits.values()) / sum(chars.values())
-            print(f"{name}: CER {total:.2%} over {sum(chars.values())} chars ({args.writers} writers, "
-                  f"{args.forms} forms); " + ", ".join(f"{k} {edits[k] / chars[k]:.2%}" for k in sorted(chars)))
+            free = PageReader(ReadOptions(resegment=reader.options.resegment), classifier=on.classifier)
+            free_score = Score()
+            for path, truth in forms:
+                free_score += score_free(truth, free.read_page(next(decode(path))))
+            print(f"{name}: template CER {total:.2%} over {sum(chars.values())} chars ({args.writers} writers, "
+                  f"{args.forms} forms; " + ", ".join(f"{k} {edits[k] / chars[k]:.2%}" for k in sorted(chars))
+                  + f"); template-free CER {free_score.cer_free:.2%}")
 
 
 if __name__ == "__main__":
