@@ -214,6 +214,8 @@ def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = N
             boxes.append(Box(r, sorted(inner) if len(inner) > 1 else []))
     if free_text is None:
         free_text = not boxes
+    if regions is None:  # writing on a free line: the band above each underline reads like a box
+        boxes += _underline_bands(lines, ink.shape)
     # Box height sets the scale of its characters (ignore specks well below it).
     min_h = [0.18 * b.rect[3] for b in boxes]
     owner = _owners(comps, boxes)
@@ -259,6 +261,18 @@ def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = N
                 for rect, m, cut in _free_glyphs(labels, row, text_h):
                     out.append(Glyph(rect, m, -1, run=run, cut=cut))
     return order_glyphs(out, boxes)
+
+
+def _underline_bands(lines: FormLines, shape: tuple[int, int]) -> list[Box]:
+    """A pseudo-box over each free underline: as tall as the page's boxes (at least 3.5% of
+    the page height), reaching a third of that below the line for descending tails."""
+    heights = [b.rect[3] for b in lines.boxes]
+    band = max(float(np.median(heights)) if heights else 0.0, 0.035 * shape[0])
+    out = []
+    for x, y, w, h in lines.underlines:
+        top = max(0, int(y - band))
+        out.append(Box((x, top, w, int(y + h + band / 3) - top)))
+    return out
 
 
 def _owners(comps: list[_Comp], boxes: list[Box]) -> dict[int, int]:

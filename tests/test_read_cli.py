@@ -209,3 +209,26 @@ def test_a_dropout_form_without_visible_boxes_is_read_at_page_geometry_and_flagg
     fields = res.pages[0].fields
     assert all(f.needs_review for f in fields)
     assert score_template(truth, res.pages[0]).cer_template <= 0.10
+
+
+def test_template_free_reads_writing_on_a_free_underline_as_well_as_in_boxes():
+    import random
+
+    import cv2
+    import numpy as np
+
+    from segmentation.decode import PageImage
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import Writer, draw_glyph
+
+    page = np.full((2339, 1654), 255, np.uint8)
+    cv2.rectangle(page, (150, 300), (900, 390), 0, 3)  # a box
+    cv2.line(page, (150, 700), (1100, 700), 0, 3)  # a free line to write on
+    cv2.putText(page, "NAME", (150, 280), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 0, 2)  # printed, outside both
+    rng, writer = random.Random(1), Writer(0.0, 0.01, 0.1, 1.0, 0.7, 0.0, 3)
+    for i, ch in enumerate("AB"):
+        draw_glyph(page, ch, 200 + 70 * i, 315, 42, 60, writer, rng)
+    for i, ch in enumerate("CDEF"):
+        draw_glyph(page, ch, 200 + 70 * i, 630, 42, 60, writer, rng)
+    res = PageReader(ReadOptions()).read_page(PageImage(page, "lines.png", 1, None))
+    assert [ln.text for ln in res.lines] == ["AB", "CDEF"]
