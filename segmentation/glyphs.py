@@ -3,6 +3,7 @@ character is broken, split when characters touch, grouped into lines in reading 
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 import cv2
@@ -324,17 +325,27 @@ def _find_in_crop(ink: np.ndarray, lines: FormLines, regions: list[Rect]) -> lis
 
 
 def _rows(comps: list[_Comp]) -> list[list[_Comp]]:
+    """Group components into text rows: a component joins the first row whose median band
+    (top to bottom, widened by 15%) holds its centre. Sorted tops and bottoms are kept per
+    row, so each median is a lookup (a dense page has thousands of components)."""
     rows: list[list[_Comp]] = []
+    bands: list[tuple[list[int], list[int]]] = []
+
+    def median(v: list[int]) -> float:
+        return (v[(len(v) - 1) // 2] + v[len(v) // 2]) / 2
+
     for c in sorted(comps, key=lambda c: c.y + c.h / 2):
         cy = c.y + c.h / 2
-        for r in rows:
-            top = np.median([k.y for k in r])
-            bot = np.median([k.y1 for k in r])
+        for r, (tops, bots) in zip(rows, bands, strict=True):
+            top, bot = median(tops), median(bots)
             if top - 0.15 * (bot - top) <= cy <= bot + 0.15 * (bot - top):
                 r.append(c)
+                bisect.insort(tops, c.y)
+                bisect.insort(bots, c.y1)
                 break
         else:
             rows.append([c])
+            bands.append(([c.y], [c.y1]))
     return rows
 
 
