@@ -53,11 +53,11 @@ def main() -> None:
         print(f"{t:9.2f} {acc.mean():9.1%} {ok[acc].mean():21.2%} {caught:14.1%}{mark}")
     if args.errors is not None:
         read = np.array([p.char for p in preds])
-        for name, cls in (("letters", "letters"), ("digits", "digits")):
+        for cls in ("letters", "digits"):
             idx = np.nonzero(~ok & (np.array(charsets) == cls))[0]
-            path = args.errors / f"errors-{name}.png"
+            path = args.errors / f"errors-{cls}.png"
             error_grid(x, y, read, idx, path)
-            print(f"{len(idx)} {name} errors; 60 of them in {path}")
+            print(f"{len(idx)} {cls} errors; 60 of them in {path}")
 
 
 def error_grid(x: np.ndarray, y: np.ndarray, read: np.ndarray, idx: np.ndarray, path: Path, n: int = 60) -> None:

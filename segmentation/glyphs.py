@@ -107,13 +107,11 @@ def components(ink: np.ndarray) -> tuple[np.ndarray, list[_Comp]]:
 SPLIT_AT = 1.45  # blobs this many times the expected width are split (1.35 to 1.6 read the same)
 
 
-def _split_wide(rect: Rect, mask: np.ndarray, expected_w: float,
-                split_at: float | None = None) -> list[tuple[Rect, np.ndarray, bool]]:
-    """Split a blob at least ``split_at`` times the expected width at vertical-projection
+def _split_wide(rect: Rect, mask: np.ndarray, expected_w: float) -> list[tuple[Rect, np.ndarray, bool]]:
+    """Split a blob at least ``SPLIT_AT`` times the expected width at vertical-projection
     minima. Returns (rect, mask, cut) pieces; ``cut`` marks a piece whose left edge is a cut."""
     x, y, w, h = rect
-    split_at = SPLIT_AT if split_at is None else split_at
-    if w < split_at * max(expected_w, 1.0):
+    if w < SPLIT_AT * max(expected_w, 1.0):
         return [(rect, mask, False)]
     n = max(2, int(round(w / max(expected_w, 1.0))))
     prof = (mask > 0).sum(axis=0).astype(float)
@@ -397,9 +395,11 @@ def merge_candidates(glyphs: list[Glyph], max_parts: int = 3, max_aspect: float 
     could be one character: together no wider than ``max_aspect`` x the run's median glyph
     height, with no gap between them above ``max_gap`` x that height. The reader lets the
     classifier choose between these and the separate pieces."""
-    heights: dict[int, float] = {}
-    for r in {g.run for g in glyphs if g.run >= 0}:
-        heights[r] = float(np.median([g.rect[3] for g in glyphs if g.run == r]))
+    by_run: dict[int, list[int]] = {}
+    for g in glyphs:
+        if g.run >= 0:
+            by_run.setdefault(g.run, []).append(g.rect[3])
+    heights = {r: float(np.median(hs)) for r, hs in by_run.items()}
     out = []
     for i, g in enumerate(glyphs):
         if g.run < 0:

@@ -64,8 +64,8 @@ class PageReader:
                 reg = register(tpl, lines.boxes, clean.binary.shape)
             except TemplateError as exc:  # no usable printed boxes: read at the page's geometry
                 reg = register_by_page(tpl, clean.binary.shape)
-                warnings.append(f"{exc}; fields read at the template's positions scaled to the page, "
-                                "all flagged for review")
+                warnings.append(f"{error_message(exc, tpl.source)}; fields read at the template's "
+                                "positions scaled to the page, all flagged for review")
             regions = [reg.field_rect(f.box) for f in tpl.fields]
             glyphs = find_glyphs(ink, lines, regions=regions, free_text=False)
         else:
@@ -127,8 +127,7 @@ class PageReader:
                 page.source = source
                 try:
                     res.pages.append(self.read_page(page))
-                    res.errors += [ErrorRow(source, page.page, f"{TemplateError.kind}: {w}")
-                                   for w in res.pages[-1].warnings]
+                    res.errors += [ErrorRow(source, page.page, w) for w in res.pages[-1].warnings]
                 except FormicrError as exc:
                     res.errors.append(ErrorRow(source, page.page, error_message(exc, source)))
         except InputError as exc:

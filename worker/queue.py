@@ -81,14 +81,16 @@ def stall_after(settings: Settings) -> float:
     return settings.hard_time_limit + settings.visibility_timeout + 2 * settings.restore_interval
 
 
-def requeue_stalled(store: JobStore, job_id: str, settings: Settings, force: bool = False) -> int:
+def requeue_stalled(store: JobStore, job_id: str, settings: Settings, force: bool = False,
+                    state: dict | None = None) -> int:
     """Requeue the unfinished forms of a stalled job; returns how many.
 
     kombu's Redis transport can lose a message popped at the moment Redis goes down
     (BRPOP then a separate unacked write; kombu issue #305). The job knows every form it
     expects, so a job with pending forms, an empty queue and no progress for longer than
-    ``stall_after`` gets them queued again. Tasks are idempotent: a duplicate is harmless."""
-    st = store.state(job_id)
+    ``stall_after`` gets them queued again. Tasks are idempotent: a duplicate is harmless.
+    ``state`` is the job's ``store.state`` when the caller has just read it."""
+    st = state or store.state(job_id)
     if st is None or st["finished"] >= st["submitted"]:
         return 0
     if not force:  # cheap checks first: wait() calls this on every poll
@@ -115,7 +117,7 @@ def sweep(store: JobStore, settings: Settings) -> dict[str, int]:
             store.close(job_id)
         elif st["finished"] >= st["submitted"]:
             store.merge(job_id)  # closes it
-        elif n := requeue_stalled(store, job_id, settings):
+        elif n := requeue_stalled(store, job_id, settings, state=st):
             requeued[job_id] = n
     return requeued
 

@@ -76,7 +76,7 @@ class PageResult:
     size: tuple[int, int] = (0, 0)  # input page (w, h)
     skew: float = 0.0
     seconds: float = 0.0
-    warnings: list[str] = field(default_factory=list)  # read, but with a caveat (an errors.csv row each)
+    warnings: list[str] = field(default_factory=list)  # read, with a caveat: errors.csv rows ('kind: message')
 
     @property
     def characters(self) -> list[Character]:
