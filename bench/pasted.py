@@ -26,9 +26,9 @@ from worker.synth.score import Score, levenshtein, score_free
 
 
 def pasted_forms(out: Path, count: int, writers: str, seed: int = 600) -> list[tuple[Path, dict]]:
-    from training.data import combine, load_any, writer_split
+    from training.data import load_sets, writer_split
 
-    ds = combine([load_any("unipen-upper"), load_any("unipen-digits")])
+    ds = load_sets(("unipen-upper", "unipen-digits"))
     train, test = writer_split(ds)
     pool = ds.subset(test if writers == "test" else train)
     by_char = {c: np.nonzero(pool.y == c)[0] for c in set(pool.y)}

@@ -14,9 +14,9 @@ pytestmark = [needs_shared, pytest.mark.shared_data]
 
 @pytest.fixture(scope="module")
 def test_writers():
-    from training.data import combine, load_any, writer_split
+    from training.data import load_sets, writer_split
 
-    ds = combine([load_any("unipen-upper"), load_any("unipen-digits")])
+    ds = load_sets(("unipen-upper", "unipen-digits"))
     return ds.subset(writer_split(ds)[1])  # the training run's held-out writers (seed 42)
 
 

@@ -2,16 +2,40 @@
 
 Each fold's model never saw the writers it judges. A sample is flagged when, restricted
 to its own field class (letters or digits), the out-of-fold model puts less than
-``p_label`` on the given label and more than ``p_other`` on one other label."""
+``p_label`` on the given label and more than ``p_other`` on one other label.
+
+``label_audit.csv`` is the other check: test-split labels a person looked at and found
+wrong (a dash, a lone stroke, two glyphs, another character). Samples are matched by image
+hash and label, so the file holds no data, only verdicts."""
 
 from __future__ import annotations
 
+import csv
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 
 from segmentation.charsets import DIGITS
-from training.data import Dataset, scale, writer_folds
+from training.data import Dataset, image_key, scale, writer_folds
+
+AUDIT_PATH = Path(__file__).with_name("label_audit.csv")
+AUDIT_COLUMNS = ["image_sha1", "group", "writer", "label", "reason"]
+
+
+def load_audit(path: Path = AUDIT_PATH) -> dict[tuple[str, str], str]:
+    """{(image_sha1, label): reason} for every label the audit found wrong."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if rows and list(rows[0]) != AUDIT_COLUMNS:
+        raise ValueError(f"{path}: columns {list(rows[0])}, expected {AUDIT_COLUMNS}")
+    return {(r["image_sha1"], r["label"]): r["reason"] for r in rows}
+
+
+def audited_wrong(ds: Dataset, audit: dict[tuple[str, str], str] | None = None) -> np.ndarray:
+    """Boolean mask: samples whose label the audit found wrong."""
+    audit = load_audit() if audit is None else audit
+    return np.array([(image_key(x), str(y)) in audit for x, y in zip(ds.x, ds.y, strict=True)], bool)
 
 
 def restricted_probs(probs: np.ndarray, labels: list[str], y: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 
 from segmentation.charsets import ALNUM
 from training.augment import AugmentConfig, augment_batch
-from training.data import DEFAULT_SETS, Dataset, combine, load_any, random_split, scale, writer_split
+from training.data import DEFAULT_SETS, Dataset, load_sets, random_split, scale, writer_split
 
 
 @dataclass
@@ -76,7 +76,7 @@ def run_training(opts: TrainOptions) -> Path:
     import keras
 
     from training import reports
-    from training.labels import find_noisy_labels
+    from training.labels import audited_wrong, find_noisy_labels
     from training.model import build_model
 
     t_start = time.perf_counter()
@@ -85,7 +85,10 @@ def run_training(opts: TrainOptions) -> Path:
     verbose = opts.verbose if opts.verbose is not None else (1 if sys.stdout.isatty() else 2)
     keras.utils.set_random_seed(opts.seed)
 
-    ds = combine([load_any(s) for s in opts.data])
+    ds = load_sets(opts.data)
+    print(f"dedupe: {ds.dedupe['duplicates_dropped']} repeated samples dropped, "
+          f"{sum(map(len, ds.dedupe['writers_merged'].values()))} writer ids merged into the writer they repeat",
+          flush=True)
     if opts.max_samples and len(ds) > opts.max_samples:
         ds = _subsample(ds, opts.max_samples, opts.seed)
     labels = [c for c in ALNUM if c in set(ds.y)]
@@ -102,6 +105,9 @@ def run_training(opts: TrainOptions) -> Path:
         keep = ~flagged
     else:
         keep = np.ones(len(ds), bool)
+    # labels a person checked and found wrong (training/label_audit.csv): never trained on,
+    # and left out of the test_checked numbers
+    audited = audited_wrong(ds)
 
     split = opts.split
     if split == "auto":
@@ -110,7 +116,7 @@ def run_training(opts: TrainOptions) -> Path:
             print("split: some data has no writer ids, so the classic random split is used "
                   "(accuracy will be optimistic)", flush=True)
     tr, te = writer_split(ds, opts.test_frac, opts.seed) if split == "writer" else random_split(ds, opts.test_frac, opts.seed)
-    tr_keep = tr[keep[tr]]
+    tr_keep = tr[keep[tr] & ~audited[tr]]
     te_clean = te[keep[te]]
     y_all = np.array([index[c] for c in ds.y])
 
@@ -145,6 +151,13 @@ def run_training(opts: TrainOptions) -> Path:
         "final_train_loss": round(float(hist.history["loss"][-1]), 5),
         "history": {k: [round(float(v), 5) for v in vals] for k, vals in hist.history.items()},
     }
+    checked = ~audited[te_clean]
+    if not checked.all():
+        metrics["test_checked"] = reports.accuracy_report(probs[checked], labels, y_te[checked],
+                                                          ds.group[te_clean][checked])
+        metrics["test_checked"].pop("per_class")
+        metrics["test_checked"]["note"] = ("test_clean less the labels a person found wrong "
+                                           "(training/label_audit.csv)")
     if len(te) != len(te_clean):  # honest number on every test label too, noisy ones included
         probs_raw = model.predict(scale(ds.x[te]), batch_size=1024, verbose=0)
         metrics["test_all_labels"] = reports.accuracy_report(probs_raw, labels, ds.y[te], ds.group[te])
@@ -173,7 +186,7 @@ def run_training(opts: TrainOptions) -> Path:
     refit = None
     fit_idx = tr_keep
     if opts.refit_all:
-        fit_idx = np.nonzero(keep)[0]
+        fit_idx = np.nonzero(keep & ~audited)[0]
         print(f"refit: training the same recipe again on all {len(fit_idx)} samples "
               f"({len(set(ds.writer[fit_idx]))} writers); the held-out numbers above describe this recipe",
               flush=True)
@@ -192,8 +205,11 @@ def run_training(opts: TrainOptions) -> Path:
     total_s = time.perf_counter() - t_start
     training = {
         "data": [{k: v for k, v in s.items() if k != "path"} | {"path": s["path"]} for s in ds.sources],
-        "samples_used": int(keep.sum()),
+        "samples_used": int((keep & ~audited).sum()),
+        "dedupe": ds.dedupe,
         "label_check": label_report,
+        "label_audit": {"file": "training/label_audit.csv", "matched": int(audited.sum()),
+                        "note": "labels a person checked and found wrong; never trained on"},
         "split": {"kind": split, "test_frac": opts.test_frac, "seed": opts.seed, "train_samples": len(tr_keep),
                   "test_samples": len(te_clean), "test_writers": len(set(ds.writer[te])),
                   "train_writers": len(set(ds.writer[tr]))},

@@ -84,11 +84,12 @@ def evaluate(model, data, writers):
     import numpy as np
 
     from segmentation.charsets import DIGITS
-    from training.data import combine, load_any, scale, writer_split
+    from training.data import load_sets, scale, writer_split
+    from training.labels import audited_wrong
     from worker.classifier import Classifier
 
     clf = Classifier(model) if model else Classifier()
-    ds = combine([load_any(s) for s in data])
+    ds = load_sets(data)  # deduplicated as training saw it, so the test split is the same
     if writers == "test":
         ds = ds.subset(writer_split(ds)[1])
         if clf.meta.refit_all:
@@ -99,9 +100,12 @@ def evaluate(model, data, writers):
     pred_all = np.array(labels)[probs.argmax(1)]
     charsets = ["digits" if c in DIGITS else "letters" for c in ds.y]
     pred_cls = np.array([p.char for p in clf.decode(probs, charsets, top_k=1)])
+    checked = ~audited_wrong(ds)
     res = {"model": str(clf.meta.onnx_path), "samples": len(ds),
            "accuracy_all": round(float((pred_all == ds.y).mean()), 5),
            "accuracy_in_class": round(float((pred_cls == ds.y).mean()), 5),
+           "accuracy_in_class_checked_labels": round(float((pred_cls == ds.y)[checked].mean()), 5),
+           "labels_found_wrong": int((~checked).sum()),
            "by_group_in_class": {g: round(float((pred_cls == ds.y)[ds.group == g].mean()), 5)
                                  for g in sorted(set(ds.group))}}
     click.echo(json.dumps(res, indent=2))
