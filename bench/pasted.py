@@ -7,7 +7,11 @@ recognition-driven segmentation (``ReadOptions.resegment``), in one run.
 
 ``test`` draws from the training run's held-out writers. A shipped model refit on every
 writer (``training.refit_all``) has seen them too, so read its numbers as a check of the
-reading pipeline, not of the classifier's generalisation."""
+reading pipeline, not of the classifier's generalisation. For that, export the run's
+writer-disjoint model and pass it::
+
+    formicr export --run runs/shipped --weights holdout --out runs/holdout-model
+    python -m bench.pasted --model runs/holdout-model/formicr.json"""
 
 from __future__ import annotations
 

@@ -100,3 +100,11 @@ def test_refit_all_keeps_held_out_metrics_and_trains_on_every_writer(synthetic_n
     arrays = np.load(out / "eval_arrays.npz")
     assert arrays["p_test_holdout"].shape == (t["split"]["test_samples"], 36)  # for honest review studies
     assert (out / "holdout.keras").stat().st_size > 0
+
+
+def test_exporting_holdout_weights_of_a_run_without_a_refit_is_refused(smoke_run, tmp_path):
+    from training.export import export_run
+
+    with pytest.raises(ModelError, match="holdout"):
+        export_run(smoke_run, tmp_path, "smoke", int8=False, weights="holdout")
+    assert not list(tmp_path.iterdir())

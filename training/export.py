@@ -90,18 +90,30 @@ def parity_inputs(x: np.ndarray, n: int = 2000, seed: int = 0) -> np.ndarray:
     return np.concatenate([x, np.clip(extra, 0, 1).astype(np.float32)])
 
 
-def export_run(run_dir: Path, out_dir: Path, name: str = "formicr", int8: bool = True) -> Path:
+WEIGHTS = {"model": "model.keras", "holdout": "holdout.keras"}
+
+
+def export_run(run_dir: Path, out_dir: Path, name: str = "formicr", int8: bool = True,
+               weights: str = "model") -> Path:
     """Export a finished training run to ``out_dir/<name>.onnx`` + ``.json``.
 
     With ``int8``, also quantises; the int8 model becomes ``<name>.onnx`` only when its
     in-class test accuracy is within ``INT8_MAX_DROP_PP`` points of fp32, and the fp32
-    model is then kept as ``<name>-fp32.onnx``. Returns the default model's json path."""
+    model is then kept as ``<name>-fp32.onnx``. ``weights="holdout"`` exports a refit run's
+    writer-disjoint model instead, for honest end-to-end checks on the held-out writers.
+    Returns the default model's json path."""
     import keras
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     info = json.loads((run_dir / "metrics.json").read_text())
     arrays = np.load(run_dir / "eval_arrays.npz", allow_pickle=False)
-    model = keras.models.load_model(run_dir / "model.keras")
+    keras_path = run_dir / WEIGHTS[weights]
+    if not keras_path.exists():
+        raise ModelError(f"{keras_path}: not found (holdout weights exist only for --refit-all runs)")
+    model = keras.models.load_model(keras_path)
+    if weights == "holdout":
+        info["training"] = {**info["training"], "refit_all": None,
+                            "weights": "held-out: trained on the writer-disjoint training side only"}
     labels = info["labels"]
     x_test, y_test, calib = arrays["x_test"], arrays["y_test"].astype(str), arrays["x_calib"]
     out_dir.mkdir(parents=True, exist_ok=True)

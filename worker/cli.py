@@ -65,11 +65,13 @@ def train(data, out, arch, epochs, batch_size, seed, split, augment, clean_label
 @click.option("--name", default="formicr", show_default=True)
 @click.option("--int8/--no-int8", default=True, show_default=True,
               help="Also quantise to int8; ship it only if it costs <= 0.1 pp accuracy.")
-def export(run_dir, out, name, int8):
+@click.option("--weights", type=click.Choice(["model", "holdout"]), default="model", show_default=True,
+              help="holdout = a --refit-all run's writer-disjoint model, for checks on the held-out writers.")
+def export(run_dir, out, name, int8, weights):
     """Export a training run to models/<name>.onnx + .json (parity-checked)."""
     from training.export import export_run
 
-    export_run(run_dir, out, name, int8)
+    export_run(run_dir, out, name, int8, weights)
 
 
 @main.command()
