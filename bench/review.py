@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from segmentation.charsets import charset_of
+from training.data import Dataset
+from training.labels import audited_wrong
 from worker.classifier import Classifier
 from worker.results import REVIEW_THRESHOLD
 
@@ -45,6 +47,12 @@ def main() -> None:
     conf = np.array([p.confidence for p in preds])
     ok = np.array([p.char == t for p, t in zip(preds, y, strict=True)])
     print(f"{len(y)} held-out glyphs, in-class accuracy {ok.mean():.2%}; scored by {which}")
+    digit = np.array([c == "digits" for c in charsets])
+    kept = ~audited_wrong(Dataset(np.rint(x[..., 0] * 255).astype(np.uint8), y, y, y))
+    print(f"on the {kept.sum()} labels not found wrong by eye ({(~kept).sum()} dropped, training/label_audit.csv): "
+          f"in class {ok[kept].mean():.2%}, letters {ok[kept & ~digit].mean():.2%}, "
+          f"digits {ok[kept & digit].mean():.2%} (all labels: letters {ok[~digit].mean():.2%}, "
+          f"digits {ok[digit].mean():.2%})")
     print(f"{'threshold':>9s} {'accepted':>9s} {'accuracy of accepted':>21s} {'errors caught':>14s}")
     for t in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99):
         acc = conf >= t
