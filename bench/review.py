@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 from segmentation.charsets import charset_of
-from training.data import Dataset
 from training.labels import audited_wrong
 from worker.classifier import Classifier
 from worker.results import REVIEW_THRESHOLD
@@ -48,7 +47,7 @@ def main() -> None:
     ok = np.array([p.char == t for p, t in zip(preds, y, strict=True)])
     print(f"{len(y)} held-out glyphs, in-class accuracy {ok.mean():.2%}; scored by {which}")
     digit = np.array([c == "digits" for c in charsets])
-    kept = ~audited_wrong(Dataset(np.rint(x[..., 0] * 255).astype(np.uint8), y, y, y))
+    kept = ~audited_wrong(np.rint(x[..., 0] * 255).astype(np.uint8), y)  # x is scaled to [0,1]
     print(f"on the {kept.sum()} labels not found wrong by eye ({(~kept).sum()} dropped, training/label_audit.csv): "
           f"in class {ok[kept].mean():.2%}, letters {ok[kept & ~digit].mean():.2%}, "
           f"digits {ok[kept & digit].mean():.2%} (all labels: letters {ok[~digit].mean():.2%}, "

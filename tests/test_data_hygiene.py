@@ -6,8 +6,10 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pytest
 
 from segmentation.charsets import ALNUM
+from segmentation.errors import DataError
 from training.data import Dataset, deduplicate, image_key, writer_split
 from training.labels import AUDIT_COLUMNS, AUDIT_PATH, audited_wrong, load_audit
 
@@ -69,4 +71,11 @@ def test_audit_matches_image_and_label_together(tmp_path):
     path = tmp_path / "audit.csv"
     path.write_text(",".join(AUDIT_COLUMNS) + f"\n{image_key(x[1])},g,g/a,{ds.y[1]},a dash\n"
                     f"{image_key(x[2])},g,g/a,Z,a dash\n")  # right image, other label: no match
-    assert audited_wrong(ds, load_audit(path)).tolist() == [False, True, False]
+    assert audited_wrong(ds.x, ds.y, load_audit(path)).tolist() == [False, True, False]
+
+
+def test_audit_file_with_other_columns_is_refused_by_name(tmp_path):
+    path = tmp_path / "audit.csv"
+    path.write_text("sha,label\nabc,A\n")
+    with pytest.raises(DataError, match="audit.csv: columns"):
+        load_audit(path)

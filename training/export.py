@@ -109,7 +109,8 @@ def export_run(run_dir: Path, out_dir: Path, name: str = "formicr", int8: bool =
     arrays = np.load(run_dir / "eval_arrays.npz", allow_pickle=False)
     keras_path = run_dir / WEIGHTS[weights]
     if not keras_path.exists():
-        raise ModelError(f"{keras_path}: not found (holdout weights exist only for --refit-all runs)")
+        hint = " (holdout weights exist only for --refit-all runs)" if weights == "holdout" else ""
+        raise ModelError(f"{keras_path}: not found{hint}")
     model = keras.models.load_model(keras_path)
     if weights == "holdout":
         info["training"] = {**info["training"], "refit_all": None,

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from segmentation.charsets import DIGITS
+from segmentation.errors import DataError
 from training.data import Dataset, image_key, scale, writer_folds
 
 AUDIT_PATH = Path(__file__).with_name("label_audit.csv")
@@ -28,14 +29,14 @@ def load_audit(path: Path = AUDIT_PATH) -> dict[tuple[str, str], str]:
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     if rows and list(rows[0]) != AUDIT_COLUMNS:
-        raise ValueError(f"{path}: columns {list(rows[0])}, expected {AUDIT_COLUMNS}")
+        raise DataError(f"{path}: columns {list(rows[0])}, expected {AUDIT_COLUMNS}")
     return {(r["image_sha1"], r["label"]): r["reason"] for r in rows}
 
 
-def audited_wrong(ds: Dataset, audit: dict[tuple[str, str], str] | None = None) -> np.ndarray:
-    """Boolean mask: samples whose label the audit found wrong."""
+def audited_wrong(x: np.ndarray, y: np.ndarray, audit: dict[tuple[str, str], str] | None = None) -> np.ndarray:
+    """Boolean mask over (N,28,28) uint8 images ``x`` and labels ``y``: the labels the audit found wrong."""
     audit = load_audit() if audit is None else audit
-    return np.array([(image_key(x), str(y)) in audit for x, y in zip(ds.x, ds.y, strict=True)], bool)
+    return np.array([(image_key(g), str(c)) in audit for g, c in zip(x, y, strict=True)], bool)
 
 
 def restricted_probs(probs: np.ndarray, labels: list[str], y: np.ndarray) -> np.ndarray:

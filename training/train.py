@@ -107,7 +107,7 @@ def run_training(opts: TrainOptions) -> Path:
         keep = np.ones(len(ds), bool)
     # labels a person checked and found wrong (training/label_audit.csv): never trained on,
     # and left out of the test_checked numbers
-    audited = audited_wrong(ds)
+    audited = audited_wrong(ds.x, ds.y)
 
     split = opts.split
     if split == "auto":

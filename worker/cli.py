@@ -102,7 +102,7 @@ def evaluate(model, data, writers):
     pred_all = np.array(labels)[probs.argmax(1)]
     charsets = ["digits" if c in DIGITS else "letters" for c in ds.y]
     pred_cls = np.array([p.char for p in clf.decode(probs, charsets, top_k=1)])
-    checked = ~audited_wrong(ds)
+    checked = ~audited_wrong(ds.x, ds.y)
     res = {"model": str(clf.meta.onnx_path), "samples": len(ds),
            "accuracy_all": round(float((pred_all == ds.y).mean()), 5),
            "accuracy_in_class": round(float((pred_cls == ds.y).mean()), 5),
