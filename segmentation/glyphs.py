@@ -313,7 +313,7 @@ def _find_in_crop(ink: np.ndarray, lines: FormLines, regions: list[Rect]) -> lis
     y0 = max(0, min(r[1] for r in regions) - pad)
     x1 = min(w, max(r[0] + r[2] for r in regions) + 2 * pad)
     y1 = min(h, max(r[1] + r[3] for r in regions) + pad)
-    sub_lines = FormLines(lines.mask, [Box(_shift(b.rect, -x0, -y0), [_shift(c, -x0, -y0) for c in b.cells])
+    sub_lines = FormLines(lines.mask, [Box(_shift(b.rect, -x0, -y0), [_shift(c, -x0, -y0) for c in b.cells], b.open_top)
                                        for b in lines.boxes], [], lines.thickness)
     glyphs = find_glyphs(np.ascontiguousarray(ink[y0:y1, x0:x1]), sub_lines, free_text=False,
                          regions=[_shift(r, -x0, -y0) for r in regions], _cropped=True)

@@ -1,5 +1,6 @@
-"""Form lines: find box edges, comb-cell separators and underlines; keep their geometry;
-erase them without erasing the character strokes that cross them."""
+"""Form lines: find box edges, comb-cell separators (closed cells, or short ticks rising
+from a baseline) and underlines; keep their geometry; erase them without erasing the
+character strokes that cross them."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ class Box:
 
     rect: Rect
     cells: list[Rect] = field(default_factory=list)
+    open_top: bool = False  # a tick comb: only the baseline and cell width are printed, not the top
 
     @property
     def is_comb(self) -> bool:
@@ -53,12 +55,94 @@ def find_lines(binary: np.ndarray) -> FormLines:
         xa, xb = max(0, x - 1), x + ww + 1
         if hmask[max(0, y - 4) : y + 7, xa:xb].any() and hmask[max(0, y + hh - 7) : y + hh + 4, xa:xb].any():
             vmask[y : y + hh, x : x + ww] = vcand[y : y + hh, x : x + ww]
-    mask = hmask | vmask
     hrects = _rects(hmask)
     thickness = _thickness(hmask, hrects)
-    boxes = _boxes(mask, thickness)
+    boxes = _boxes(hmask | vmask, thickness)
     underlines = _underlines(hrects, boxes)
-    return FormLines(mask, boxes, underlines, thickness)
+    tick_boxes, tmask = _tick_combs(binary, hmask, underlines, thickness)
+    if tick_boxes:
+        vmask |= tmask
+        boxes = sorted(boxes + tick_boxes, key=lambda b: (b.rect[1], b.rect[0]))
+        underlines = _underlines(hrects, boxes)
+    return FormLines(hmask | vmask, boxes, underlines, thickness)
+
+
+def _tick_combs(binary: np.ndarray, hmask: np.ndarray, underlines: list[Rect],
+                thickness: float) -> tuple[list[Box], np.ndarray]:
+    """Comb fields printed as a baseline with short ticks rising between the cells.
+
+    A tick is a short vertical line whose foot stands on the baseline and whose top is free.
+    Character stems standing on a line look alike, so only an evenly spaced run of ticks of
+    one height counts: at least three, on a common pitch, with at most one missing. Returns
+    the comb boxes (cells as tall as the pitch, above the baseline) and the ticks' mask."""
+    h, w = binary.shape
+    tmask = np.zeros_like(binary)
+    if not underlines:
+        return [], tmask
+    lt = max(6, int(0.004 * h))
+    vcand = cv2.dilate(cv2.erode(binary, _rect_kernel(1, lt)), _rect_kernel(3, lt)) & binary & ~hmask
+    ticks = []  # (x centre, top, height, rect)
+    for x, y, ww, hh in _rects(vcand):
+        if ww > max(3 * thickness + 2, hh // 2):
+            continue
+        xa, xb = max(0, x - 1), x + ww + 1
+        foot = hmask[max(0, y + hh - 3) : y + hh + 4, xa:xb].any()
+        head = hmask[max(0, y - 4) : y + 3, xa:xb].any()
+        if foot and not head:
+            ticks.append((x + ww / 2, y, hh, (x, y, ww, hh)))
+    boxes = []
+    for ux, uy, uw, uh in underlines:
+        mine = [t for t in ticks if ux - 3 <= t[0] <= ux + uw + 3 and uy - 3 <= t[1] + t[2] <= uy + uh + 3]
+        best = _tick_run(mine)
+        if best is None:
+            continue
+        run, pitch = best
+        for t in run:
+            tx, ty, tw, th = t[3]
+            tmask[ty : ty + th, tx : tx + tw] = vcand[ty : ty + th, tx : tx + tw]
+        xs = [t[0] for t in run]
+        n = int(round((xs[-1] - xs[0]) / pitch))
+        step = (xs[-1] - xs[0]) / n
+        cell_h = int(round(max(step, 2.5 * float(np.median([t[2] for t in run])))))
+        top = max(0, uy - cell_h)
+        cells = [(int(round(xs[0] + k * step)), top, int(round(step)), uy + uh - top) for k in range(n)]
+        boxes.append(Box((cells[0][0], top, cells[-1][0] + cells[-1][2] - cells[0][0], uy + uh - top),
+                         cells, open_top=True))
+    return boxes, tmask
+
+
+def _tick_run(ticks: list) -> tuple[list, float] | None:
+    """The longest evenly spaced run of same-height ticks: (ticks, pitch), or None.
+
+    Each pair of neighbouring ticks seeds a pitch; the run then walks right, re-fitting the
+    pitch to its span as it goes (rounding in one pair's spacing adds up over many cells),
+    and may skip one missing tick."""
+    if len(ticks) < 3:
+        return None
+    ticks = sorted(ticks)
+    xs = np.array([t[0] for t in ticks])
+    hs = np.array([t[2] for t in ticks], float)
+    best = None
+    for i in range(len(ticks) - 2):
+        same = np.abs(hs - hs[i]) <= 0.3 * hs[i] + 2
+        # seed with the next same-height ticks (the nearest may be a stray stem)
+        for j in [j for j in range(i + 1, len(ticks)) if same[j] and xs[j] - xs[i] >= max(8.0, hs[i])][:3]:
+            pitch = xs[j] - xs[i]  # cells are wider than their ticks are tall
+            got, k_last, kk, missing = [i, j], 1, 2, 0
+            while True:
+                want = xs[i] + kk * (xs[got[-1]] - xs[i]) / k_last
+                near = np.nonzero(same & (np.abs(xs - want) <= max(2.0, 0.06 * pitch)))[0]
+                if near.size:
+                    got.append(int(near[0]))
+                    k_last = kk
+                elif missing or want > xs[-1]:
+                    break
+                else:
+                    missing += 1
+                kk += 1
+            if len(got) >= 3 and (best is None or len(got) > len(best[0])):
+                best = ([ticks[g] for g in got], float((xs[got[-1]] - xs[i]) / k_last))
+    return best
 
 
 def _rects(mask: np.ndarray) -> list[Rect]:

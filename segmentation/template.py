@@ -125,13 +125,16 @@ def register(template: Template, boxes: list[Box], page_shape: tuple[int, int]) 
     """Find the similarity transform (scale, rotation, shift) that maps the template onto
     the (deskewed, working-scale) page, from the page's own printed boxes.
 
-    Every (template field, page box) pair of matching size votes for a shift; the shift with
-    most votes wins, and a least-squares similarity fit on the matched corners refines it.
+    Every (template field, page box) pair of matching size votes for a shift (of the bottom
+    edge, which tick combs print too); the shift with most votes wins, and a least-squares
+    similarity fit on the matched corners refines it. A tick comb's top is not printed, so it
+    matches on width alone and only its bottom corners enter the fit.
     Tolerates a different DPI, a few degrees of rotation and large shifts."""
     ph, pw = page_shape
     tw, th = template.page_size
     s0 = float(np.sqrt((pw * ph) / (tw * th)))
     rects = [b.rect for b in boxes]
+    open_top = [b.open_top for b in boxes]  # tick combs: only the width and baseline are printed
     if not rects:
         raise TemplateError(f"{template.source}: cannot register page: no printed boxes found on the page")
     best = None
@@ -140,8 +143,8 @@ def register(template: Template, boxes: list[Box], page_shape: tuple[int, int]) 
         for fi, f in enumerate(template.fields):
             fx, fy, fw, fh = (v * s for v in f.box)
             for ri, (x, y, w, h) in enumerate(rects):
-                if abs(w - fw) <= 0.12 * fw + 4 and abs(h - fh) <= 0.2 * fh + 4:
-                    votes.append((x - fx, y - fy, fi, ri))
+                if abs(w - fw) <= 0.12 * fw + 4 and (open_top[ri] or abs(h - fh) <= 0.2 * fh + 4):
+                    votes.append((x - fx, y + h - fy - fh, fi, ri))
         if not votes:
             continue
         v = np.array([(a, b) for a, b, _, _ in votes])
@@ -164,8 +167,8 @@ def register(template: Template, boxes: list[Box], page_shape: tuple[int, int]) 
     for fi, ri in pairs.items():
         x, y, w, h = template.fields[fi].box
         X, Y, W, H = rects[ri]
-        src += [(x, y), (x + w, y), (x, y + h), (x + w, y + h)]
-        dst += [(X, Y), (X + W, Y), (X, Y + H), (X + W, Y + H)]
+        src += [(x, y + h), (x + w, y + h)] + ([] if open_top[ri] else [(x, y), (x + w, y)])
+        dst += [(X, Y + H), (X + W, Y + H)] + ([] if open_top[ri] else [(X, Y), (X + W, Y)])
     m, _ = cv2.estimateAffinePartial2D(np.array(src, np.float32), np.array(dst, np.float32), method=cv2.LMEDS)
     if m is None:
         raise TemplateError(f"{template.source}: cannot register page: degenerate box matches")

@@ -12,7 +12,9 @@ from segmentation.lines import find_lines, remove_lines
 from segmentation.normalize import BOX, SIZE, normalize_glyph
 from segmentation.template import parse_template, register
 from tests.conftest import render_glyph
-from worker.synth.forms import Scan, Writer, render_form, scan, template_dict
+from worker.synth.forms import LAYOUT, Scan, Writer, render_form, scan, template_dict
+
+COMB_CELLS = sorted(f[4] for f in LAYOUT if f[2] == "comb")  # cells per comb field
 
 
 @pytest.fixture(scope="module")
@@ -108,10 +110,59 @@ def test_comb_cells_give_one_glyph_per_filled_cell():
     c = clean_page(img)
     lines = find_lines(c.binary)
     combs = [b for b in lines.boxes if b.is_comb]
-    assert sorted(len(b.cells) for b in combs) == sorted(f[4] for f in __import__(
-        "worker.synth.forms", fromlist=["LAYOUT"]).LAYOUT if f[2] == "comb")
+    assert not any(b.open_top for b in combs)
+    assert sorted(len(b.cells) for b in combs) == COMB_CELLS
     glyphs = find_glyphs(remove_lines(c.binary, lines), lines)
     assert len(glyphs) == sum(len(f["chars"]) for f in truth["fields"])
+
+
+@pytest.mark.parametrize(("dpi", "angle"), [(200, 0.0), (300, 1.2), (150, -1.5)])
+def test_tick_combs_are_found_as_open_top_cells(dpi, angle):
+    page, truth = render_form(21, comb_style="ticks")
+    img, truth = scan(page, truth, Scan(dpi=dpi, angle=angle))
+    c = clean_page(img)
+    lines = find_lines(c.binary)
+    combs = [b for b in lines.boxes if b.is_comb]
+    assert all(b.open_top for b in combs)
+    assert sorted(len(b.cells) for b in combs) == COMB_CELLS
+    # the ticks are erased with the baseline, so none is left to be read as an I or a 1
+    glyphs = find_glyphs(remove_lines(c.binary, lines), lines)
+    assert len(glyphs) == sum(len(f["chars"]) for f in truth["fields"])
+
+
+def test_tick_comb_fields_read_like_closed_comb_fields():
+    from segmentation.decode import PageImage
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.score import Score, score_template
+
+    reader = PageReader(ReadOptions(template=parse_template(template_dict())))
+    got = {}
+    for style in ("boxed", "ticks"):
+        total = Score()
+        for seed in (31, 32):
+            page, truth = render_form(seed, comb_style=style)
+            img, truth = scan(page, truth, Scan(dpi=200, angle=0.8, shift=(20, -15)))
+            res = reader.read_page(PageImage(img, "t.png", 1, None))
+            assert not res.warnings  # registered on the printed fields, not the fallback
+            total += score_template(truth, res)
+        got[style] = total
+    assert got["ticks"].found_rate >= 0.99
+    assert got["ticks"].cer_template <= got["boxed"].cer_template + 0.01, (got["ticks"].cer_template,
+                                                                            got["boxed"].cer_template)
+
+
+def test_letters_standing_on_an_underline_are_not_taken_for_ticks():
+    img = np.zeros((300, 1200), np.uint8)
+    cv2.line(img, (50, 200), (1150, 200), 255, 3)
+    for i, ch in enumerate("HILLMAN"):  # stems of several heights, unevenly spaced, feet on the line
+        g = render_glyph(ch, seed=i, size=90)
+        ys, xs = np.nonzero(g)
+        g = g[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+        x0 = 80 + i * 110 + (i % 3) * 17
+        img[201 - g.shape[0] : 201, x0 : x0 + g.shape[1]] |= g
+    lines = find_lines(img)
+    assert not any(b.open_top for b in lines.boxes)
+    assert any(w > 1000 for _, _, w, _ in lines.underlines)  # the line stays a free underline
 
 
 def test_normalize_fits_20px_box_and_centres_mass():

@@ -105,10 +105,11 @@ def draw_glyph(canvas: np.ndarray, ch: str, x: float, y: float, w: float, h: flo
 
 
 def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str] | None = None,
-                glyph_source=None, box_ink: int = 0) -> tuple[np.ndarray, dict]:
+                glyph_source=None, box_ink: int = 0, comb_style: str = "boxed") -> tuple[np.ndarray, dict]:
     """Render a clean form in template coordinates; returns (grey page, truth dict).
     ``box_ink`` is the grey of the printed boxes: 255 makes a dropout-colour form, whose
-    boxes vanish in the scan.
+    boxes vanish in the scan. ``comb_style`` "ticks" prints comb fields as a baseline with
+    short ticks rising between the cells instead of closed boxes.
 
     ``glyph_source(ch, rng)`` may supply a real 28x28 glyph (white on black) instead of a
     skeleton drawing (used by tests that paste ``../shared/data`` glyphs)."""
@@ -121,14 +122,18 @@ def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str
         name, label, kind, charset, n, fx, fy, fw, fh = field
         text = (texts or {}).get(name) or _random_text(field, rng)
         cv2.putText(page, label, (fx, fy - 14), cv2.FONT_HERSHEY_SIMPLEX, 0.55, 0, 1, cv2.LINE_AA)
-        cv2.rectangle(page, (fx, fy), (fx + fw, fy + fh), box_ink, 3)
+        ticks = kind == "comb" and comb_style == "ticks"
+        if ticks:
+            cv2.line(page, (fx, fy + fh), (fx + fw, fy + fh), box_ink, 3)
+        else:
+            cv2.rectangle(page, (fx, fy), (fx + fw, fy + fh), box_ink, 3)
         chars = []
         gh = fh * writer.size
         if kind == "comb":
             cw = fw / n
-            for i in range(1, n):
+            for i in range(0 if ticks else 1, n + 1 if ticks else n):
                 cx = int(round(fx + i * cw))
-                cv2.line(page, (cx, fy), (cx, fy + fh), box_ink, 2)
+                cv2.line(page, (cx, int(fy + fh * 0.7) if ticks else fy), (cx, fy + fh), box_ink, 2)
             for i, ch in enumerate(text[:n]):
                 gw = min(cw * 0.8, gh * writer.width)
                 x = fx + i * cw + (cw - gw) / 2 + rng.uniform(-0.06, 0.06) * cw
@@ -229,15 +234,17 @@ def save_scan(img: np.ndarray, path: Path, sc: Scan) -> Path:
 
 
 def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None = None,
-             scan_override: Scan | None = None) -> list[Path]:
-    """Write ``count`` scanned forms plus ``<form>.truth.json`` and ``template.json``."""
+             scan_override: Scan | None = None, comb_style: str = "boxed") -> list[Path]:
+    """Write ``count`` scanned forms plus ``<form>.truth.json`` and ``template.json``
+    (``comb_style``: "boxed" closed cells, "ticks" baseline ticks, "mixed" alternating)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "template.json").write_text(json.dumps(template_dict(), indent=2) + "\n")
     paths = []
     for i in range(count):
         rng = random.Random(seed * 1000 + i)
-        page, truth = render_form(seed * 1000 + i)
+        style = comb_style if comb_style != "mixed" else ("boxed", "ticks")[i % 2]
+        page, truth = render_form(seed * 1000 + i, comb_style=style)
         sc = scan_override or Scan.random(rng, fmt)
         img, truth = scan(page, truth, sc, seed * 1000 + i)
         path = save_scan(img, out / f"form_{seed:03d}_{i:03d}.{sc.fmt}", sc)
