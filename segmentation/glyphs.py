@@ -420,3 +420,17 @@ def merge_candidates(glyphs: list[Glyph], max_parts: int = 3, max_aspect: float 
                 np.maximum(mask[y : y + p.rect[3], x : x + p.rect[2]], p.mask, out=mask[y : y + p.rect[3], x : x + p.rect[2]])
             out.append(Candidate(i, j, rect, mask))
     return out
+
+
+def unread_ink(ink: np.ndarray, region: Rect, read: list[Rect]) -> int:
+    """Ink pixels inside ``region`` that no read character's box covers, counting only
+    pieces bigger than a scanner speck (area >= 0.4% of the region height squared)."""
+    x, y, w, h = (max(0, v) for v in region)
+    crop = ink[y : y + h, x : x + w].copy()
+    for rx, ry, rw, rh in read:
+        crop[max(0, ry - y) : max(0, ry - y + rh), max(0, rx - x) : max(0, rx - x + rw)] = 0
+    if not crop.any():
+        return 0
+    _, _, stats, _ = cv2.connectedComponentsWithStats(crop, connectivity=8)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    return int(areas[areas >= 0.004 * h * h].sum())

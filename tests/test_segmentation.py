@@ -165,6 +165,31 @@ def test_letters_standing_on_an_underline_are_not_taken_for_ticks():
     assert any(w > 1000 for _, _, w, _ in lines.underlines)  # the line stays a free underline
 
 
+def test_a_field_with_writing_the_reader_lost_is_flagged_and_a_blank_field_is_not():
+    import random
+
+    from segmentation.decode import PageImage
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import draw_glyph
+
+    page, truth = render_form(41)
+    boxes = {f["name"]: f["box"] for f in truth["fields"]}
+    for name in ("city", "reference"):  # wipe the writing, keep the printed box
+        x, y, w, h = boxes[name]
+        page[y + 5 : y + h - 4, x + 5 : x + w - 4] = 255
+    x, y, w, h = boxes["city"]
+    rng = random.Random(0)
+    writer = Writer.random(rng)
+    for i, ch in enumerate("LUXEMBOURG"):  # writing too small for a character, dropped as specks
+        draw_glyph(page, ch, x + 30 + i * 16, y + 40, 10, 14, writer, rng)
+    img, truth = scan(page, truth, Scan(dpi=200))
+    res = PageReader(ReadOptions(template=parse_template(template_dict()))).read_page(PageImage(img, "t.png", 1, None))
+    fields = {f.name: f for f in res.fields}
+    assert len(fields["city"].text) < 5 and fields["city"].needs_review  # most of it lost, so flagged
+    assert fields["reference"].text == "" and not fields["reference"].needs_review
+    assert not fields["surname"].needs_review or fields["surname"].confidence < 0.8
+
+
 def test_normalize_fits_20px_box_and_centres_mass():
     g = normalize_glyph(render_glyph("L", seed=2, size=150))
     assert g.shape == (SIZE, SIZE) and g.dtype == np.float32 and 0 <= g.min() and g.max() <= 1

@@ -21,7 +21,8 @@ CHARACTERS_CSV, FIELDS_CSV, ERRORS_CSV = "characters.csv", "fields.csv", "errors
 # A field needs review when its weakest character's confidence (after the field's charset
 # mask) is below this. Measured on writers the shipped model never saw (bench/review.py):
 # at 0.80, 95.2% of characters pass at 98.8% accuracy and 67.5% of the errors are flagged.
-# Empty fields are never flagged: nothing was read, so nothing is uncertain.
+# A field is also flagged when ink that no read character covers is left in it (writing the
+# reader lost; worker.pipeline.UNREAD_INK). A blank field is not flagged.
 REVIEW_THRESHOLD = 0.80
 
 
@@ -62,7 +63,7 @@ class Field:
     name: str
     charset: str
     text: str
-    confidence: float  # the weakest character's; 0.0 for an empty field
+    confidence: float  # the weakest character's; 1.0 for an empty field
     needs_review: bool
     characters: list[Character] = field(default_factory=list)
 
