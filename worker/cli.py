@@ -232,11 +232,13 @@ def status(job, broker, requeue):
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["png", "jpg", "tif", "bmp"]), default=None,
               help="Scan format (default: a random mix).")
-def synth(out, count, seed, fmt):
+@click.option("--comb-style", type=click.Choice(["boxed", "ticks", "mixed"]), default="boxed", show_default=True,
+              help="Comb fields as closed cells, as ticks on a baseline, or alternating by form.")
+def synth(out, count, seed, fmt, comb_style):
     """Generate synthetic hand-printed forms with ground truth and their template."""
     from worker.synth.forms import generate
 
-    for p in generate(out, count, seed, fmt):
+    for p in generate(out, count, seed, fmt, comb_style=comb_style):
         click.echo(str(p))
 
 
