@@ -85,6 +85,42 @@ def binarize(grey: np.ndarray) -> np.ndarray:
     return cv2.threshold(page, t, 255, cv2.THRESH_BINARY_INV)[1]  # ink: page <= t
 
 
+FAINT_DELTA = 40  # grey levels below the (flat-fielded) paper that still count as printed line
+PALE_LINE_GREY = 90  # form lines lighter than this come out of Otsu broken or not at all
+
+
+def faint_binary(page: CleanPage) -> tuple[np.ndarray, np.ndarray]:
+    """The deskewed page binarised just below paper white: box lines printed in grey or a
+    pale colour, which Otsu breaks up or leaves out with the paper, come out whole here.
+    Used only to find form lines when the ink binarisation's lines fall short. Returns
+    (binary, ink = 255; the flat-fielded grey page it was cut from)."""
+    grey = page.grey
+    small = grey
+    for _ in range(3):
+        if min(small.shape) < 32:
+            break
+        small = cv2.pyrDown(small)
+    bg = cv2.GaussianBlur(cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_RECT, (7, 7))), (0, 0), 3)
+    h, w = grey.shape
+    flat = cv2.divide(grey, np.maximum(cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR), 1), scale=255)
+    return cv2.threshold(flat, 255 - FAINT_DELTA, 255, cv2.THRESH_BINARY_INV)[1], flat
+
+
+def mask_grey(page: CleanPage, mask: np.ndarray, n: int = 4000) -> float | None:
+    """Median grey of the working page under (up to ``n`` of) a deskewed mask's pixels, read
+    from the page before deskew, so no full-page rotation is needed; None for an empty mask."""
+    ys, xs = np.nonzero(mask)
+    if not len(ys):
+        return None
+    step = max(1, len(ys) // n)
+    pts = np.stack([xs[::step], ys[::step], np.ones(len(xs[::step]))], axis=1) @ \
+        cv2.invertAffineTransform(page.rotation).T
+    h, w = page.work.shape
+    px = np.clip(np.rint(pts[:, 0]).astype(int), 0, w - 1)
+    py = np.clip(np.rint(pts[:, 1]).astype(int), 0, h - 1)
+    return float(np.median(page.work[py, px]))
+
+
 def estimate_skew(binary: np.ndarray, max_deg: float = MAX_SKEW_DEG) -> float:
     """Skew angle (degrees, positive = content rotated counter-clockwise) by projection
     profiles: the angle whose row-sum profile is sharpest. Form lines and text rows both

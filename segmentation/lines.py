@@ -37,9 +37,13 @@ def _rect_kernel(w: int, h: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_RECT, (max(1, w), max(1, h)))
 
 
-def find_lines(binary: np.ndarray) -> FormLines:
+def find_lines(binary: np.ndarray, grey: np.ndarray | None = None) -> FormLines:
     """Detect horizontal lines (long runs), vertical lines that join two horizontal lines
-    (box sides, comb separators), the boxes/cells they enclose and free underlines."""
+    (box sides, comb separators), the boxes/cells they enclose and free underlines.
+
+    ``grey``, given when ``binary`` is the faint binarisation of pale lines: a vertical run
+    much darker than the horizontal lines is a pen stroke (a tall 1 between the box
+    edges), not a printed separator, which shares the lines' ink."""
     h, w = binary.shape
     # opening (erode, dilate) by a long line; the dilation also takes in the line's ragged
     # edge pixels (one row/column either side), which the AND keeps only where there is ink
@@ -48,8 +52,12 @@ def find_lines(binary: np.ndarray) -> FormLines:
     lv = max(12, int(0.012 * h))
     vcand = cv2.dilate(cv2.erode(binary, _rect_kernel(1, lv)), _rect_kernel(3, lv)) & binary
     vmask = np.zeros((h, w), np.uint8)  # calloc'd: only the kept lines' pages are touched
+    line_grey = float(np.median(grey[hmask > 0])) if grey is not None and hmask.any() else None
     for x, y, ww, hh in _rects(vcand):
         if ww > max(8, hh // 3):
+            continue
+        if line_grey is not None and \
+                np.median(grey[y : y + hh, x : x + ww][vcand[y : y + hh, x : x + ww] > 0]) < line_grey - 50:
             continue
         # a box side or comb separator: both of its ends meet a horizontal line
         xa, xb = max(0, x - 1), x + ww + 1

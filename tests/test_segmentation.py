@@ -151,6 +151,25 @@ def test_tick_comb_fields_read_like_closed_comb_fields():
                                                                             got["boxed"].cer_template)
 
 
+@pytest.mark.parametrize("box_grey", [140, 190])
+def test_boxes_printed_in_grey_are_still_registered_and_read(box_grey):
+    from segmentation.decode import PageImage
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.score import score_free, score_template
+
+    # 140 with scanner noise comes out of Otsu as broken lines; 190 not at all
+    page, truth = render_form(100, box_ink=box_grey)
+    img, truth = scan(page, truth, Scan(dpi=200, angle=0.8, noise=8, shift=(30, 20)))
+    reader = PageReader(ReadOptions(template=parse_template(template_dict())))
+    res = reader.read_page(PageImage(img, "grey.png", 1, None))
+    assert not res.warnings  # registered on the printed boxes, not the page-geometry fallback
+    s = score_template(truth, res)
+    assert s.found_rate >= 0.98 and s.cer_template <= 0.05, (s.found_rate, s.cer_template)
+    free = score_free(truth, PageReader(ReadOptions(), classifier=reader.classifier).read_page(
+        PageImage(img, "grey.png", 1, None)))
+    assert free.cer_free <= 0.05, free.cer_free
+
+
 def test_letters_standing_on_an_underline_are_not_taken_for_ticks():
     img = np.zeros((300, 1200), np.uint8)
     cv2.line(img, (50, 200), (1150, 200), 255, 3)

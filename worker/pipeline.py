@@ -10,13 +10,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from segmentation.clean import clean_page
+from segmentation.clean import PALE_LINE_GREY, clean_page, faint_binary, mask_grey
 from segmentation.decode import MAX_PAGES, MAX_PIXELS, PageImage, decode
 from segmentation.errors import FormicrError, InputError, TemplateError
 from segmentation.glyphs import find_glyphs, merge_candidates, unread_ink
-from segmentation.lines import find_lines, remove_lines
+from segmentation.lines import FormLines, find_lines, remove_lines
 from segmentation.normalize import normalize_batch
-from segmentation.template import Template, register, register_by_page
+from segmentation.template import Registration, Template, register, register_by_page
 from worker import resegment
 from worker.classifier import Classifier
 from worker.results import REVIEW_THRESHOLD, Character, ErrorRow, Field, Line, PageResult
@@ -60,16 +60,27 @@ class PageReader:
         opts = self.options
         clean = clean_page(page.image, deskew=opts.deskew)
         lines = find_lines(clean.binary)
-        ink = remove_lines(clean.binary, lines)
         tpl = opts.template
         warnings = []
+        # box lines printed in grey or a pale colour come out of Otsu broken, or are left out
+        # with the paper: find them again just below paper white
+        faint = None
+        if not lines.boxes or (mask_grey(clean, lines.mask) or 0) > PALE_LINE_GREY:
+            faint = find_lines(*faint_binary(clean))
         if tpl is not None:
-            try:
-                reg = register(tpl, lines.boxes, clean.binary.shape)
-            except TemplateError as exc:  # no usable printed boxes: read at the page's geometry
+            reg, exc = _try_register(tpl, lines)
+            if faint is not None:
+                freg, _ = _try_register(tpl, faint)
+                if freg is not None and (reg is None or (freg.matched, _cells(faint)) >= (reg.matched, _cells(lines))):
+                    reg, lines = freg, faint
+            if reg is None:  # no usable printed boxes: read at the page's geometry
                 reg = register_by_page(tpl, clean.binary.shape)
                 warnings.append(f"{error_message(exc, tpl.source)}; fields read at the template's "
                                 "positions scaled to the page, all flagged for review")
+        elif faint is not None and faint.boxes and _cells(faint) >= _cells(lines):
+            lines = faint
+        ink = remove_lines(clean.binary, lines)
+        if tpl is not None:
             regions = [reg.field_rect(f.box) for f in tpl.fields]
             glyphs = find_glyphs(ink, lines, regions=regions, free_text=False)
         else:
@@ -143,6 +154,17 @@ class PageReader:
             res.errors.append(ErrorRow(source, None, error_message(exc, str(path), source)))
         res.seconds = time.perf_counter() - t0
         return res
+
+
+def _cells(lines: FormLines) -> int:
+    return sum(len(b.cells) for b in lines.boxes)
+
+
+def _try_register(tpl: Template, lines: FormLines) -> tuple[Registration | None, TemplateError | None]:
+    try:
+        return register(tpl, lines.boxes, lines.mask.shape), None
+    except TemplateError as exc:
+        return None, exc
 
 
 def error_message(exc: FormicrError, *prefixes: str) -> str:

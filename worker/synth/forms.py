@@ -234,9 +234,10 @@ def save_scan(img: np.ndarray, path: Path, sc: Scan) -> Path:
 
 
 def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None = None,
-             scan_override: Scan | None = None, comb_style: str = "boxed") -> list[Path]:
+             scan_override: Scan | None = None, comb_style: str = "boxed", box_ink: int = 0) -> list[Path]:
     """Write ``count`` scanned forms plus ``<form>.truth.json`` and ``template.json``
-    (``comb_style``: "boxed" closed cells, "ticks" baseline ticks, "mixed" alternating)."""
+    (``comb_style``: "boxed" closed cells, "ticks" baseline ticks, "mixed" alternating;
+    ``box_ink``: the grey the boxes are printed in)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "template.json").write_text(json.dumps(template_dict(), indent=2) + "\n")
@@ -244,7 +245,7 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
     for i in range(count):
         rng = random.Random(seed * 1000 + i)
         style = comb_style if comb_style != "mixed" else ("boxed", "ticks")[i % 2]
-        page, truth = render_form(seed * 1000 + i, comb_style=style)
+        page, truth = render_form(seed * 1000 + i, comb_style=style, box_ink=box_ink)
         sc = scan_override or Scan.random(rng, fmt)
         img, truth = scan(page, truth, sc, seed * 1000 + i)
         path = save_scan(img, out / f"form_{seed:03d}_{i:03d}.{sc.fmt}", sc)
