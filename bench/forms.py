@@ -2,6 +2,7 @@
 UNIPEN/optdigits only; these glyphs come from the project's own skeleton generator).
 
     python -m bench.forms [--count 40] [--seed 900] [--comb-style boxed|ticks|mixed] [--box-grey 0-255]
+                          [--format png|jpg|tif|bmp]
 
 Prints template-mode CER, template-free CER and the share of characters found."""
 
@@ -41,12 +42,14 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=900)
     ap.add_argument("--comb-style", choices=["boxed", "ticks", "mixed"], default="boxed",
                     help="comb fields as closed cells, as ticks on a baseline, or alternating by form")
+    ap.add_argument("--format", choices=["png", "jpg", "tif", "bmp"], default=None,
+                    help="scan format (default: a mix of PNG, JPEG and bilevel TIFF)")
     ap.add_argument("--box-grey", type=int, default=0, metavar="0-255",
                     help="grey the boxes are printed in (0 black; 255 dropout, they vanish)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        forms = generate(tmp, args.count, seed=args.seed, comb_style=args.comb_style, box_ink=args.box_grey)
+        forms = generate(tmp, args.count, seed=args.seed, fmt=args.format, comb_style=args.comb_style, box_ink=args.box_grey)
         t1 = time.perf_counter()
         tpl, free, by_fmt = evaluate(forms, Path(tmp) / "template.json")
         t2 = time.perf_counter()
