@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 Rect = tuple[int, int, int, int]  # x, y, w, h (working pixels)
+PEN_DARKER = 50  # grey levels: a vertical run this much darker than pale printed lines is a pen stroke
 
 
 @dataclass
@@ -57,7 +58,7 @@ def find_lines(binary: np.ndarray, grey: np.ndarray | None = None) -> FormLines:
         if ww > max(8, hh // 3):
             continue
         if line_grey is not None and \
-                np.median(grey[y : y + hh, x : x + ww][vcand[y : y + hh, x : x + ww] > 0]) < line_grey - 50:
+                np.median(grey[y : y + hh, x : x + ww][vcand[y : y + hh, x : x + ww] > 0]) < line_grey - PEN_DARKER:
             continue
         # a box side or comb separator: both of its ends meet a horizontal line
         xa, xb = max(0, x - 1), x + ww + 1
@@ -82,8 +83,9 @@ def _tick_combs(binary: np.ndarray, hmask: np.ndarray, underlines: list[Rect],
     A tick is a short vertical line whose foot stands on the baseline and whose top is free.
     Character stems standing on a line look alike, so only an evenly spaced run of ticks of
     one height counts: at least three, on a common pitch, with at most one missing. Returns
-    the comb boxes (cells as tall as the pitch, above the baseline) and the ticks' mask."""
-    h, w = binary.shape
+    the comb boxes (cells above the baseline, as tall as the pitch or 2.5 ticks, whichever is
+    more) and the ticks' mask."""
+    h = binary.shape[0]
     tmask = np.zeros_like(binary)
     if not underlines:
         return [], tmask

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from segmentation.clean import PALE_LINE_GREY, clean_page, faint_binary, mask_grey
+from segmentation.clean import PALE_LINE_GREY, CleanPage, clean_page, faint_binary, mask_grey
 from segmentation.decode import MAX_PAGES, MAX_PIXELS, PageImage, decode
 from segmentation.errors import FormicrError, InputError, TemplateError
 from segmentation.glyphs import find_glyphs, merge_candidates, unread_ink
@@ -59,26 +59,8 @@ class PageReader:
         t0 = time.perf_counter()
         opts = self.options
         clean = clean_page(page.image, deskew=opts.deskew)
-        lines = find_lines(clean.binary)
         tpl = opts.template
-        warnings = []
-        # box lines printed in grey or a pale colour come out of Otsu broken, or are left out
-        # with the paper: find them again just below paper white
-        faint = None
-        if not lines.boxes or (mask_grey(clean, lines.mask) or 0) > PALE_LINE_GREY:
-            faint = find_lines(*faint_binary(clean))
-        if tpl is not None:
-            reg, exc = _try_register(tpl, lines)
-            if faint is not None:
-                freg, _ = _try_register(tpl, faint)
-                if freg is not None and (reg is None or (freg.matched, _cells(faint)) >= (reg.matched, _cells(lines))):
-                    reg, lines = freg, faint
-            if reg is None:  # no usable printed boxes: read at the page's geometry
-                reg = register_by_page(tpl, clean.binary.shape)
-                warnings.append(f"{error_message(exc, tpl.source)}; fields read at the template's "
-                                "positions scaled to the page, all flagged for review")
-        elif faint is not None and faint.boxes and _cells(faint) >= _cells(lines):
-            lines = faint
+        lines, reg, warnings = self._lines_and_registration(clean)
         ink = remove_lines(clean.binary, lines)
         if tpl is not None:
             regions = [reg.field_rect(f.box) for f in tpl.fields]
@@ -120,6 +102,32 @@ class PageReader:
 
             annotate_page(clean.grey, result, annotation_path(opts.annotate_dir, page.source, page.page))
         return result
+
+    def _lines_and_registration(self, clean: CleanPage) -> tuple[FormLines, Registration | None, list[str]]:
+        """The page's form lines and, with a template, its registration (page geometry, with
+        a warning, when no printed box matches)."""
+        tpl = self.options.template
+        lines = find_lines(clean.binary)
+        # box lines printed in grey or a pale colour come out of Otsu broken, or are left out
+        # with the paper: find them again just below paper white
+        faint = None
+        if not lines.boxes or (mask_grey(clean, lines.mask) or 0) > PALE_LINE_GREY:
+            faint = find_lines(*faint_binary(clean))
+        if tpl is None:
+            if faint is not None and faint.boxes and _cells(faint) >= _cells(lines):
+                lines = faint
+            return lines, None, []
+        reg, exc = _try_register(tpl, lines)
+        if faint is not None:
+            freg, _ = _try_register(tpl, faint)
+            if freg is not None and (reg is None or (freg.matched, _cells(faint)) >= (reg.matched, _cells(lines))):
+                reg, lines = freg, faint
+        if reg is not None:
+            return lines, reg, []
+        # no usable printed boxes: read at the page's geometry
+        return lines, register_by_page(tpl, clean.binary.shape), [
+            f"{error_message(exc, tpl.source)}; fields read at the template's positions scaled to the "
+            "page, all flagged for review"]
 
     def _fields(self, chars: list[Character], unread: list[bool], unregistered: bool = False) -> list[Field]:
         out = []
