@@ -234,6 +234,37 @@ def test_a_colour_scan_with_pale_red_boxes_registers_on_them_and_reads_the_pen(t
     assert s.found_rate >= 0.98 and s.cer_template <= 0.05, (s.found_rate, s.cer_template)
 
 
+@pytest.mark.parametrize(("turn", "code"), [(180, "ROTATE_180"), (90, "ROTATE_90_COUNTERCLOCKWISE")])
+def test_a_page_fed_upside_down_or_sideways_is_turned_and_boxes_stay_in_given_pixels(tmp_path, turn, code):
+    import cv2
+
+    from segmentation.template import parse_template
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import Scan, render_form, scan, template_dict
+    from worker.synth.score import score_template
+
+    page, truth = render_form(35)
+    img, truth = scan(page, truth, Scan(dpi=200, angle=0.7), 35)
+    h, w = img.shape
+    fed = cv2.rotate(img, getattr(cv2, code))  # as the sheet feeder saw it
+
+    def as_fed(b):  # a truth box in the fed page's pixels
+        x, y, bw, bh = b
+        return [w - x - bw, h - y - bh, bw, bh] if turn == 180 else [y, w - x - bw, bh, bw]
+
+    for f in truth["fields"]:
+        f["page_box"] = as_fed(f["page_box"])
+        for c in f["chars"]:
+            c["bbox"] = as_fed(c["bbox"])
+    path = tmp_path / "fed.png"
+    cv2.imwrite(str(path), fed)
+    res = PageReader(ReadOptions(template=parse_template(template_dict()))).read_file(path)
+    assert not res.errors
+    assert res.pages[0].rotation == turn
+    s = score_template(truth, res.pages[0])  # found: character boxes land on the fed page's glyphs
+    assert s.found_rate >= 0.98 and s.cer_template <= 0.05, (s.found_rate, s.cer_template)
+
+
 def test_template_free_reads_writing_on_a_free_underline_as_well_as_in_boxes():
     import random
 

@@ -31,16 +31,24 @@ def annotate_page(grey: np.ndarray, result: PageResult, path: Path) -> Path:
         cv2.putText(img, c.char, (x, max(12, y - 4)), cv2.FONT_HERSHEY_SIMPLEX, scale, col, 2, cv2.LINE_AA)
     for f in result.fields:
         rects = [c.work_rect for c in f.characters if c.work_rect]
-        if not rects:
+        col = BAD if f.needs_review else FIELD
+        if f.work_rect is not None:  # where the template put the field: shows the registration
+            x, y, w, h = f.work_rect
+            cv2.rectangle(img, (x, y), (x + w, y + h), col, 1)
+        if rects:
+            x0, y1 = min(r[0] for r in rects), max(r[1] + r[3] for r in rects)
+        elif f.work_rect is not None:  # nothing read: still say so, a flagged field most of all
+            x0, y1 = f.work_rect[0], f.work_rect[1] + f.work_rect[3]
+        else:
             continue
-        x0 = min(r[0] for r in rects)
-        y1 = max(r[1] + r[3] for r in rects)
-        label = f"{f.name}: {f.text}  {f.confidence:.2f}" + ("  REVIEW" if f.needs_review else "")
-        cv2.putText(img, label, (x0, y1 + 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
-                    BAD if f.needs_review else FIELD, 2, cv2.LINE_AA)
+        label = f"{f.name}: {f.text or '(blank)'}  {f.confidence:.2f}" + ("  REVIEW" if f.needs_review else "")
+        cv2.putText(img, label, (x0, y1 + 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, col, 2, cv2.LINE_AA)
     legend = [("conf >= 0.9", GOOD), ("0.6 - 0.9", UNSURE), ("< 0.6", BAD)]
+    turned = f"turned {result.rotation} deg, " if result.rotation else ""
+    legend.append((f"{turned}skew {result.skew:+.1f} deg", None))
     for i, (txt, col) in enumerate(legend):
-        cv2.rectangle(img, (10, 10 + 24 * i), (28, 28 + 24 * i), col, -1)
+        if col is not None:
+            cv2.rectangle(img, (10, 10 + 24 * i), (28, 28 + 24 * i), col, -1)
         cv2.putText(img, txt, (34, 26 + 24 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (40, 40, 40), 1, cv2.LINE_AA)
     ok, buf = cv2.imencode(".png", img)
     if not ok:

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import cv2
+import numpy as np
 
 from segmentation.clean import PALE_LINE_GREY, CleanPage, clean_page, faint_binary, mask_grey
 from segmentation.decode import MAX_PAGES, MAX_PIXELS, PageImage, decode
@@ -37,6 +40,7 @@ class ReadOptions:
     top_k: int = 3
     word_context: bool = True  # template-free: settle O/0, I/1 ... by the rest of the word
     resegment: bool = True  # free writing: let the classifier choose between pieces and merges
+    orient: bool = True  # template pages that do not register upright: try them turned 180/90/270
 
 
 @dataclass
@@ -61,6 +65,14 @@ class PageReader:
         clean = clean_page(page.image, deskew=opts.deskew)
         tpl = opts.template
         lines, reg, warnings = self._lines_and_registration(clean)
+        rotation = 0
+        if tpl is not None and opts.orient and (warnings or reg.matched < len(tpl.fields) / 2):
+            # a page fed upside down or sideways: keep the turn that registers the most fields
+            for deg, code in ROTATIONS:
+                turned = _clean_turned(page.image, code, opts.deskew)
+                t_lines, t_reg, t_warn = self._lines_and_registration(turned)
+                if not t_warn and t_reg.matched >= len(tpl.fields) / 2 and (warnings or t_reg.matched > reg.matched):
+                    rotation, clean, lines, reg, warnings = deg, turned, t_lines, t_reg, []
         ink = remove_lines(clean.binary, lines)
         if tpl is not None:
             regions = [reg.field_rect(f.box) for f in tpl.fields]
@@ -93,9 +105,10 @@ class PageReader:
             # ink left in a field that no read character covers: writing the reader lost
             unread = [unread_ink(ink, r, [g.rect for g in glyphs if g.region == i]) >= UNREAD_INK * r[3] ** 2
                       for i, r in enumerate(regions)]
-            fields = self._fields(chars, unread, unregistered=bool(warnings))
+            fields = self._fields(chars, unread, regions, unregistered=bool(warnings))
         h, w = page.image.shape
-        result = PageResult(page.source, page.page, line_list, fields, (w, h), clean.angle, warnings=warnings)
+        result = PageResult(page.source, page.page, line_list, fields, (w, h), clean.angle, warnings=warnings,
+                            rotation=rotation)
         result.seconds = time.perf_counter() - t0
         if opts.annotate_dir is not None:
             from worker.annotate import annotate_page
@@ -129,9 +142,10 @@ class PageReader:
             f"{error_message(exc, tpl.source)}; fields read at the template's positions scaled to the "
             "page, all flagged for review"]
 
-    def _fields(self, chars: list[Character], unread: list[bool], unregistered: bool = False) -> list[Field]:
+    def _fields(self, chars: list[Character], unread: list[bool], regions: list[tuple[int, int, int, int]],
+                unregistered: bool = False) -> list[Field]:
         out = []
-        for spec, lost in zip(self.options.template.fields, unread, strict=True):
+        for spec, lost, rect in zip(self.options.template.fields, unread, regions, strict=True):
             mine = sorted((c for c in chars if c.field == spec.name), key=lambda c: (c.line, c.index))
             text, prev = [], None
             for c in mine:
@@ -141,7 +155,8 @@ class PageReader:
                 prev = c
             conf = min((c.confidence for c in mine), default=1.0)
             out.append(Field(spec.name, spec.charset, "".join(text), conf,
-                             unregistered or lost or (bool(mine) and conf < self.options.review_threshold), mine))
+                             unregistered or lost or (bool(mine) and conf < self.options.review_threshold), mine,
+                             rect))
         return out
 
     def read_file(self, path: str | Path, display: str | None = None) -> FileResult:
@@ -162,6 +177,21 @@ class PageReader:
             res.errors.append(ErrorRow(source, None, error_message(exc, str(path), source)))
         res.seconds = time.perf_counter() - t0
         return res
+
+
+ROTATIONS = ((180, cv2.ROTATE_180), (90, cv2.ROTATE_90_CLOCKWISE), (270, cv2.ROTATE_90_COUNTERCLOCKWISE))
+
+
+def _clean_turned(image: np.ndarray, code: int, deskew: bool) -> CleanPage:
+    """``clean_page`` of the image turned by ``code``, its ``to_input`` still mapping to the
+    pixels of the page as given."""
+    h, w = image.shape
+    back = {cv2.ROTATE_180: [[-1, 0, w], [0, -1, h]],  # turned coords -> given coords
+            cv2.ROTATE_90_CLOCKWISE: [[0, 1, 0], [-1, 0, h]],
+            cv2.ROTATE_90_COUNTERCLOCKWISE: [[0, -1, w], [1, 0, 0]]}[code]
+    c = clean_page(cv2.rotate(image, code), deskew=deskew)
+    to_input = np.vstack([back, [0, 0, 1]]) @ np.vstack([c.to_input, [0, 0, 1]])
+    return replace(c, to_input=to_input[:2])
 
 
 def _cells(lines: FormLines) -> int:

@@ -66,6 +66,7 @@ class Field:
     confidence: float  # the weakest character's; 1.0 for an empty field
     needs_review: bool
     characters: list[Character] = field(default_factory=list)
+    work_rect: tuple[int, int, int, int] | None = None  # the registered field, working scale, for annotation
 
 
 @dataclass
@@ -78,6 +79,7 @@ class PageResult:
     skew: float = 0.0
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)  # read, with a caveat: errors.csv rows ('kind: message')
+    rotation: int = 0  # degrees clockwise the page was turned to read it (0, 90, 180, 270)
 
     @property
     def characters(self) -> list[Character]:
