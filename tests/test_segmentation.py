@@ -170,6 +170,25 @@ def test_boxes_printed_in_grey_are_still_registered_and_read(box_grey):
     assert free.cer_free <= 0.05, free.cer_free
 
 
+def test_a_pen_much_lighter_than_the_printed_boxes_is_still_read():
+    from segmentation.decode import PageImage
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.score import score_free, score_template
+
+    boxed, truth = render_form(102)
+    writing, _ = render_form(102, box_ink=255)
+    page = boxed.copy()
+    pen = writing < 255
+    page[pen] = 170 + (85 * writing[pen].astype(int)) // 255  # pencil grey 170 on black boxes
+    img, truth = scan(page, truth, Scan(dpi=200, angle=0.8, noise=5, blur=0.5))
+    reader = PageReader(ReadOptions(template=parse_template(template_dict())))
+    s = score_template(truth, reader.read_page(PageImage(img, "pencil.png", 1, None)))
+    assert s.found_rate >= 0.98 and s.cer_template <= 0.05, (s.found_rate, s.cer_template)
+    free = score_free(truth, PageReader(ReadOptions(), classifier=reader.classifier).read_page(
+        PageImage(img, "pencil.png", 1, None)))
+    assert free.cer_free <= 0.15, free.cer_free
+
+
 def test_letters_standing_on_an_underline_are_not_taken_for_ticks():
     img = np.zeros((300, 1200), np.uint8)
     cv2.line(img, (50, 200), (1150, 200), 255, 3)

@@ -74,11 +74,20 @@ class PageReader:
                 if not t_warn and t_reg.matched >= len(tpl.fields) / 2 and (warnings or t_reg.matched > reg.matched):
                     rotation, clean, lines, reg, warnings = deg, turned, t_lines, t_reg, []
         ink = remove_lines(clean.binary, lines)
-        if tpl is not None:
-            regions = [reg.field_rect(f.box) for f in tpl.fields]
-            glyphs = find_glyphs(ink, lines, regions=regions, free_text=False)
-        else:
-            glyphs = find_glyphs(ink, lines)
+        regions = [reg.field_rect(f.box) for f in tpl.fields] if tpl is not None else None
+
+        def glyphs_in(ink):
+            return find_glyphs(ink, lines, regions=regions, free_text=False) if tpl is not None else \
+                find_glyphs(ink, lines)
+
+        glyphs = glyphs_in(ink)
+        # fields (or, without a template, printed boxes) where nothing was read: a pen lighter
+        # than the printed lines may have written there
+        lighter = _light_pen_ink(clean, lines, ink, regions or [b.rect for b in lines.boxes],
+                                 {g.region for g in glyphs})
+        if lighter is not None:
+            ink = lighter
+            glyphs = glyphs_in(ink)
         # free writing: the classifier chooses between pieces and their merges
         candidates = merge_candidates(glyphs) if opts.resegment else []
         x = normalize_batch([g.mask for g in glyphs] + [c.mask for c in candidates], stroke=True)
@@ -177,6 +186,25 @@ class PageReader:
             res.errors.append(ErrorRow(source, None, error_message(exc, str(path), source)))
         res.seconds = time.perf_counter() - t0
         return res
+
+
+def _light_pen_ink(clean: CleanPage, lines: FormLines, ink: np.ndarray, regions: list[tuple[int, int, int, int]],
+                   read: set[int]) -> np.ndarray | None:
+    """Fields where nothing was read but a pen lighter than Otsu's threshold (pencil, a pale
+    ballpoint) wrote: the ink image with that writing added, from the binarisation just below
+    paper white less the form lines; None when there is no such field."""
+    empty = [i for i in range(len(regions)) if i not in read]
+    if not empty:
+        return None
+    faint, _ = faint_binary(clean)
+    faint &= ~cv2.dilate(lines.mask, np.ones((7, 7), np.uint8))
+    out = None
+    for i in empty:
+        x, y, w, h = (max(0, v) for v in regions[i])
+        if unread_ink(faint, regions[i], []) >= UNREAD_INK * regions[i][3] ** 2:
+            out = ink.copy() if out is None else out
+            out[y : y + h, x : x + w] |= faint[y : y + h, x : x + w]
+    return out
 
 
 ROTATIONS = ((180, cv2.ROTATE_180), (90, cv2.ROTATE_90_CLOCKWISE), (270, cv2.ROTATE_90_COUNTERCLOCKWISE))
