@@ -83,8 +83,8 @@ class PageReader:
         glyphs = glyphs_in(ink)
         # fields (or, without a template, printed boxes) where nothing was read: a pen lighter
         # than the printed lines may have written there
-        lighter = _light_pen_ink(clean, lines, ink, regions or [b.rect for b in lines.boxes],
-                                 {g.region for g in glyphs})
+        lighter, pale_marks = _light_pen_ink(clean, lines, ink, regions or [b.rect for b in lines.boxes],
+                                             {g.region for g in glyphs})
         if lighter is not None:
             ink = lighter
             glyphs = glyphs_in(ink)
@@ -112,7 +112,8 @@ class PageReader:
         fields = []
         if tpl is not None:
             # ink left in a field that no read character covers: writing the reader lost
-            unread = [unread_ink(ink, r, [g.rect for g in glyphs if g.region == i]) >= UNREAD_INK * r[3] ** 2
+            unread = [i in pale_marks or
+                      unread_ink(ink, r, [g.rect for g in glyphs if g.region == i]) >= UNREAD_INK * r[3] ** 2
                       for i, r in enumerate(regions)]
             fields = self._fields(chars, unread, regions, unregistered=bool(warnings))
         h, w = page.image.shape
@@ -189,22 +190,25 @@ class PageReader:
 
 
 def _light_pen_ink(clean: CleanPage, lines: FormLines, ink: np.ndarray, regions: list[tuple[int, int, int, int]],
-                   read: set[int]) -> np.ndarray | None:
-    """Fields where nothing was read but a pen lighter than Otsu's threshold (pencil, a pale
-    ballpoint) wrote: the ink image with that writing added, from the binarisation just below
-    paper white less the form lines; None when there is no such field."""
+                   read: set[int]) -> tuple[np.ndarray | None, set[int]]:
+    """Writing in a pen lighter than Otsu's threshold (pencil, a pale ballpoint beside black
+    boxes), seen on the binarisation just below paper white less the form lines, in regions
+    where nothing was read. When most regions came out empty, the pen is light: returns the
+    ink image with that writing added. When most were read, a pale mark in a blank field may
+    as well be a printed hint: returns those regions, to be flagged rather than read."""
     empty = [i for i in range(len(regions)) if i not in read]
     if not empty:
-        return None
+        return None, set()
     faint, _ = faint_binary(clean)
     faint &= ~cv2.dilate(lines.mask, np.ones((7, 7), np.uint8))
-    out = None
-    for i in empty:
+    marked = [i for i in empty if unread_ink(faint, regions[i], []) >= UNREAD_INK * regions[i][3] ** 2]
+    if not marked or len(empty) < len(regions) / 2:
+        return None, set(marked)
+    out = ink.copy()
+    for i in marked:
         x, y, w, h = (max(0, v) for v in regions[i])
-        if unread_ink(faint, regions[i], []) >= UNREAD_INK * regions[i][3] ** 2:
-            out = ink.copy() if out is None else out
-            out[y : y + h, x : x + w] |= faint[y : y + h, x : x + w]
-    return out
+        out[y : y + h, x : x + w] |= faint[y : y + h, x : x + w]
+    return out, set()
 
 
 ROTATIONS = ((180, cv2.ROTATE_180), (90, cv2.ROTATE_90_CLOCKWISE), (270, cv2.ROTATE_90_COUNTERCLOCKWISE))
