@@ -1,7 +1,8 @@
 """Page cleaning: working scale, binarisation, deskew (specks are dropped per component in glyphs.py).
 
-Analysis runs at a working scale (the long side brought down to ~``WORK_LONG_SIDE`` px, never
-up), which makes 150-600 DPI inputs look alike and keeps every later step cheap. The
+Analysis runs at a working scale (the long side brought to ~``WORK_LONG_SIDE`` px: down for fine
+scans, up for coarse ones), which makes 72-600 DPI inputs look alike and keeps every later step
+cheap. The
 affine ``to_input`` maps working coordinates back to the pixels of the page as given."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 from segmentation.errors import BlankPageError
 
 WORK_LONG_SIDE = 2000
+MAX_UPSCALE = 3.0
 MAX_SKEW_DEG = 5.0
 MIN_INK_FRACTION = 2e-4
 
@@ -42,7 +44,10 @@ class CleanPage:
 
 
 def working_scale(shape: tuple[int, int], long_side: int = WORK_LONG_SIDE) -> float:
-    return min(1.0, long_side / max(shape))
+    """The long side to ``long_side``: down for a fine scan, and up (at most ``MAX_UPSCALE``
+    times) for a coarse one (a fax, a 100 DPI scan), whose thin strokes and narrow cells
+    otherwise break up when binarised and cleaned of lines."""
+    return min(MAX_UPSCALE, long_side / max(shape))
 
 
 FLAT_BACKGROUND_RANGE = 24  # grey levels: below this the paper is evenly lit
@@ -52,7 +57,9 @@ def downscale(img: np.ndarray, s: float) -> np.ndarray:
     """Shrink by ``s`` (<= 1): pyrDown halvings (cheap, anti-aliased) while the remaining
     factor is <= 0.5, then one bilinear step for a remainder above 0.5, which a 2x2
     interpolation still covers. About 3x cheaper than INTER_AREA at fractional scales."""
-    if s >= 1:
+    if s > 1:
+        return cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_CUBIC)
+    if s == 1:
         return img
     h, w = img.shape
     size = (max(1, int(round(w * s))), max(1, int(round(h * s))))

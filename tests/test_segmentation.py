@@ -189,6 +189,21 @@ def test_a_pen_much_lighter_than_the_printed_boxes_is_still_read():
     assert free.cer_free <= 0.15, free.cer_free
 
 
+def test_a_coarse_100_dpi_scan_is_read_at_the_working_scale():
+    from segmentation.decode import PageImage
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.score import Score, score_template
+
+    reader = PageReader(ReadOptions(template=parse_template(template_dict())))
+    total = Score()
+    for seed in (100, 101, 102):
+        page, truth = render_form(seed)
+        img, truth = scan(page, truth, Scan(dpi=100, angle=0.8, noise=4, blur=0.4))
+        assert clean_page(img).binary.shape[0] == 2000  # brought up to the working scale
+        total += score_template(truth, reader.read_page(PageImage(img, "fax.png", 1, None)))
+    assert total.found_rate >= 0.98 and total.cer_template <= 0.05, (total.found_rate, total.cer_template)
+
+
 def test_letters_standing_on_an_underline_are_not_taken_for_ticks():
     img = np.zeros((300, 1200), np.uint8)
     cv2.line(img, (50, 200), (1150, 200), 255, 3)
