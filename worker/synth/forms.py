@@ -105,11 +105,13 @@ def draw_glyph(canvas: np.ndarray, ch: str, x: float, y: float, w: float, h: flo
 
 
 def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str] | None = None,
-                glyph_source=None, box_ink: int = 0, comb_style: str = "boxed") -> tuple[np.ndarray, dict]:
+                glyph_source=None, box_ink: int = 0, comb_style: str = "boxed",
+                pen_ink: int = 0) -> tuple[np.ndarray, dict]:
     """Render a clean form in template coordinates; returns (grey page, truth dict).
     ``box_ink`` is the grey of the printed boxes: 255 makes a dropout-colour form, whose
     boxes vanish in the scan. ``comb_style`` "ticks" prints comb fields as a baseline with
-    short ticks rising between the cells instead of closed boxes.
+    short ticks rising between the cells instead of closed boxes. ``pen_ink`` is the grey of the
+    handwriting (170 and up is a pencil paler than black boxes' Otsu threshold).
 
     ``glyph_source(ch, rng)`` may supply a real 28x28 glyph (white on black) instead of a
     skeleton drawing (used by tests that paste ``../shared/data`` glyphs)."""
@@ -118,6 +120,7 @@ def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str
     page = np.full((PAGE_H, PAGE_W), 255, np.uint8)
     cv2.putText(page, "APPLICATION FORM", (120, 200), cv2.FONT_HERSHEY_SIMPLEX, 1.6, 0, 3, cv2.LINE_AA)
     fields = []
+    writing = page if not pen_ink else np.full_like(page, 255)  # a pale pen: composited at the end
     for field in LAYOUT:
         name, label, kind, charset, n, fx, fy, fw, fh = field
         text = (texts or {}).get(name) or _random_text(field, rng)
@@ -138,16 +141,18 @@ def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str
                 gw = min(cw * 0.8, gh * writer.width)
                 x = fx + i * cw + (cw - gw) / 2 + rng.uniform(-0.06, 0.06) * cw
                 y = fy + (fh - gh) / 2 + rng.uniform(-0.08, 0.08) * fh
-                chars.append({"char": ch, "bbox": _put(page, ch, x, y, gw, gh, writer, rng, glyph_source)})
+                chars.append({"char": ch, "bbox": _put(writing, ch, x, y, gw, gh, writer, rng, glyph_source)})
         else:
             x = fx + fh * 0.3
             for ch in text:
                 gw = gh * writer.width * rng.uniform(0.9, 1.1)
                 y = fy + (fh - gh) / 2 + rng.uniform(-0.06, 0.06) * fh
-                chars.append({"char": ch, "bbox": _put(page, ch, x, y, gw, gh, writer, rng, glyph_source)})
+                chars.append({"char": ch, "bbox": _put(writing, ch, x, y, gw, gh, writer, rng, glyph_source)})
                 x += gw + gh * writer.spacing * rng.uniform(0.8, 1.2)
         fields.append({"name": name, "charset": charset, "kind": kind, "text": text[:n] if kind == "comb" else text,
                        "box": [fx, fy, fw, fh], "chars": chars})
+    if pen_ink:
+        np.minimum(page, (pen_ink + (255 - pen_ink) * (writing.astype(np.int32)) // 255).astype(np.uint8), out=page)
     return page, {"template_size": [PAGE_W, PAGE_H], "writer": writer.__dict__, "fields": fields}
 
 
@@ -234,10 +239,11 @@ def save_scan(img: np.ndarray, path: Path, sc: Scan) -> Path:
 
 
 def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None = None,
-             scan_override: Scan | None = None, comb_style: str = "boxed", box_ink: int = 0) -> list[Path]:
+             scan_override: Scan | None = None, comb_style: str = "boxed", box_ink: int = 0,
+             pen_ink: int = 0) -> list[Path]:
     """Write ``count`` scanned forms plus ``<form>.truth.json`` and ``template.json``
     (``comb_style``: "boxed" closed cells, "ticks" baseline ticks, "mixed" alternating;
-    ``box_ink``: the grey the boxes are printed in)."""
+    ``box_ink``: the grey the boxes are printed in; ``pen_ink``: the grey of the handwriting)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "template.json").write_text(json.dumps(template_dict(), indent=2) + "\n")
@@ -245,7 +251,7 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
     for i in range(count):
         rng = random.Random(seed * 1000 + i)
         style = comb_style if comb_style != "mixed" else ("boxed", "ticks")[i % 2]
-        page, truth = render_form(seed * 1000 + i, comb_style=style, box_ink=box_ink)
+        page, truth = render_form(seed * 1000 + i, comb_style=style, box_ink=box_ink, pen_ink=pen_ink)
         sc = scan_override or Scan.random(rng, fmt)
         img, truth = scan(page, truth, sc, seed * 1000 + i)
         path = save_scan(img, out / f"form_{seed:03d}_{i:03d}.{sc.fmt}", sc)
