@@ -2,7 +2,7 @@
 UNIPEN/optdigits only; these glyphs come from the project's own skeleton generator).
 
     python -m bench.forms [--count 40] [--seed 900] [--comb-style boxed|ticks|mixed] [--box-grey 0-255]
-                          [--format png|jpg|tif|bmp] [--pen-grey 0-255]
+                          [--format png|jpg|tif|bmp] [--pen-grey 0-255] [--dpi N]
 
 Prints template-mode CER, template-free CER and the share of characters found."""
 
@@ -44,6 +44,7 @@ def main() -> None:
                     help="comb fields as closed cells, as ticks on a baseline, or alternating by form")
     ap.add_argument("--format", choices=["png", "jpg", "tif", "bmp"], default=None,
                     help="scan format (default: a mix of PNG, JPEG and bilevel TIFF)")
+    ap.add_argument("--dpi", type=int, default=None, help="one scan resolution (default: 150-400 at random)")
     ap.add_argument("--pen-grey", type=int, default=0, metavar="0-255",
                     help="grey of the handwriting (0 black; 170 and up a pencil paler than the boxes)")
     ap.add_argument("--box-grey", type=int, default=0, metavar="0-255",
@@ -52,7 +53,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         forms = generate(tmp, args.count, seed=args.seed, fmt=args.format, comb_style=args.comb_style, box_ink=args.box_grey,
-                         pen_ink=args.pen_grey)
+                         pen_ink=args.pen_grey, dpi=args.dpi)
         t1 = time.perf_counter()
         tpl, free, by_fmt = evaluate(forms, Path(tmp) / "template.json")
         t2 = time.perf_counter()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import random
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -240,10 +240,11 @@ def save_scan(img: np.ndarray, path: Path, sc: Scan) -> Path:
 
 def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None = None,
              scan_override: Scan | None = None, comb_style: str = "boxed", box_ink: int = 0,
-             pen_ink: int = 0) -> list[Path]:
+             pen_ink: int = 0, dpi: int | None = None) -> list[Path]:
     """Write ``count`` scanned forms plus ``<form>.truth.json`` and ``template.json``
     (``comb_style``: "boxed" closed cells, "ticks" baseline ticks, "mixed" alternating;
-    ``box_ink``: the grey the boxes are printed in; ``pen_ink``: the grey of the handwriting)."""
+    ``box_ink``: the grey the boxes are printed in; ``pen_ink``: the grey of the handwriting;
+    ``dpi``: one scan resolution instead of a random one)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "template.json").write_text(json.dumps(template_dict(), indent=2) + "\n")
@@ -253,6 +254,8 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
         style = comb_style if comb_style != "mixed" else ("boxed", "ticks")[i % 2]
         page, truth = render_form(seed * 1000 + i, comb_style=style, box_ink=box_ink, pen_ink=pen_ink)
         sc = scan_override or Scan.random(rng, fmt)
+        if dpi:
+            sc = replace(sc, dpi=dpi)
         img, truth = scan(page, truth, sc, seed * 1000 + i)
         path = save_scan(img, out / f"form_{seed:03d}_{i:03d}.{sc.fmt}", sc)
         path.with_suffix(".truth.json").write_text(json.dumps(truth, indent=1) + "\n")
