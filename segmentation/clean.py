@@ -8,6 +8,7 @@ affine ``to_input`` maps working coordinates back to the pixels of the page as g
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -29,11 +30,16 @@ class CleanPage:
     to_input: np.ndarray  # 2x3 affine: working coords -> input page coords
     rotation: np.ndarray  # 2x3 affine: working -> deskewed working
 
-    @property
+    @cached_property
     def grey(self) -> np.ndarray:
-        """The deskewed grey page (computed on demand: only annotation needs it)."""
+        """The deskewed grey page (computed on demand, once: for pale lines and annotation)."""
         h, w = self.work.shape
         return cv2.warpAffine(self.work, self.rotation, (w, h), flags=cv2.INTER_LINEAR, borderValue=255)
+
+    @cached_property
+    def faint(self) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`faint_binary` of this page, computed once for every step that asks."""
+        return faint_binary(self)
 
     def input_box(self, x: float, y: float, w: float, h: float) -> tuple[int, int, int, int]:
         """An axis-aligned working box as the bounding box in input-page pixels."""
@@ -68,22 +74,29 @@ def downscale(img: np.ndarray, s: float) -> np.ndarray:
     return cv2.resize(img, size, interpolation=cv2.INTER_LINEAR) if img.shape[::-1] != size else img
 
 
-def binarize(grey: np.ndarray) -> np.ndarray:
-    """Otsu on the page, flat-fielded first (background divided out) when the paper is
-    unevenly lit: shadows, curl, a lamp gradient. Tolerates JPEG noise. Returns ink = 255."""
-    h, w = grey.shape
+def paper_background(grey: np.ndarray) -> np.ndarray:
+    """The paper's brightness at 1/8 scale: a local maximum (ink removed), smoothed."""
     small = grey
     for _ in range(3):  # 1/8 scale: pyrDown is ~10x cheaper than a fractional INTER_AREA resize
         if min(small.shape) < 32:
             break
         small = cv2.pyrDown(small)
     bg = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_RECT, (7, 7)))  # paper = local max
-    bg = cv2.GaussianBlur(bg, (0, 0), 3)
+    return cv2.GaussianBlur(bg, (0, 0), 3)
+
+
+def flat_field(grey: np.ndarray, bg: np.ndarray) -> np.ndarray:
+    """``grey`` divided by its paper background: paper at 255 however the page was lit."""
+    h, w = grey.shape
+    return cv2.divide(grey, np.maximum(cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR), 1), scale=255)
+
+
+def binarize(grey: np.ndarray) -> np.ndarray:
+    """Otsu on the page, flat-fielded first (background divided out) when the paper is
+    unevenly lit: shadows, curl, a lamp gradient. Tolerates JPEG noise. Returns ink = 255."""
+    bg = paper_background(grey)
     lo, hi = np.percentile(bg, [2, 98])
-    if hi - lo < FLAT_BACKGROUND_RANGE:
-        page = grey  # evenly lit: the full-resolution division buys nothing
-    else:
-        page = cv2.divide(grey, np.maximum(cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR), 1), scale=255)
+    page = grey if hi - lo < FLAT_BACKGROUND_RANGE else flat_field(grey, bg)  # evenly lit: no division
     # Otsu's histogram from every other row and column: the same threshold at a quarter the cost
     t, _ = cv2.threshold(np.ascontiguousarray(page[::2, ::2]), 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
     # Otsu on a nearly white page can pick a threshold inside the paper noise; cap it
@@ -99,17 +112,10 @@ PALE_LINE_GREY = 90  # form lines lighter than this come out of Otsu broken or n
 def faint_binary(page: CleanPage) -> tuple[np.ndarray, np.ndarray]:
     """The deskewed page binarised just below paper white: box lines printed in grey or a
     pale colour, which Otsu breaks up or leaves out with the paper, come out whole here.
-    Used only to find form lines when the ink binarisation's lines fall short. Returns
-    (binary, ink = 255; the flat-fielded grey page it was cut from)."""
-    grey = page.grey
-    small = grey
-    for _ in range(3):
-        if min(small.shape) < 32:
-            break
-        small = cv2.pyrDown(small)
-    bg = cv2.GaussianBlur(cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_RECT, (7, 7))), (0, 0), 3)
-    h, w = grey.shape
-    flat = cv2.divide(grey, np.maximum(cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR), 1), scale=255)
+    Used only where the ink binarisation falls short (pale lines, a pale pen); callers use
+    the cached ``CleanPage.faint``. Returns (binary, ink = 255; the flat-fielded grey page it
+    was cut from)."""
+    flat = flat_field(page.grey, paper_background(page.grey))
     return cv2.threshold(flat, 255 - FAINT_DELTA, 255, cv2.THRESH_BINARY_INV)[1], flat
 
 

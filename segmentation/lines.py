@@ -38,6 +38,16 @@ def _rect_kernel(w: int, h: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_RECT, (max(1, w), max(1, h)))
 
 
+def _runs(binary: np.ndarray, length: int, horizontal: bool) -> np.ndarray:
+    """Ink in straight runs at least ``length`` long: an opening (erode, dilate) by a line. The
+    dilation is one pixel fatter across the run, taking in a printed line's ragged edge, which
+    the AND keeps only where there is ink."""
+    along, across = (length, 1), (length, 3)
+    if not horizontal:
+        along, across = along[::-1], across[::-1]
+    return cv2.dilate(cv2.erode(binary, _rect_kernel(*along)), _rect_kernel(*across)) & binary
+
+
 def find_lines(binary: np.ndarray, grey: np.ndarray | None = None) -> FormLines:
     """Detect horizontal lines (long runs), vertical lines that join two horizontal lines
     (box sides, comb separators), the boxes/cells they enclose and free underlines.
@@ -46,12 +56,8 @@ def find_lines(binary: np.ndarray, grey: np.ndarray | None = None) -> FormLines:
     much darker than the horizontal lines is a pen stroke (a tall 1 between the box
     edges), not a printed separator, which shares the lines' ink."""
     h, w = binary.shape
-    # opening (erode, dilate) by a long line; the dilation also takes in the line's ragged
-    # edge pixels (one row/column either side), which the AND keeps only where there is ink
-    lh = max(30, int(0.05 * w))
-    hmask = cv2.dilate(cv2.erode(binary, _rect_kernel(lh, 1)), _rect_kernel(lh, 3)) & binary
-    lv = max(12, int(0.012 * h))
-    vcand = cv2.dilate(cv2.erode(binary, _rect_kernel(1, lv)), _rect_kernel(3, lv)) & binary
+    hmask = _runs(binary, max(30, int(0.05 * w)), horizontal=True)
+    vcand = _runs(binary, max(12, int(0.012 * h)), horizontal=False)
     vmask = np.zeros((h, w), np.uint8)  # calloc'd: only the kept lines' pages are touched
     line_grey = float(np.median(grey[hmask > 0])) if grey is not None and hmask.any() else None
     for x, y, ww, hh in _rects(vcand):
@@ -89,8 +95,7 @@ def _tick_combs(binary: np.ndarray, hmask: np.ndarray, underlines: list[Rect],
     tmask = np.zeros_like(binary)
     if not underlines:
         return [], tmask
-    lt = max(6, int(0.004 * h))
-    vcand = cv2.dilate(cv2.erode(binary, _rect_kernel(1, lt)), _rect_kernel(3, lt)) & binary & ~hmask
+    vcand = _runs(binary, max(6, int(0.004 * h)), horizontal=False) & ~hmask
     ticks = []  # (x centre, top, height, rect)
     for x, y, ww, hh in _rects(vcand):
         if ww > max(3 * thickness + 2, hh // 2):

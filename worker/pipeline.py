@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from segmentation.clean import PALE_LINE_GREY, CleanPage, clean_page, faint_binary, mask_grey
+from segmentation.clean import PALE_LINE_GREY, CleanPage, clean_page, mask_grey
 from segmentation.decode import MAX_PAGES, MAX_PIXELS, PageImage, decode
 from segmentation.errors import FormicrError, InputError, TemplateError
 from segmentation.glyphs import find_glyphs, merge_candidates, unread_ink
@@ -135,7 +135,7 @@ class PageReader:
         # with the paper: find them again just below paper white
         faint = None
         if not lines.boxes or (mask_grey(clean, lines.mask) or 0) > PALE_LINE_GREY:
-            faint = find_lines(*faint_binary(clean))
+            faint = find_lines(*clean.faint)
         if tpl is None:
             if faint is not None and faint.boxes and _cells(faint) >= _cells(lines):
                 lines = faint
@@ -199,8 +199,7 @@ def _light_pen_ink(clean: CleanPage, lines: FormLines, ink: np.ndarray, regions:
     empty = [i for i in range(len(regions)) if i not in read]
     if not empty:
         return None, set()
-    faint, _ = faint_binary(clean)
-    faint &= ~cv2.dilate(lines.mask, np.ones((7, 7), np.uint8))
+    faint = clean.faint[0] & ~cv2.dilate(lines.mask, np.ones((7, 7), np.uint8))
     marked = [i for i in empty if unread_ink(faint, regions[i], []) >= UNREAD_INK * regions[i][3] ** 2]
     if not marked or len(empty) < len(regions) / 2:
         return None, set(marked)
