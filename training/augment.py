@@ -3,7 +3,11 @@
 Each glyph is upsampled 2x, given a random affine (rotation, slant/shear, scale, aspect,
 shift), a stroke change (thin, thick, broken), optional blur, noise and bilevel
 thresholding, and then re-normalised with the shared :func:`normalize_glyph` so that the
-result still obeys the model's input contract exactly."""
+result still obeys the model's input contract exactly.
+
+A sample that comes with its pen strokes (UNIPEN, see :mod:`training.strokes`) may instead
+be redrawn: the affine acts on the pen path and the stroke change is a new pen width,
+thin to thick, drawn at full resolution rather than eroded or dilated from 28x28."""
 
 from __future__ import annotations
 
@@ -32,21 +36,48 @@ class AugmentConfig:
     p_blur: float = 0.15
     p_noise: float = 0.15
     p_bilevel: float = 0.3
+    p_redraw: float = 0.5  # of the augmented samples that have pen strokes: redraw them
+    pen: tuple[float, float] = (2.5, 16.0)  # pen width on the 96 px stroke canvas, log-uniform
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _linear(rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    """A random 2x2 map: rotation, shear (slant), scale and aspect."""
+    ang = np.deg2rad(rng.uniform(-cfg.rotate_deg, cfg.rotate_deg))
+    s = rng.uniform(*cfg.scale)
+    asp = rng.uniform(*cfg.aspect)
+    sh = rng.uniform(-cfg.shear, cfg.shear)
+    rot = np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
+    return rot @ np.array([[1.0, sh], [0.0, 1.0]]) @ np.diag([s * asp, s])
+
+
+def _broken(g: np.ndarray, rng: np.random.Generator) -> None:
+    """Broken strokes: a few thin background-coloured cuts across the glyph, in place."""
+    for _ in range(int(rng.integers(1, 3))):
+        p1 = rng.integers(0, g.shape[1], 2)
+        p2 = rng.integers(0, g.shape[1], 2)
+        cv2.line(g, tuple(int(v) for v in p1), tuple(int(v) for v in p2), 0, int(rng.integers(1, 3)))
+
+
+def _finish(g: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    """Blur, bilevel thresholding, re-normalisation and noise, on a 56x56 glyph."""
+    if rng.random() < cfg.p_blur:
+        g = cv2.GaussianBlur(g, (0, 0), rng.uniform(0.6, 1.6))
+    if rng.random() < cfg.p_bilevel:
+        g = np.where(g > rng.uniform(60, 160), 255, 0).astype(np.uint8)
+    out = normalize_glyph(g)
+    if rng.random() < cfg.p_noise:
+        out = np.clip(out + rng.normal(0, rng.uniform(0.02, 0.08), out.shape).astype(np.float32), 0, 1)
+    return out
 
 
 def augment_one(img: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
     """Augment one (28,28) uint8 glyph; returns (28,28) float32 in [0,1]."""
     g = cv2.resize(img, (SIZE * UP, SIZE * UP), interpolation=cv2.INTER_LINEAR)
     c = SIZE * UP / 2
-    ang = np.deg2rad(rng.uniform(-cfg.rotate_deg, cfg.rotate_deg))
-    s = rng.uniform(*cfg.scale)
-    asp = rng.uniform(*cfg.aspect)
-    sh = rng.uniform(-cfg.shear, cfg.shear)
-    rot = np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
-    lin = rot @ np.array([[1.0, sh], [0.0, 1.0]]) @ np.diag([s * asp, s])
+    lin = _linear(rng, cfg)
     t = np.array([c, c]) - lin @ np.array([c, c]) + rng.uniform(-cfg.shift_px, cfg.shift_px, 2) * UP
     g = cv2.warpAffine(g, np.hstack([lin, t[:, None]]), g.shape[::-1], flags=cv2.INTER_LINEAR)
     r = rng.random()
@@ -58,24 +89,30 @@ def augment_one(img: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -
         if cv2.countNonZero(thin) > 0.4 * cv2.countNonZero(g):
             g = thin
     elif r < cfg.p_thick + cfg.p_thin + cfg.p_broken:
-        # Broken strokes: a few thin background-coloured cuts across the glyph.
-        for _ in range(int(rng.integers(1, 3))):
-            p1 = rng.integers(0, SIZE * UP, 2)
-            p2 = rng.integers(0, SIZE * UP, 2)
-            cv2.line(g, tuple(int(v) for v in p1), tuple(int(v) for v in p2), 0, int(rng.integers(1, 3)))
-    if rng.random() < cfg.p_blur:
-        g = cv2.GaussianBlur(g, (0, 0), rng.uniform(0.6, 1.6))
-    if rng.random() < cfg.p_bilevel:
-        g = np.where(g > rng.uniform(60, 160), 255, 0).astype(np.uint8)
-    out = normalize_glyph(g)
-    if rng.random() < cfg.p_noise:
-        out = np.clip(out + rng.normal(0, rng.uniform(0.02, 0.08), out.shape).astype(np.float32), 0, 1)
-    return out
+        _broken(g, rng)
+    return _finish(g, rng, cfg)
 
 
-def augment_batch(x: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
-    """Augment a (N,28,28) uint8 batch into (N,28,28,1) float32; a fraction stays original."""
+def redraw_one(strokes: tuple[np.ndarray, ...], rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    """Redraw one glyph from its pen strokes with a random affine and pen width; (28,28) float32."""
+    from training.strokes import draw
+
+    pen = float(np.exp(rng.uniform(*np.log(cfg.pen))))
+    g = cv2.resize(draw(strokes, pen, _linear(rng, cfg)), (SIZE * UP, SIZE * UP), interpolation=cv2.INTER_AREA)
+    if rng.random() < cfg.p_broken:
+        _broken(g, rng)
+    return _finish(g, rng, cfg)
+
+
+def augment_batch(x: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig,
+                  strokes: np.ndarray | None = None) -> np.ndarray:
+    """Augment a (N,28,28) uint8 batch into (N,28,28,1) float32; a fraction stays original.
+
+    ``strokes`` (N, object; None where a sample has none) lets samples be redrawn."""
     out = x.astype(np.float32) / 255.0
     for i in np.nonzero(rng.random(len(x)) < cfg.p)[0]:
-        out[i] = augment_one(x[i], rng, cfg)
+        if strokes is not None and strokes[i] is not None and rng.random() < cfg.p_redraw:
+            out[i] = redraw_one(strokes[i], rng, cfg)
+        else:
+            out[i] = augment_one(x[i], rng, cfg)
     return out[..., None]

@@ -51,12 +51,16 @@ class Dataset:
     group: np.ndarray
     sources: list[dict] = field(default_factory=list)
     dedupe: dict | None = None  # what :func:`deduplicate` merged and dropped
+    # per sample, the pen strokes it was drawn from (training.strokes), or None; None when no
+    # sample has them (see ``load_sets(strokes=True)``)
+    strokes: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.y)
 
     def subset(self, idx: np.ndarray) -> Dataset:
-        return Dataset(self.x[idx], self.y[idx], self.writer[idx], self.group[idx], self.sources, self.dedupe)
+        return Dataset(self.x[idx], self.y[idx], self.writer[idx], self.group[idx], self.sources, self.dedupe,
+                       None if self.strokes is None else self.strokes[idx])
 
     @property
     def has_writers(self) -> bool:
@@ -191,11 +195,30 @@ def load_any(spec: str, shared: Path = SHARED_DATA) -> Dataset:
 def combine(sets: list[Dataset]) -> Dataset:
     if not sets:
         raise DataError("no data sets given")
+    strokes = None
+    if any(s.strokes is not None for s in sets):
+        strokes = np.concatenate([s.strokes if s.strokes is not None else np.full(len(s), None, dtype=object)
+                                  for s in sets])
     return Dataset(
         np.concatenate([s.x for s in sets]), np.concatenate([s.y for s in sets]),
         np.concatenate([s.writer for s in sets]), np.concatenate([s.group for s in sets]),
-        [src for s in sets for src in s.sources],
+        [src for s in sets for src in s.sources], strokes=strokes,
     )
+
+
+def attach_strokes(ds: Dataset) -> Dataset:
+    """Attach UNIPEN's pen strokes (``unipen_raw_strokes.tar.gz`` beside the npz) to a loaded
+    UNIPEN set, sample by sample; records in the source whether they lined up."""
+    from training.strokes import ARCHIVE, strokes_for
+
+    src = ds.sources[0]
+    archive = Path(src["path"]).parent / ARCHIVE
+    if not src.get("writer_ids") == "from file" or not archive.exists():
+        return ds
+    strokes = strokes_for(ds.y, ds.group, archive)
+    src["strokes"] = f"{archive.name}: {'every sample matched' if strokes is not None else 'did not line up, unused'}"
+    ds.strokes = strokes
+    return ds
 
 
 def image_key(img: np.ndarray) -> str:
@@ -241,12 +264,20 @@ def deduplicate(ds: Dataset, min_shared: int = SAME_WRITER_MIN_SHARED) -> Datase
               "writers_merged": dict(sorted(merged.items())), "duplicates_dropped": int((~keep).sum()),
               "of": len(ds)}
     idx = np.nonzero(keep)[0]
-    return Dataset(ds.x[idx], ds.y[idx], writer[idx], ds.group[idx], ds.sources, report)
+    return Dataset(ds.x[idx], ds.y[idx], writer[idx], ds.group[idx], ds.sources, report,
+                   None if ds.strokes is None else ds.strokes[idx])
 
 
-def load_sets(specs: tuple[str, ...] | list[str] = DEFAULT_SETS, shared: Path = SHARED_DATA) -> Dataset:
-    """Load, combine and :func:`deduplicate` data sets: what training and evaluation read."""
-    return deduplicate(combine([load_any(s, shared) for s in specs]))
+def load_sets(specs: tuple[str, ...] | list[str] = DEFAULT_SETS, shared: Path = SHARED_DATA,
+              strokes: bool = False) -> Dataset:
+    """Load, combine and :func:`deduplicate` data sets: what training and evaluation read.
+
+    ``strokes=True`` also attaches UNIPEN's pen strokes where the archive is present (for
+    redrawing at other pen widths); it costs a few seconds of parsing."""
+    sets = [load_any(s, shared) for s in specs]
+    if strokes:
+        sets = [attach_strokes(s) for s in sets]
+    return deduplicate(combine(sets))
 
 
 def random_split(ds: Dataset, test_frac: float = 0.2, seed: int = 42) -> tuple[np.ndarray, np.ndarray]:

@@ -34,6 +34,14 @@ class TrainOptions:
     # After the held-out evaluation, train the same recipe again on every writer and keep those
     # weights: more writers generalise better, and the held-out numbers still describe the recipe.
     refit_all: bool = False
+    # Redraw UNIPEN samples from their pen strokes at random pen widths as part of augmentation,
+    # where unipen_raw_strokes.tar.gz lies beside the npz sets (training.strokes).
+    redraw: bool = True
+
+
+# Pen widths (on the 96 px stroke canvas) at which the held-out writers are redrawn for the
+# stroke-width report; 6 is about the npz sets' own width.
+REPORT_PENS = {"thin": 2.5, "as_npz": 6.0, "thick": 12.0}
 
 
 def _subsample(ds: Dataset, n: int, seed: int) -> Dataset:
@@ -42,7 +50,8 @@ def _subsample(ds: Dataset, n: int, seed: int) -> Dataset:
     return ds.subset(np.sort(idx))
 
 
-def _make_sequence(x: np.ndarray, y: np.ndarray, batch: int, seed: int, cfg: AugmentConfig | None):
+def _make_sequence(x: np.ndarray, y: np.ndarray, batch: int, seed: int, cfg: AugmentConfig | None,
+                   strokes: np.ndarray | None = None):
     import keras
 
     class AugmentedBatches(keras.utils.PyDataset):
@@ -61,13 +70,32 @@ def _make_sequence(x: np.ndarray, y: np.ndarray, batch: int, seed: int, cfg: Aug
             if cfg is None:
                 return scale(x[idx]), y[idx]
             rng = np.random.default_rng((seed, self.epoch, i))
-            return augment_batch(x[idx], rng, cfg), y[idx]
+            return augment_batch(x[idx], rng, cfg, None if strokes is None else strokes[idx]), y[idx]
 
         def on_epoch_end(self):
             self.epoch += 1
             self.order = np.random.default_rng((seed, self.epoch)).permutation(len(x))
 
     return AugmentedBatches()
+
+
+def _pen_width_report(model, test: Dataset, labels: list[str]) -> dict:
+    """In-class accuracy on the held-out writers' glyphs redrawn from their pen strokes at a
+    thin, the usual and a thick pen (labels checked by eye as wrong left out)."""
+    from training import reports
+    from training.strokes import render
+
+    has = np.array([s is not None for s in test.strokes])
+    test = test.subset(np.nonzero(has)[0])
+    out = {"samples": len(test), "note": "held-out writers redrawn from UNIPEN pen strokes (training.strokes); "
+           "pen width in pixels of the 96 px stroke canvas, whose glyph spans 80 px"}
+    for name, pen in REPORT_PENS.items():
+        x = np.stack([render(s, pen) for s in test.strokes])[..., None]
+        r = reports.accuracy_report(model.predict(x, batch_size=1024, verbose=0), labels, test.y, test.group)
+        out[name] = {"pen": pen, **{k: r[k] for k in ("accuracy_in_class", "letters_in_class", "digits_in_class")}}
+        print(f"held-out writers redrawn, {name} pen ({pen:g}): in-class {r['accuracy_in_class']:.4%} "
+              f"(letters {r['letters_in_class']}, digits {r['digits_in_class']})", flush=True)
+    return out
 
 
 def run_training(opts: TrainOptions) -> Path:
@@ -85,7 +113,7 @@ def run_training(opts: TrainOptions) -> Path:
     verbose = opts.verbose if opts.verbose is not None else (1 if sys.stdout.isatty() else 2)
     keras.utils.set_random_seed(opts.seed)
 
-    ds = load_sets(opts.data)
+    ds = load_sets(opts.data, strokes=True)  # strokes where the archive is present: redraws and pen report
     print(f"dedupe: {ds.dedupe['duplicates_dropped']} repeated samples dropped, "
           f"{sum(map(len, ds.dedupe['writers_merged'].values()))} writer ids merged into the writer they repeat",
           flush=True)
@@ -121,6 +149,10 @@ def run_training(opts: TrainOptions) -> Path:
     y_all = np.array([index[c] for c in ds.y])
 
     cfg = AugmentConfig() if opts.augment else None
+    strokes = ds.strokes if opts.redraw and cfg is not None else None
+    if strokes is not None:
+        print(f"redraw: {sum(s is not None for s in strokes)} samples can be redrawn from their pen strokes",
+              flush=True)
 
     def compiled_model(n_train: int):
         m = build_model(opts.arch, len(labels))
@@ -130,7 +162,8 @@ def run_training(opts: TrainOptions) -> Path:
         return m
 
     model = compiled_model(len(tr_keep))
-    seq = _make_sequence(ds.x[tr_keep], y_all[tr_keep], opts.batch_size, opts.seed, cfg)
+    seq = _make_sequence(ds.x[tr_keep], y_all[tr_keep], opts.batch_size, opts.seed, cfg,
+                         None if strokes is None else strokes[tr_keep])
     x_te = scale(ds.x[te_clean])
     print(f"train: {len(tr_keep)} samples, test: {len(te_clean)} ({split} split, "
           f"{len(set(ds.writer[te]))} test writers), arch {opts.arch}, {opts.epochs} epochs, batch {opts.batch_size}",
@@ -163,6 +196,9 @@ def run_training(opts: TrainOptions) -> Path:
         metrics["test_all_labels"] = reports.accuracy_report(probs_raw, labels, ds.y[te], ds.group[te])
         metrics["test_all_labels"].pop("per_class")
 
+    if ds.strokes is not None:
+        metrics["test_pen_width"] = _pen_width_report(model, ds.subset(te_clean[~audited[te_clean]]), labels)
+
     lab = np.array(labels)
     pred = lab[probs.argmax(1)]
     conf = probs.max(1)
@@ -194,7 +230,8 @@ def run_training(opts: TrainOptions) -> Path:
         keras.utils.set_random_seed(opts.seed)
         model = compiled_model(len(fit_idx))
         t_refit = time.perf_counter()
-        model.fit(_make_sequence(ds.x[fit_idx], y_all[fit_idx], opts.batch_size, opts.seed, cfg),
+        model.fit(_make_sequence(ds.x[fit_idx], y_all[fit_idx], opts.batch_size, opts.seed, cfg,
+                                 None if strokes is None else strokes[fit_idx]),
                   epochs=opts.epochs, verbose=verbose)
         refit = {"train_samples": len(fit_idx), "train_writers": len(set(ds.writer[fit_idx])),
                  "fit_seconds": round(time.perf_counter() - t_refit, 1),

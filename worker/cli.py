@@ -46,8 +46,11 @@ def main() -> None:
 @click.option("--refit-all/--no-refit-all", default=False, show_default=True,
               help="After the held-out evaluation, retrain the same recipe on every writer and keep those "
                    "weights (metrics still come from the held-out run).")
+@click.option("--redraw/--no-redraw", default=True, show_default=True,
+              help="Also augment by redrawing UNIPEN samples from their pen strokes at other pen widths "
+                   "(needs unipen_raw_strokes.tar.gz beside the npz sets).")
 def train(data, out, arch, epochs, batch_size, seed, split, augment, clean_labels, max_samples, clean_epochs,
-          refit_all):
+          refit_all, redraw):
     """Train the CNN and write reports to a run directory."""
     from training.data import DEFAULT_SETS
     from training.train import TrainOptions, run_training
@@ -55,7 +58,7 @@ def train(data, out, arch, epochs, batch_size, seed, split, augment, clean_label
     run_training(TrainOptions(data=list(data) or list(DEFAULT_SETS), out=out, arch=arch, epochs=epochs,
                               batch_size=batch_size, seed=seed, split=split, augment=augment,
                               clean_labels=clean_labels, max_samples=max_samples, clean_epochs=clean_epochs,
-                              refit_all=refit_all))
+                              refit_all=refit_all, redraw=redraw))
 
 
 @main.command()
