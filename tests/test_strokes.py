@@ -139,3 +139,18 @@ def test_unipen_strokes_line_up_with_the_npz_sets_and_redraw_like_them():
         corr = (a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1))
         assert np.median(corr) > 0.7, (name, np.median(corr))  # 0.81 measured; a glyph against its neighbour in the set scores 0.26
     assert len(load_archive(SHARED_DATA / "unipen" / ARCHIVE, ("1b",))) >= 26327  # dropped groups included
+
+
+def test_evaluate_scores_a_set_redrawn_at_a_chosen_pen_and_refuses_a_set_without_strokes(tmp_path):
+    from click.testing import CliRunner
+
+    from worker.cli import main
+
+    npz = _write_set(tmp_path, writers=2)
+    res = CliRunner().invoke(main, ["evaluate", "--data", str(npz), "--pen", "3"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output[res.output.index("{"):])
+    assert out["pen"] == 3.0 and out["samples"] == 2 * len(LETTERS)
+    (tmp_path / ARCHIVE).unlink()
+    res = CliRunner().invoke(main, ["evaluate", "--data", str(npz), "--pen", "3"])
+    assert res.exit_code == 2 and "unipen_raw_strokes" in res.output

@@ -38,6 +38,9 @@ class AugmentConfig:
     p_bilevel: float = 0.3
     p_redraw: float = 0.5  # of the augmented samples that have pen strokes: redraw them
     pen: tuple[float, float] = (2.5, 16.0)  # pen width on the 96 px stroke canvas, log-uniform
+    # each stroke of a redrawn glyph moved on its own by up to this fraction of the glyph's size
+    # (a crossbar set higher, a stem that overshoots: how writers differ in putting strokes together)
+    stroke_jitter: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -98,6 +101,11 @@ def redraw_one(strokes: tuple[np.ndarray, ...], rng: np.random.Generator, cfg: A
     from training.strokes import draw
 
     pen = float(np.exp(rng.uniform(*np.log(cfg.pen))))
+    if cfg.stroke_jitter > 0 and len(strokes) > 1:
+        pts = np.concatenate(strokes)
+        size = float((pts.max(0) - pts.min(0)).max())
+        strokes = tuple(s + rng.uniform(-cfg.stroke_jitter, cfg.stroke_jitter, 2).astype(np.float32) * size
+                        for s in strokes)
     g = cv2.resize(draw(strokes, pen, _linear(rng, cfg)), (SIZE * UP, SIZE * UP), interpolation=cv2.INTER_AREA)
     if rng.random() < cfg.p_broken:
         _broken(g, rng)
