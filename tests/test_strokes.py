@@ -114,13 +114,28 @@ def test_training_redraws_glyphs_and_reports_accuracy_by_pen_width(tmp_path):
 
     npz = _write_set(tmp_path)
     run_training(TrainOptions(data=[str(npz)], out=tmp_path / "run", epochs=1, batch_size=64,
-                              clean_labels=False, verbose=0))
+                              clean_labels=False, redraw=True, verbose=0))
     info = json.loads((tmp_path / "run" / "metrics.json").read_text())
     pens = info["metrics"]["test_pen_width"]
     assert pens["samples"] == info["metrics"]["test_clean"]["samples"]
     assert {"thin", "as_npz", "thick"} <= set(pens)
     assert 0.0 <= pens["thin"]["letters_in_class"] <= 1.0
-    assert info["training"]["augment"]["p_redraw"] > 0
+    assert info["training"]["redraw"]["samples_with_strokes"] == 8 * len(LETTERS)
+
+
+def test_redrawn_batches_follow_the_configured_pen():
+    from training.augment import AugmentConfig, augment_batch
+
+    strokes = np.empty(4, dtype=object)
+    for i in range(4):
+        strokes[i] = tuple(s.astype(np.float32) for s in _glyph_strokes("E", i))
+    x = np.zeros((4, 28, 28), np.uint8)  # blank bitmaps: only a redraw can put ink in
+    plain = dict(p=1.0, p_redraw=1.0, p_blur=0, p_noise=0, p_bilevel=0, p_broken=0, rotate_deg=0, shear=0)
+    thin = augment_batch(x, np.random.default_rng(0), AugmentConfig(pen=(3, 3), **plain), strokes)
+    thick = augment_batch(x, np.random.default_rng(0), AugmentConfig(pen=(14, 14), **plain), strokes)
+    assert (thin.sum(axis=(1, 2, 3)) > 5).all()
+    assert (thick.sum(axis=(1, 2, 3)) > 1.5 * thin.sum(axis=(1, 2, 3))).all()
+    assert augment_batch(x, np.random.default_rng(0), AugmentConfig(**plain)).sum() == 0  # no strokes: bitmap path
 
 
 @needs_shared

@@ -46,7 +46,7 @@ def main() -> None:
 @click.option("--refit-all/--no-refit-all", default=False, show_default=True,
               help="After the held-out evaluation, retrain the same recipe on every writer and keep those "
                    "weights (metrics still come from the held-out run).")
-@click.option("--redraw/--no-redraw", default=True, show_default=True,
+@click.option("--redraw/--no-redraw", default=False, show_default=True,
               help="Also augment by redrawing UNIPEN samples from their pen strokes at other pen widths "
                    "(needs unipen_raw_strokes.tar.gz beside the npz sets).")
 def train(data, out, arch, epochs, batch_size, seed, split, augment, clean_labels, max_samples, clean_epochs,
