@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from segmentation.normalize import SIZE, normalize_glyph
+from training.strokes import draw
 
 UP = 2  # work at 56x56 so morphology has sub-28-pixel resolution
 
@@ -98,8 +99,6 @@ def augment_one(img: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -
 
 def redraw_one(strokes: tuple[np.ndarray, ...], rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
     """Redraw one glyph from its pen strokes with a random affine and pen width; (28,28) float32."""
-    from training.strokes import draw
-
     pen = float(np.exp(rng.uniform(*np.log(cfg.pen))))
     if cfg.stroke_jitter > 0 and len(strokes) > 1:
         pts = np.concatenate(strokes)

@@ -62,6 +62,12 @@ class Dataset:
         return Dataset(self.x[idx], self.y[idx], self.writer[idx], self.group[idx], self.sources, self.dedupe,
                        None if self.strokes is None else self.strokes[idx])
 
+    def with_strokes(self) -> Dataset:
+        """The samples that carry pen strokes (none when no strokes were attached)."""
+        if self.strokes is None:
+            return self.subset(np.zeros(0, int))
+        return self.subset(np.nonzero([s is not None for s in self.strokes])[0])
+
     @property
     def has_writers(self) -> bool:
         return bool(np.all(self.writer != ""))
@@ -213,7 +219,7 @@ def attach_strokes(ds: Dataset) -> Dataset:
 
     src = ds.sources[0]
     archive = Path(src["path"]).parent / ARCHIVE
-    if not src.get("writer_ids") == "from file" or not archive.exists():
+    if src.get("writer_ids") != "from file" or not archive.exists():
         return ds
     strokes = strokes_for(ds.y, ds.group, archive)
     src["strokes"] = f"{archive.name}: {'every sample matched' if strokes is not None else 'did not line up, unused'}"

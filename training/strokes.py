@@ -22,6 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from segmentation.charsets import DIGITS, LETTERS
 from segmentation.normalize import normalize_glyph
 
 ARCHIVE = "unipen_raw_strokes.tar.gz"  # beside the UNIPEN npz sets
@@ -131,8 +132,7 @@ def strokes_for(y: np.ndarray, group: np.ndarray, archive: str | Path) -> np.nda
     if not archive.exists():
         return None
     labels = set(y)
-    sets = ("1a",) if labels <= set("0123456789") else ("1b",) if labels <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZ") \
-        else ("1c",)
+    sets = ("1a",) if labels <= set(DIGITS) else ("1b",) if labels <= set(LETTERS) else ("1c",)
     groups = set(group)
     glyphs = [g for g in load_archive(archive, sets) if g.source.split("/")[2] in groups]
     if len(glyphs) != len(y) or any(g.label != v for g, v in zip(glyphs, y, strict=True)):
@@ -170,3 +170,8 @@ def draw(strokes: tuple[np.ndarray, ...], pen: float, affine: np.ndarray | None 
 def render(strokes: tuple[np.ndarray, ...], pen: float, affine: np.ndarray | None = None) -> np.ndarray:
     """:func:`draw`, normalised to the model contract: (28, 28) float32 in [0, 1]."""
     return normalize_glyph(draw(strokes, pen, affine))
+
+
+def render_all(strokes, pen: float) -> np.ndarray:
+    """Every glyph of a sequence of stroke tuples at one pen width: (N, 28, 28, 1) float32."""
+    return np.stack([render(s, pen) for s in strokes])[..., None]

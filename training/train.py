@@ -84,15 +84,14 @@ def _pen_width_report(model, test: Dataset, labels: list[str]) -> dict:
     """In-class accuracy on the held-out writers' glyphs redrawn from their pen strokes at a
     thin, the usual and a thick pen (labels checked by eye as wrong left out)."""
     from training import reports
-    from training.strokes import render
+    from training.strokes import render_all
 
-    has = np.array([s is not None for s in test.strokes])
-    test = test.subset(np.nonzero(has)[0])
+    test = test.with_strokes()
     out = {"samples": len(test), "note": "held-out writers redrawn from UNIPEN pen strokes (training.strokes); "
            "pen width in pixels of the 96 px stroke canvas, whose glyph spans 80 px"}
     for name, pen in REPORT_PENS.items():
-        x = np.stack([render(s, pen) for s in test.strokes])[..., None]
-        r = reports.accuracy_report(model.predict(x, batch_size=1024, verbose=0), labels, test.y, test.group)
+        probs = model.predict(render_all(test.strokes, pen), batch_size=1024, verbose=0)
+        r = reports.accuracy_report(probs, labels, test.y, test.group)
         out[name] = {"pen": pen, **{k: r[k] for k in ("accuracy_in_class", "letters_in_class", "digits_in_class")}}
         print(f"held-out writers redrawn, {name} pen ({pen:g}): in-class {r['accuracy_in_class']:.4%} "
               f"(letters {r['letters_in_class']}, digits {r['digits_in_class']})", flush=True)

@@ -104,14 +104,15 @@ def evaluate(model, data, writers, pen):
         if clf.meta.refit_all:
             click.echo("note: this model was refit on every writer, these test writers included; the numbers "
                        "below are not held-out (the metadata's test_clean metrics are)", err=True)
-    x = scale(ds.x)
-    if pen is not None:
-        from training.strokes import render
+    if pen is None:
+        x = scale(ds.x)
+    else:
+        from training.strokes import render_all
 
         if ds.strokes is None:
             raise click.UsageError("--pen needs UNIPEN sets with unipen_raw_strokes.tar.gz beside them")
-        ds = ds.subset(np.nonzero([s is not None for s in ds.strokes])[0])
-        x = np.stack([render(s, pen) for s in ds.strokes])[..., None]
+        ds = ds.with_strokes()
+        x = render_all(ds.strokes, pen)
     probs = clf.probabilities(x)
     labels = list(clf.labels)
     pred_all = np.array(labels)[probs.argmax(1)]
