@@ -1,7 +1,9 @@
 """Real handwriting on generated forms: UNIPEN glyphs (``../shared/data``) pasted into the
 project's form layout, scanned at 150/200/300 DPI. Prints the template-mode CER by field kind
 (comb cells against free boxes) and the template-free CER, with and without
-recognition-driven segmentation (``ReadOptions.resegment``), in one run.
+recognition-driven segmentation (``ReadOptions.resegment``), in one run. Beside them it prints
+the classifier alone on the very same glyphs (their 28x28 images, each field's charset): the
+difference is what finding and cutting the characters on the page costs.
 
     python -m bench.pasted [--forms 12] [--writers test|train] [--model M.json]
 
@@ -29,25 +31,45 @@ from worker.synth.forms import Scan, render_form, save_scan, scan, template_dict
 from worker.synth.score import Score, levenshtein, score_free
 
 
-def pasted_forms(out: Path, count: int, writers: str, seed: int = 600) -> list[tuple[Path, dict]]:
+def pasted_forms(out: Path, count: int, writers: str, seed: int = 600) -> list[tuple[Path, dict, np.ndarray]]:
+    """(scan path, truth, the pasted 28x28 glyphs in truth order) per form."""
     from training.data import load_sets, writer_split
 
     ds = load_sets(("unipen-upper", "unipen-digits"))
     train, test = writer_split(ds)
     pool = ds.subset(test if writers == "test" else train)
     by_char = {c: np.nonzero(pool.y == c)[0] for c in set(pool.y)}
+    used: list[int] = []
 
     def glyph(ch, rng):
-        return pool.x[by_char[ch][rng.randrange(len(by_char[ch]))]]
+        used.append(by_char[ch][rng.randrange(len(by_char[ch]))])
+        return pool.x[used[-1]]
 
     out.mkdir(parents=True, exist_ok=True)
     forms = []
     for i in range(count):
+        used.clear()
         page, truth = render_form(seed + i, glyph_source=glyph)
-        sc = Scan(dpi=(150, 200, 300)[i % 3], angle=1.0 - 0.2 * i, shift=(10.0, -20.0), noise=3, fmt="png")
+        sc = Scan(dpi=(150, 200, 300)[i % 3], angle=1.0 - 0.2 * (i % 12), shift=(10.0, -20.0), noise=3, fmt="png")
         img, truth = scan(page, truth, sc, i)
-        forms.append((save_scan(img, out / f"pasted_{i:03d}.png", sc), truth))
+        forms.append((save_scan(img, out / f"pasted_{i:03d}.png", sc), truth, pool.x[used]))
     return forms
+
+
+def direct_cer(classifier, forms) -> dict[str, float]:
+    """The classifier alone on the pasted glyphs, each field's charset applied, by field kind."""
+    from training.data import scale
+
+    edits, chars = defaultdict(int), defaultdict(int)
+    for _, truth, glyphs in forms:
+        k = 0
+        for f in truth["fields"]:
+            n = len(f["chars"])
+            preds = classifier.classify(scale(glyphs[k : k + n]), [f["charset"]] * n, top_k=1)
+            k += n
+            edits[f["kind"]] += levenshtein("".join(p.char for p in preds), f["text"])
+            chars[f["kind"]] += len(f["text"])
+    return {"all": sum(edits.values()) / sum(chars.values()), **{kd: edits[kd] / chars[kd] for kd in chars}}
 
 
 def main() -> None:
@@ -70,7 +92,7 @@ def main() -> None:
             print("note: the shipped model was refit on every writer, these included")
         for name, reader in (("resegment on ", on), ("resegment off", off)):
             edits, chars = defaultdict(int), defaultdict(int)
-            for path, truth in forms:
+            for path, truth, _ in forms:
                 got = {f.name: f.text.replace(" ", "") for f in reader.read_page(next(decode(path))).fields}
                 for f in truth["fields"]:
                     edits[f["kind"]] += levenshtein(got.get(f["name"], ""), f["text"])
@@ -78,11 +100,14 @@ def main() -> None:
             total = sum(edits.values()) / sum(chars.values())
             free = PageReader(ReadOptions(resegment=reader.options.resegment), classifier=on.classifier)
             free_score = Score()
-            for path, truth in forms:
+            for path, truth, _ in forms:
                 free_score += score_free(truth, free.read_page(next(decode(path))))
             print(f"{name}: template CER {total:.2%} over {sum(chars.values())} chars ({args.writers} writers, "
                   f"{args.forms} forms; " + ", ".join(f"{k} {edits[k] / chars[k]:.2%}" for k in sorted(chars))
                   + f"); template-free CER {free_score.cer_free:.2%}")
+        d = direct_cer(on.classifier, forms)
+        print(f"classifier alone, same glyphs: CER {d['all']:.2%} ("
+              + ", ".join(f"{k} {d[k]:.2%}" for k in sorted(d) if k != "all") + ")")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from worker.synth.skeletons import SKELETONS
 
 PAGE_W, PAGE_H = 1654, 2339  # A4 at 200 DPI: the template's own pixel coordinates
 TEMPLATE_DPI = 200
+MAX_PASTE_WIDTH = 1.5  # a pasted real glyph's width, at most, in units of the writer's glyph width
 
 WORDS = ["SMITH", "JONES", "GARCIA", "MILLER", "DAVIS", "LOPEZ", "WILSON", "TAYLOR", "MOORE", "MARTIN",
          "LEE", "WHITE", "HARRIS", "CLARK", "LEWIS", "YOUNG", "WALKER", "HALL", "ALLEN", "KING", "WRIGHT",
@@ -162,10 +163,12 @@ def _put(page, ch, x, y, w, h, writer, rng, glyph_source):
     g = glyph_source(ch, rng)  # 28x28 white-on-black, glyph in the central 20x20
     ys, xs = np.nonzero(g > 40)
     crop = g[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
-    s = h / crop.shape[0]
-    tw, th = max(1, int(crop.shape[1] * s)), max(1, int(h))
+    # Full height, but no wider than a writer's cell allows: a flat glyph (a dash) scaled to
+    # full height would otherwise span, and blot out, its neighbours.
+    s = min(h / crop.shape[0], MAX_PASTE_WIDTH * w / crop.shape[1])
+    tw, th = max(1, int(crop.shape[1] * s)), max(1, int(crop.shape[0] * s))
     big = cv2.resize(crop, (tw, th), interpolation=cv2.INTER_CUBIC)
-    x0, y0 = int(x + (w - tw) / 2), int(y)
+    x0, y0 = int(x + (w - tw) / 2), int(y + (h - th) / 2)
     region = page[y0 : y0 + th, x0 : x0 + tw]
     np.minimum(region, 255 - big[: region.shape[0], : region.shape[1]], out=region)
     return [x0, y0, tw, th]
