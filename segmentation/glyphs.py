@@ -104,7 +104,9 @@ def components(ink: np.ndarray) -> tuple[np.ndarray, list[_Comp]]:
     return labels, comps
 
 
+SHORT_PIECE = 0.5  # glyphs under this fraction of the median height are pieces (bars, flags)
 SPLIT_AT = 1.45  # blobs this many times the expected width are split (1.35 to 1.6 read the same)
+WIDE_CAP = 0.9  # a character's expected width is at most this x the run's median height
 
 
 def _split_wide(rect: Rect, mask: np.ndarray, expected_w: float) -> list[tuple[Rect, np.ndarray, bool]]:
@@ -155,7 +157,9 @@ def _free_glyphs(labels: np.ndarray, comps: list[_Comp], ref_h: float) -> list[t
     if not glyphs:
         return []
     widths = np.array([r[2] for r, _ in glyphs], float)
-    expected = max(float(np.median(widths)), 0.55 * ref_h)
+    heights = np.array([r[3] for r, _ in glyphs], float)
+    # a run of mostly touching characters has a median width of two: its height caps the guess
+    expected = max(min(float(np.median(widths)), WIDE_CAP * float(np.median(heights))), 0.55 * ref_h)
     out = []
     for r, m in glyphs:
         out.extend(_split_wide(r, m, expected))
@@ -355,7 +359,11 @@ def order_glyphs(glyphs: list[Glyph], boxes: list[Box]) -> list[Glyph]:
         return []
     rows: list[list[Glyph]] = []
     bands: list[list[float]] = []  # running [sum of tops, sum of bottoms, count] per row
-    for g in sorted(glyphs, key=lambda g: g.rect[1] + g.rect[3] / 2):
+    # Full-height glyphs set the rows; short pieces (a bar or flag drawn with a pen lift) then
+    # join the row nearest them, so they cannot start a row of their own above their line.
+    med = float(np.median([g.rect[3] for g in glyphs]))
+    tall = [g for g in glyphs if g.rect[3] >= SHORT_PIECE * med]
+    for g in sorted(tall, key=lambda g: g.rect[1] + g.rect[3] / 2):
         cy = g.rect[1] + g.rect[3] / 2
         for r, band in zip(rows, bands, strict=True):
             top, bot = band[0] / band[2], band[1] / band[2]
@@ -365,6 +373,17 @@ def order_glyphs(glyphs: list[Glyph], boxes: list[Box]) -> list[Glyph]:
                 band[1] += g.rect[1] + g.rect[3]
                 band[2] += 1
                 break
+        else:
+            rows.append([g])
+            bands.append([g.rect[1], g.rect[1] + g.rect[3], 1])
+    for g in glyphs:
+        if g.rect[3] >= SHORT_PIECE * med:
+            continue
+        cy = g.rect[1] + g.rect[3] / 2
+        dist = [max(band[0] / band[2] - cy, cy - band[1] / band[2], 0.0) for band in bands]
+        near = int(np.argmin(dist)) if dist else -1
+        if near >= 0 and dist[near] <= 0.5 * (bands[near][1] - bands[near][0]) / bands[near][2]:
+            rows[near].append(g)
         else:
             rows.append([g])
             bands.append([g.rect[1], g.rect[1] + g.rect[3], 1])

@@ -67,13 +67,13 @@ def test_line_removal_keeps_crossing_strokes():
     assert n - 1 == 1
 
 
-def draw_text(img, text, x, y, h, touching=False, seed=0):
+def draw_text(img, text, x, y, h, touching=False, seed=0, width=0.7):
     import random
 
     rng = random.Random(seed)
-    w = Writer(0.0, 0.005, 0.1, 1.0, 0.7, 0.0, 3)
+    w = Writer(0.0, 0.005, 0.1, 1.0, width, 0.0, 3)
     canvas = 255 - img
-    gw = 0.7 * h
+    gw = width * h
     for ch in text:
         from worker.synth.forms import draw_glyph
 
@@ -89,6 +89,33 @@ def test_touching_characters_are_split():
     lines = find_lines(img)
     glyphs = find_glyphs(img, lines, free_text=True)
     assert len(glyphs) == 6
+
+
+def test_a_run_of_mostly_touching_characters_is_still_split():
+    # most blobs in the box hold two letters, so their median width is no guide to one letter's
+    img = np.zeros((300, 1100), np.uint8)
+    for x, pair in ((60, "EH"), (260, "TH"), (460, "NM")):  # the second letter overlaps the first
+        img = draw_text(img, pair[0], x, 100, 80, width=0.85)
+        img = draw_text(img, pair[1], x + 0.9 * 0.85 * 80, 100, 80, width=0.85)
+    img = draw_text(img, "N", 700, 100, 80, width=0.85)
+    blobs, _ = cv2.connectedComponents(img)
+    assert blobs - 1 == 4  # drawn as three touching pairs and one letter
+    assert len(find_glyphs(img, find_lines(img), free_text=True)) == 7
+
+
+def test_a_bar_lifted_off_its_letter_stays_in_its_line():
+    from segmentation.glyphs import Glyph, order_glyphs
+
+    def g(x, y=100, w=30, h=50):
+        return Glyph((x, y, w, h), np.full((h, w), 255, np.uint8), region=0)
+
+    # the flag of a 5 drawn apart: short, its centre above the line's band
+    glyphs = order_glyphs([g(0), g(40), g(72, y=92, w=14, h=12), g(90), g(130)], [])
+    assert {x.line for x in glyphs} == {1}
+    assert [x.rect[0] for x in glyphs] == [0, 40, 72, 90, 130]
+    # a short mark far from any line of writing is still a row of its own
+    apart = order_glyphs([g(0), g(40), g(60, y=400, w=14, h=12)], [])
+    assert [x.line for x in apart] == [1, 1, 2]
 
 
 def test_reading_order_is_rows_then_left_to_right():
