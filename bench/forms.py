@@ -2,7 +2,7 @@
 UNIPEN/optdigits only; these glyphs come from the project's own skeleton generator).
 
     python -m bench.forms [--count 40] [--seed 900] [--comb-style boxed|ticks|mixed] [--box-grey 0-255]
-                          [--format png|jpg|tif|bmp] [--pen-grey 0-255] [--dpi N]
+                          [--format png|jpg|tif|bmp] [--pen-grey 0-255] [--dpi N] [--captions]
 
 Prints template-mode CER, template-free CER and the share of characters found."""
 
@@ -49,15 +49,17 @@ def main() -> None:
                     help="grey of the handwriting (0 black; 170 and up a pencil paler than the boxes)")
     ap.add_argument("--box-grey", type=int, default=0, metavar="0-255",
                     help="grey the boxes are printed in (0 black; 255 dropout, they vanish)")
+    ap.add_argument("--captions", action="store_true", help="print each free box's label inside it, top left")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         forms = generate(tmp, args.count, seed=args.seed, fmt=args.format, comb_style=args.comb_style, box_ink=args.box_grey,
-                         pen_ink=args.pen_grey, dpi=args.dpi)
+                         pen_ink=args.pen_grey, dpi=args.dpi, captions=args.captions)
         t1 = time.perf_counter()
         tpl, free, by_fmt = evaluate(forms, Path(tmp) / "template.json")
         t2 = time.perf_counter()
-    print(f"forms: {args.count} generated (seed {args.seed}, {args.comb_style} combs, box grey {args.box_grey}, pen grey {args.pen_grey}) in {t1 - t0:.1f}s, read twice in {t2 - t1:.1f}s")
+    print(f"forms: {args.count} generated (seed {args.seed}, {args.comb_style} combs, box grey {args.box_grey}, pen grey {args.pen_grey}"
+          f"{', captions in boxes' if args.captions else ''}) in {t1 - t0:.1f}s, read twice in {t2 - t1:.1f}s")
     print(f"characters: {tpl.chars}")
     print(f"template mode:      CER {tpl.cer_template:.2%}  (target <= 2%)   found {tpl.found_rate:.2%}")
     print(f"template-free mode: CER {free.cer_free:.2%}  (target <= 5%)   found {free.found_rate:.2%}")

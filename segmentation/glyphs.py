@@ -106,6 +106,7 @@ def components(ink: np.ndarray) -> tuple[np.ndarray, list[_Comp]]:
 
 SHORT_PIECE = 0.5  # glyphs under this fraction of the median height are pieces (bars, flags)
 SPLIT_AT = 1.45  # blobs this many times the expected width are split (1.35 to 1.6 read the same)
+CAPTION_H, CAPTION_TOP, CAPTION_MIN, CAPTION_GAP, CAPTION_LEFT = 0.3, 0.4, 3, 3.0, 0.3  # _printed_caption
 WIDE_CAP = 0.9  # a character's expected width is at most this x the run's median height
 
 
@@ -164,6 +165,28 @@ def _free_glyphs(labels: np.ndarray, comps: list[_Comp], ref_h: float) -> list[t
     for r, m in glyphs:
         out.extend(_split_wide(r, m, expected))
     return out
+
+
+def _printed_caption(comps: list[_Comp], box: Rect) -> set[int]:
+    """Labels of a caption printed small in a box's top-left corner ("Account number"): at
+    least ``CAPTION_MIN`` short components (under ``CAPTION_H`` of the box height, centred in
+    its top ``CAPTION_TOP``) on one baseline, the first within ``CAPTION_LEFT`` box heights of
+    the left edge, each within ``CAPTION_GAP`` of its height of the last (a gap that bridges
+    letters lost to handwriting touching them). A bar or flag lifted off a handwritten letter
+    is short too, but three of them on one baseline, from the box's left edge, do not happen."""
+    bx, by, _, bh = box
+    short = sorted((c for c in comps if c.h < CAPTION_H * bh and c.y + c.h / 2 < by + CAPTION_TOP * bh),
+                   key=lambda c: c.x)
+    if len(short) < CAPTION_MIN or short[0].x > bx + CAPTION_LEFT * bh:
+        return set()
+    row = [short[0]]
+    for c in short[1:]:
+        h = max(c.h, *(k.h for k in row))  # the caption's cap height, not a lower-case letter's
+        if c.x - row[-1].x1 > CAPTION_GAP * h:
+            break
+        if abs(c.y1 - row[0].y1) < 0.3 * h:  # on the first letter's baseline
+            row.append(c)
+    return {k.label for k in row} if len(row) >= CAPTION_MIN else set()
 
 
 def _attach_low(groups: list[list[_Comp]], ref_h: float) -> list[list[_Comp]]:
@@ -228,7 +251,9 @@ def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = N
         bh = b.rect[3]
         # keep character-sized ink; drop specks and thin leftovers of erased box lines
         bx0, by0, bw, _ = b.rect
-        mine = [c for c in comps if owner.get(c.label) == bi
+        owned = [c for c in comps if owner.get(c.label) == bi]
+        caption = _printed_caption(owned, b.rect) if not b.is_comb else set()
+        mine = [c for c in owned if c.label not in caption
                 and (c.h >= min_h[bi] or (c.h >= 0.06 * bh and c.area >= 0.01 * bh * bh)
                      # a bar drawn with a pen lift (T, E, H, 5, 7) inside the box, clear of its edges
                      or (c.w >= 0.12 * bh and by0 + 0.12 * bh <= c.y and c.y1 <= by0 + 0.88 * bh

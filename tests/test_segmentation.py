@@ -103,6 +103,39 @@ def test_a_run_of_mostly_touching_characters_is_still_split():
     assert len(find_glyphs(img, find_lines(img), free_text=True)) == 7
 
 
+def boxed_writing(text, caption=None, bars_apart=False):
+    """A printed box with hand-drawn letters; optionally a small printed caption in its
+    top-left corner, or T-like letters whose bars are drawn apart from their stems."""
+    img = np.zeros((300, 1000), np.uint8)
+    cv2.rectangle(img, (50, 50), (950, 160), 255, 3)
+    if caption:
+        cv2.putText(img, caption, (58, 72), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 255, 1, cv2.LINE_AA)
+    if bars_apart:
+        for i in range(len(text)):
+            x = 64 + 75 * i  # the first bar starts where a caption would
+            cv2.line(img, (x, 70), (x + 44, 70), 255, 5)  # the bar, lifted off the stem
+            cv2.line(img, (x + 22, 80), (x + 22, 140), 255, 5)
+        return img
+    return draw_text(img, text, 110, 75, 65)
+
+
+def test_a_caption_printed_in_a_box_corner_is_not_read():
+    plain = boxed_writing("HELLO")
+    captioned = boxed_writing("HELLO", caption="Surname or family name")
+    for img in (plain, captioned):
+        glyphs = find_glyphs(remove_lines(img, find_lines(img)), find_lines(img))
+        assert len(glyphs) == 5
+        assert min(g.rect[0] for g in glyphs) >= 100  # the caption starts at x=58
+
+
+def test_bars_lifted_off_letters_at_a_box_start_are_not_a_caption():
+    img = boxed_writing("TTT", bars_apart=True)
+    lines = find_lines(img)
+    glyphs = find_glyphs(remove_lines(img, lines), lines)
+    assert len(glyphs) == 3
+    assert all(g.rect[1] <= 72 for g in glyphs)  # each stem kept its bar
+
+
 def test_a_bar_lifted_off_its_letter_stays_in_its_line():
     from segmentation.glyphs import Glyph, order_glyphs
 

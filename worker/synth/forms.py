@@ -107,12 +107,14 @@ def draw_glyph(canvas: np.ndarray, ch: str, x: float, y: float, w: float, h: flo
 
 def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str] | None = None,
                 glyph_source=None, box_ink: int = 0, comb_style: str = "boxed",
-                pen_ink: int = 0) -> tuple[np.ndarray, dict]:
+                pen_ink: int = 0, captions: bool = False) -> tuple[np.ndarray, dict]:
     """Render a clean form in template coordinates; returns (grey page, truth dict).
     ``box_ink`` is the grey of the printed boxes: 255 makes a dropout-colour form, whose
     boxes vanish in the scan. ``comb_style`` "ticks" prints comb fields as a baseline with
     short ticks rising between the cells instead of closed boxes. ``pen_ink`` is the grey of the
-    handwriting (170 and up is a pencil paler than black boxes' Otsu threshold).
+    handwriting (170 and up is a pencil paler than black boxes' Otsu threshold). ``captions``
+    also prints each free box's label small in its top-left corner, inside the box, as many
+    real forms do.
 
     ``glyph_source(ch, rng)`` may supply a real 28x28 glyph (white on black) instead of a
     skeleton drawing (used by tests that paste ``../shared/data`` glyphs)."""
@@ -131,6 +133,8 @@ def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str
             cv2.line(page, (fx, fy + fh), (fx + fw, fy + fh), box_ink, 3)
         else:
             cv2.rectangle(page, (fx, fy), (fx + fw, fy + fh), box_ink, 3)
+        if captions and kind == "box":
+            cv2.putText(page, label.title(), (fx + 6, fy + 19), cv2.FONT_HERSHEY_SIMPLEX, 0.7, box_ink, 1, cv2.LINE_AA)
         chars = []
         gh = fh * writer.size
         if kind == "comb":
@@ -243,11 +247,12 @@ def save_scan(img: np.ndarray, path: Path, sc: Scan) -> Path:
 
 def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None = None,
              scan_override: Scan | None = None, comb_style: str = "boxed", box_ink: int = 0,
-             pen_ink: int = 0, dpi: int | None = None) -> list[Path]:
+             pen_ink: int = 0, dpi: int | None = None, captions: bool = False) -> list[Path]:
     """Write ``count`` scanned forms plus ``<form>.truth.json`` and ``template.json``
     (``comb_style``: "boxed" closed cells, "ticks" baseline ticks, "mixed" alternating;
     ``box_ink``: the grey the boxes are printed in; ``pen_ink``: the grey of the handwriting;
-    ``dpi``: one scan resolution instead of a random one)."""
+    ``dpi``: one scan resolution instead of a random one; ``captions``: box labels printed
+    inside the boxes)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "template.json").write_text(json.dumps(template_dict(), indent=2) + "\n")
@@ -255,7 +260,8 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
     for i in range(count):
         rng = random.Random(seed * 1000 + i)
         style = comb_style if comb_style != "mixed" else ("boxed", "ticks")[i % 2]
-        page, truth = render_form(seed * 1000 + i, comb_style=style, box_ink=box_ink, pen_ink=pen_ink)
+        page, truth = render_form(seed * 1000 + i, comb_style=style, box_ink=box_ink, pen_ink=pen_ink,
+                                  captions=captions)
         sc = scan_override or Scan.random(rng, fmt)
         if dpi:
             sc = replace(sc, dpi=dpi)
