@@ -17,7 +17,7 @@ from segmentation.errors import BlankPageError
 
 WORK_LONG_SIDE = 2000
 MAX_UPSCALE = 3.0
-MAX_SKEW_DEG = 5.0
+MAX_SKEW_DEG = 10.0  # a hand-placed flatbed scan or a photo; ADF scans stay within 3
 MIN_INK_FRACTION = 2e-4
 
 
@@ -134,7 +134,7 @@ def mask_grey(page: CleanPage, mask: np.ndarray, n: int = 4000) -> float | None:
     return float(np.median(page.work[py, px]))
 
 
-def estimate_skew(binary: np.ndarray, max_deg: float = MAX_SKEW_DEG) -> float:
+def estimate_skew(binary: np.ndarray, max_deg: float | None = None) -> float:
     """Skew angle (degrees, positive = content rotated counter-clockwise) by projection
     profiles: the angle whose row-sum profile is sharpest. Form lines and text rows both
     vote. Needs no ``cv2.minAreaRect`` (whose angle convention changed in OpenCV 4.5).
@@ -143,6 +143,7 @@ def estimate_skew(binary: np.ndarray, max_deg: float = MAX_SKEW_DEG) -> float:
     rotation then only shifts each strip's profile by its centre's displacement, so no
     image is rotated per candidate. Coarse 0.5-degree steps run on rows binned by ~4, the
     0.1-degree refinement at full resolution."""
+    max_deg = MAX_SKEW_DEG if max_deg is None else max_deg
     h, w = binary.shape
     k = 32 if w >= 320 else max(1, w // 10)
     sw = w // k

@@ -23,7 +23,7 @@ def clean_form():
     return page, truth
 
 
-@pytest.mark.parametrize("angle", [-4.0, -1.5, 0.0, 2.0, 4.5])
+@pytest.mark.parametrize("angle", [-9.0, -4.0, -1.5, 0.0, 2.0, 4.5, 7.5])
 def test_deskew_recovers_known_angles(clean_form, angle):
     img, _ = scan(clean_form[0], clean_form[1], Scan(dpi=200, angle=angle))
     c = clean_page(img)

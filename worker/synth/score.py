@@ -28,14 +28,16 @@ def load_truth(form: str | Path) -> dict:
 
 
 def truth_lines(truth: dict) -> list[str]:
-    """Reading-order lines of the truth: fields on one row, left to right."""
+    """Reading-order lines of the truth: fields on one row, left to right. Rows are taken from
+    the form's own layout (``box``), not the scan's: on a page scanned at a slant, the fields
+    of one row sit at different scan heights."""
     rows: list[list[dict]] = []
-    for f in sorted(truth["fields"], key=lambda f: f["page_box"][1]):
-        if rows and abs(rows[-1][0]["page_box"][1] - f["page_box"][1]) < 0.5 * f["page_box"][3]:
+    for f in sorted(truth["fields"], key=lambda f: f["box"][1]):
+        if rows and abs(rows[-1][0]["box"][1] - f["box"][1]) < 0.5 * f["box"][3]:
             rows[-1].append(f)
         else:
             rows.append([f])
-    return [" ".join(f["text"] for f in sorted(r, key=lambda f: f["page_box"][0]) if f["text"]) for r in rows]
+    return [" ".join(f["text"] for f in sorted(r, key=lambda f: f["box"][0]) if f["text"]) for r in rows]
 
 
 @dataclass
