@@ -286,3 +286,22 @@ def test_template_free_reads_writing_on_a_free_underline_as_well_as_in_boxes():
         draw_glyph(page, ch, 200 + 70 * i, 630, 42, 60, writer, rng)
     res = PageReader(ReadOptions()).read_page(PageImage(page, "lines.png", 1, None))
     assert [ln.text for ln in res.lines] == ["AB", "CDEF"]
+
+
+# (past about 8.5 degrees the simulated scan, which keeps the page's own frame, crops the
+# first comb cell's left edge off the page, as a real scanner would)
+@pytest.mark.parametrize("angle", [-8.5, 8.0])
+def test_a_page_scanned_at_a_steep_slant_reads_like_a_straight_one(reader, tmp_path, angle):
+    from segmentation.decode import decode
+    from segmentation.template import parse_template
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import Scan, render_form, save_scan, scan, template_dict
+
+    tpl_reader = PageReader(ReadOptions(template=parse_template(template_dict())), classifier=reader.classifier)
+    page, truth = render_form(31)
+    sc = Scan(dpi=200, angle=angle, noise=3)
+    img, truth = scan(page, truth, sc)
+    result = reader.read_page(next(decode(save_scan(img, tmp_path / "slanted.png", sc))))
+    assert result.skew == pytest.approx(angle, abs=0.3)
+    assert score_free(truth, result).cer_free <= 0.05
+    assert score_template(truth, tpl_reader.read_page(next(decode(tmp_path / "slanted.png")))).cer_template <= 0.05
