@@ -106,6 +106,9 @@ def load_template(path: str | Path) -> Template:
     return parse_template(data, str(path))
 
 
+INK_SHIFT_REACH = 0.05  # register_by_ink: the largest feed offset searched, a fraction of the page
+
+
 @dataclass
 class Registration:
     matrix: np.ndarray  # 2x3: template coords -> working coords
@@ -185,3 +188,38 @@ def register_by_page(template: Template, page_shape: tuple[int, int]) -> Registr
     tw, th = template.page_size
     sx, sy = pw / tw, ph / th
     return Registration(np.array([[sx, 0.0, 0.0], [0.0, sy, 0.0]]), 0, float(np.sqrt(sx * sy)), 0.0)
+
+
+def register_by_ink(template: Template, page_shape: tuple[int, int], ink: np.ndarray,
+                    reach: float = INK_SHIFT_REACH) -> Registration:
+    """``register_by_page``, then shifted to where the fields hold the most ink: a sheet is
+    rarely fed exactly to the corner, and with no printed box to match, the writing itself is
+    the one landmark left. Searches shifts up to ``reach`` of the page size, coarse then fine,
+    on an integral image. Falls back to the plain page geometry when the fields hold no ink."""
+    reg = register_by_page(template, page_shape)
+    rects = np.array([reg.field_rect(f.box) for f in template.fields], float)
+    if not len(rects) or not ink.any():
+        return reg
+    h, w = ink.shape
+    integral = cv2.integral((ink > 0).astype(np.uint8))
+
+    def best(shifts: np.ndarray) -> tuple[np.ndarray, float]:
+        x0 = np.clip(rects[None, :, 0] + shifts[:, None, 0], 0, w).astype(int)
+        y0 = np.clip(rects[None, :, 1] + shifts[:, None, 1], 0, h).astype(int)
+        x1 = np.clip(rects[None, :, 0] + rects[None, :, 2] + shifts[:, None, 0], 0, w).astype(int)
+        y1 = np.clip(rects[None, :, 1] + rects[None, :, 3] + shifts[:, None, 1], 0, h).astype(int)
+        ink_in = (integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]).sum(axis=1)
+        i = int(np.argmax(ink_in))
+        return shifts[i], float(ink_in[i])
+
+    r = reach * max(h, w)
+    step = max(1.0, r / 16)
+    grid = np.arange(-r, r + 1e-9, step)
+    coarse, total = best(np.array([(dx, dy) for dy in grid for dx in grid]))
+    if total <= 0:
+        return reg
+    fine = np.arange(-step, step + 1e-9, 1.0)
+    shift, _ = best(np.array([(coarse[0] + dx, coarse[1] + dy) for dy in fine for dx in fine]))
+    m = reg.matrix.copy()
+    m[:, 2] += shift
+    return Registration(m, 0, reg.scale, 0.0)

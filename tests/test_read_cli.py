@@ -211,6 +211,23 @@ def test_a_dropout_form_without_visible_boxes_is_read_at_page_geometry_and_flagg
     assert score_template(truth, res.pages[0]).cer_template <= 0.10
 
 
+def test_a_dropout_form_fed_off_its_corner_is_read_where_the_writing_is(reader, tmp_path):
+    from segmentation.decode import decode
+    from segmentation.template import parse_template
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import Scan, render_form, save_scan, scan, template_dict
+    from worker.synth.score import score_template
+
+    tpl_reader = PageReader(ReadOptions(template=parse_template(template_dict())), classifier=reader.classifier)
+    page, truth = render_form(32, box_ink=255)
+    sc = Scan(dpi=300, angle=-1.0, shift=(70, -60))  # a third of a field's height off at this DPI
+    img, truth = scan(page, truth, sc, 32)
+    result = tpl_reader.read_page(next(decode(save_scan(img, tmp_path / "offset.png", sc))))
+    assert result.warnings and "shifted onto the writing" in result.warnings[0]
+    score = score_template(truth, result)
+    assert score.found_rate == 1.0 and score.cer_template <= 0.03, score
+
+
 def test_a_colour_scan_with_pale_red_boxes_registers_on_them_and_reads_the_pen(tmp_path):
     import cv2
 

@@ -19,7 +19,7 @@ from segmentation.errors import FormicrError, InputError, TemplateError
 from segmentation.glyphs import find_glyphs, merge_candidates, unread_ink
 from segmentation.lines import FormLines, find_lines, remove_lines
 from segmentation.normalize import normalize_batch
-from segmentation.template import Registration, Template, register, register_by_page
+from segmentation.template import Registration, Template, register, register_by_ink
 from worker import resegment
 from worker.classifier import Classifier
 from worker.results import REVIEW_THRESHOLD, Character, ErrorRow, Field, Line, PageResult
@@ -147,10 +147,10 @@ class PageReader:
                 reg, lines = freg, faint
         if reg is not None:
             return lines, reg, []
-        # no usable printed boxes: read at the page's geometry
-        return lines, register_by_page(tpl, clean.binary.shape), [
+        # no usable printed boxes: the page's geometry, shifted to where the writing is
+        return lines, register_by_ink(tpl, clean.binary.shape, remove_lines(clean.binary, lines)), [
             f"{error_message(exc, tpl.source)}; fields read at the template's positions scaled to the "
-            "page, all flagged for review"]
+            "page and shifted onto the writing, all flagged for review"]
 
     def _fields(self, chars: list[Character], unread: list[bool], regions: list[tuple[int, int, int, int]],
                 unregistered: bool = False) -> list[Field]:
