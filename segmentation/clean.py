@@ -29,6 +29,9 @@ class CleanPage:
     angle: float  # degrees the page was rotated by to deskew it
     to_input: np.ndarray  # 2x3 affine: working coords -> input page coords
     rotation: np.ndarray  # 2x3 affine: working -> deskewed working
+    # bilevel scans only: a second binary page for finding printed lines (not the writing) in,
+    # whose thin or dashed lines are whole; the reader keeps whichever finds more cells
+    line_binary: np.ndarray | None = None
 
     @cached_property
     def grey(self) -> np.ndarray:
@@ -167,6 +170,11 @@ def estimate_skew(binary: np.ndarray, max_deg: float | None = None) -> float:
     return -float(max(np.arange(best - 0.3, best + 0.3 + 1e-9, 0.1), key=lambda a: score(prof_full, 1, a)))
 
 
+def is_bilevel(grey: np.ndarray) -> bool:
+    """Only black and white pixels: a bilevel (fax, G4 TIFF) scan."""
+    return cv2.countNonZero(cv2.inRange(grey, 1, 254)) == 0
+
+
 def clean_page(grey: np.ndarray, *, deskew: bool = True, long_side: int = WORK_LONG_SIDE) -> CleanPage:
     """Greyscale input page -> CleanPage. Raises BlankPageError when there is no ink."""
     s = working_scale(grey.shape, long_side)
@@ -183,13 +191,23 @@ def clean_page(grey: np.ndarray, *, deskew: bool = True, long_side: int = WORK_L
         raise BlankPageError("blank page (no ink found)")
     angle = estimate_skew(binary) if deskew else 0.0
     h, w = work.shape
+    line_binary = None
+    if is_bilevel(grey):
+        if s < 1:  # shrunk with every stroke widened first, so one-pixel lines stay whole
+            widened = cv2.erode(grey, np.ones((2, 2), np.uint8), iterations=int(np.ceil(1 / s)) - 1)
+            line_binary = binarize(downscale(widened, s))
+        else:  # grey lines a bilevel scanner broke into dashes: bridge short gaps along x and y
+            line_binary = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, np.ones((5, 1), np.uint8)) | \
+                cv2.morphologyEx(binary, cv2.MORPH_CLOSE, np.ones((1, 5), np.uint8))
     if abs(angle) >= 0.05:
         rot = cv2.getRotationMatrix2D((w / 2, h / 2), -angle, 1.0)
         binary = cv2.warpAffine(binary, rot, (w, h), flags=cv2.INTER_NEAREST, borderValue=0)
+        if line_binary is not None:
+            line_binary = cv2.warpAffine(line_binary, rot, (w, h), flags=cv2.INTER_NEAREST, borderValue=0)
     else:
         angle, rot = 0.0, np.array([[1.0, 0, 0], [0, 1.0, 0]])
     # working(deskewed) -> working(original) -> input
     inv_rot = cv2.invertAffineTransform(rot)
     to_input = np.vstack([inv_rot, [0, 0, 1]])
     to_input = (np.diag([1 / s, 1 / s, 1.0]) @ to_input)[:2]
-    return CleanPage(work, binary, s, angle, to_input, rot)
+    return CleanPage(work, binary, s, angle, to_input, rot, line_binary)

@@ -322,3 +322,19 @@ def test_a_page_scanned_at_a_steep_slant_reads_like_a_straight_one(reader, tmp_p
     assert result.skew == pytest.approx(angle, abs=0.3)
     assert score_free(truth, result).cer_free <= 0.05
     assert score_template(truth, tpl_reader.read_page(next(decode(tmp_path / "slanted.png")))).cer_template <= 0.05
+
+
+@pytest.mark.parametrize(("dpi", "blur", "noise"), [(400, 0.7, 4), (200, 0.85, 3), (150, 0.75, 7.5)])
+def test_grey_boxes_that_a_bilevel_scan_broke_into_dashes_are_still_found(reader, tmp_path, dpi, blur, noise):
+    from segmentation.decode import decode
+    from segmentation.template import parse_template
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import Scan, render_form, save_scan, scan, template_dict
+
+    tpl_reader = PageReader(ReadOptions(template=parse_template(template_dict())), classifier=reader.classifier)
+    page, truth = render_form(33, box_ink=100)  # grey lines: thresholding leaves them thin and dashed
+    sc = Scan(dpi=dpi, angle=0.5, blur=blur, noise=noise, fmt="tif")
+    img, truth = scan(page, truth, sc, 33)
+    result = tpl_reader.read_page(next(decode(save_scan(img, tmp_path / "grey.tif", sc))))
+    score = score_template(truth, result)
+    assert score.found_rate >= 0.95 and score.cer_template <= 0.06, score  # without: up to 18% missed, 55% CER

@@ -131,6 +131,10 @@ class PageReader:
         a warning, when no printed box matches)."""
         tpl = self.options.template
         lines = find_lines(clean.binary)
+        if clean.line_binary is not None:  # a fine bilevel scan: thin lines may have come out dashed
+            widened = find_lines(clean.line_binary)
+            if _cells(widened) > _cells(lines):
+                lines = widened
         # box lines printed in grey or a pale colour come out of Otsu broken, or are left out
         # with the paper: find them again just below paper white
         faint = None
