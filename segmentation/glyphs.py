@@ -104,9 +104,12 @@ def components(ink: np.ndarray) -> tuple[np.ndarray, list[_Comp]]:
     return labels, comps
 
 
+MULTI_LINE = 2.2  # a free box this many times as tall as its writing may hold several rows
+BOX_ROW_REF = 0.6  # a row's character scale for _free_glyphs, x its tall components' height
 SHORT_PIECE = 0.5  # glyphs under this fraction of the median height are pieces (bars, flags)
 SPLIT_AT = 1.45  # blobs this many times the expected width are split (1.35 to 1.6 read the same)
 CAPTION_H, CAPTION_TOP, CAPTION_MIN, CAPTION_GAP, CAPTION_LEFT = 0.3, 0.4, 3, 3.0, 0.3  # _printed_caption
+CAPTION_REL = 0.6
 WIDE_CAP = 0.9  # a character's expected width is at most this x the run's median height
 
 
@@ -173,7 +176,9 @@ def _printed_caption(comps: list[_Comp], box: Rect) -> set[int]:
     its top ``CAPTION_TOP``) on one baseline, the first within ``CAPTION_LEFT`` box heights of
     the left edge, each within ``CAPTION_GAP`` of its height of the last (a gap that bridges
     letters lost to handwriting touching them). A bar or flag lifted off a handwritten letter
-    is short too, but three of them on one baseline, from the box's left edge, do not happen."""
+    is short too, but three of them on one baseline, from the box's left edge, do not happen.
+    Writing elsewhere in the box must be clearly taller (``CAPTION_REL``), so the first row of
+    writing in a tall box (an address) is not taken for one."""
     bx, by, _, bh = box
     short = sorted((c for c in comps if c.h < CAPTION_H * bh and c.y + c.h / 2 < by + CAPTION_TOP * bh),
                    key=lambda c: c.x)
@@ -186,7 +191,14 @@ def _printed_caption(comps: list[_Comp], box: Rect) -> set[int]:
             break
         if abs(c.y1 - row[0].y1) < 0.3 * h:  # on the first letter's baseline
             row.append(c)
-    return {k.label for k in row} if len(row) >= CAPTION_MIN else set()
+    if len(row) < CAPTION_MIN:
+        return set()
+    # the writing, if any, is taller: a first row of writing in a tall box is not a caption
+    labels = {k.label for k in row}
+    rest = [c.h for c in comps if c.label not in labels and c.area >= 0.25 * min(k.area for k in row)]
+    if rest and float(np.median([k.h for k in row])) >= CAPTION_REL * float(np.percentile(rest, 75)):
+        return set()
+    return labels
 
 
 def _attach_low(groups: list[list[_Comp]], ref_h: float) -> list[list[_Comp]]:
@@ -275,9 +287,14 @@ def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = N
                 if rect[2] > 0 and rect[3] >= 0.2 * ch and cv2.countNonZero(m) >= 0.004 * cw * ch:
                     out.append(Glyph(rect, m, bi, ci))
         else:
-            run += 1
-            for rect, m, cut in _free_glyphs(labels, mine, max(ref_h * 0.5, 0.45 * b.rect[3] if regions is None else 0.35 * b.rect[3])):
-                out.append(Glyph(rect, m, bi, run=run, cut=cut))
+            box_ref = max(ref_h * 0.5, 0.45 * b.rect[3] if regions is None else 0.35 * b.rect[3])
+            rows = _box_rows(mine, b.rect[3])
+            for row in rows:
+                run += 1
+                row_ref = box_ref if len(rows) == 1 else \
+                    BOX_ROW_REF * float(np.percentile([c.h for c in row], 75))
+                for rect, m, cut in _free_glyphs(labels, row, row_ref):
+                    out.append(Glyph(rect, m, bi, run=run, cut=cut))
     if free_text:
         rest = [c for c in comps if c.label not in owner and c.area >= 12]
         if rest:
@@ -289,6 +306,27 @@ def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = N
                 for rect, m, cut in _free_glyphs(labels, row, text_h):
                     out.append(Glyph(rect, m, -1, run=run, cut=cut))
     return order_glyphs(out, boxes)
+
+
+def _box_rows(comps: list[_Comp], box_h: int) -> list[list[_Comp]]:
+    """A free box's writing as rows: one row, unless the box is at least ``MULTI_LINE`` times
+    as tall as the writing and that writing falls into several rows of two or more characters
+    (an address box). Rows are set by the full-height components; short ones (bars, flags,
+    dots) join the nearest row."""
+    heights = np.array([c.h for c in comps], float)
+    char_h = float(np.percentile(heights, 75))
+    if box_h < MULTI_LINE * char_h:
+        return [comps]
+    tall = [c for c in comps if c.h >= SHORT_PIECE * char_h]
+    rows = [r for r in _rows(tall) if r]
+    if len(rows) < 2 or min(len(r) for r in rows) < 2:  # a lone mark above or below is no row
+        return [comps]
+    rows.sort(key=lambda r: float(np.median([c.y for c in r])))
+    centres = [float(np.median([c.y + c.h / 2 for c in r])) for r in rows]
+    for c in comps:
+        if c.h < SHORT_PIECE * char_h:
+            rows[int(np.argmin([abs(c.y + c.h / 2 - m) for m in centres]))].append(c)
+    return rows
 
 
 def _underline_bands(lines: FormLines, shape: tuple[int, int]) -> list[Box]:

@@ -213,9 +213,12 @@ def _boxes(mask: np.ndarray, thickness: float) -> list[Box]:
 
 
 def _underlines(hrects: list[Rect], boxes: list[Box]) -> list[Rect]:
+    """Horizontal lines that are not a box's edge. A box's rectangle is its interior, and its
+    edge lines reach past it by the side lines' thickness (about the line's own), plus a margin."""
     out = []
     for x, y, w, h in hrects:
-        if any(bx - 4 <= x and x + w <= bx + bw + 4 and by - 4 <= y <= by + bh + 4
+        tol = 4 + 2 * h
+        if any(bx - tol <= x and x + w <= bx + bw + tol and by - tol <= y <= by + bh + tol
                for bx, by, bw, bh in (b.rect for b in boxes)):
             continue
         out.append((x, y, w, h))

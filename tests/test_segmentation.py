@@ -136,6 +136,24 @@ def test_bars_lifted_off_letters_at_a_box_start_are_not_a_caption():
     assert all(g.rect[1] <= 72 for g in glyphs)  # each stem kept its bar
 
 
+def test_a_tall_box_with_several_rows_of_writing_reads_every_row_in_order():
+    # an address box: three rows of writing, the first near the top like a caption, in a box
+    # whose lines (drawn 3 px, then brought up to the working scale) are thick
+    img = np.zeros((700, 1200), np.uint8)
+    cv2.rectangle(img, (50, 50), (1100, 400), 255, 3)
+    img = draw_text(img, "BAKER", 90, 80, 70)
+    img = draw_text(img, "STREET", 560, 80, 70)
+    img = draw_text(img, "LONDON", 90, 200, 70)
+    img = draw_text(img, "NW16XE", 90, 300, 70)
+    lines = find_lines(img)
+    assert len(lines.boxes) == 1 and not lines.underlines  # the box's edges are not free underlines
+    glyphs = find_glyphs(remove_lines(img, lines), lines)
+    assert [sum(g.line == n for g in glyphs) for n in (1, 2, 3)] == [11, 6, 6]
+    assert len({g.run for g in glyphs}) == 3  # each row is its own run of writing
+    first = [g for g in glyphs if g.line == 1]
+    assert [g.word for g in first] == [1] * 5 + [2] * 6
+
+
 def test_a_bar_lifted_off_its_letter_stays_in_its_line():
     from segmentation.glyphs import Glyph, order_glyphs
 
