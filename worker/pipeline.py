@@ -27,6 +27,7 @@ from worker.results import REVIEW_THRESHOLD, Character, ErrorRow, Field, Line, P
 # A field is flagged when ink that no read character covers adds up to this times the field
 # height squared: about half a hand-printed character (its ink is ~0.07 h^2 at 60% of h).
 UNREAD_INK = 0.03
+WIDENED_MARGIN = 2  # cells a bilevel page's widened lines must add to be used instead
 
 
 @dataclass
@@ -131,9 +132,10 @@ class PageReader:
         a warning, when no printed box matches)."""
         tpl = self.options.template
         lines = find_lines(clean.binary)
-        if clean.line_binary is not None:  # a fine bilevel scan: thin lines may have come out dashed
+        if clean.line_binary is not None:  # a bilevel scan: thin lines may have come out dashed
             widened = find_lines(clean.line_binary)
-            if _cells(widened) > _cells(lines):
+            # clearly more cells: one more can be a caption joined to a box edge by the widening
+            if _cells(widened) >= _cells(lines) + WIDENED_MARGIN:
                 lines = widened
         # box lines printed in grey or a pale colour come out of Otsu broken, or are left out
         # with the paper: find them again just below paper white
