@@ -19,6 +19,7 @@ WORK_LONG_SIDE = 2000
 MAX_UPSCALE = 3.0
 MAX_SKEW_DEG = 10.0  # a hand-placed flatbed scan or a photo; ADF scans stay within 3
 MIN_INK_FRACTION = 2e-4
+NEGATIVE_MEDIAN = 96  # a page whose median grey is darker than this is a negative
 
 
 @dataclass
@@ -176,7 +177,10 @@ def is_bilevel(grey: np.ndarray) -> bool:
 
 
 def clean_page(grey: np.ndarray, *, deskew: bool = True, long_side: int = WORK_LONG_SIDE) -> CleanPage:
-    """Greyscale input page -> CleanPage. Raises BlankPageError when there is no ink."""
+    """Greyscale input page -> CleanPage. Raises BlankPageError when there is no ink. A
+    negative (light writing on a dark page: a microfilm or photostat copy) is read inverted."""
+    if float(np.median(grey[::8, ::8])) < NEGATIVE_MEDIAN:
+        grey = 255 - grey
     s = working_scale(grey.shape, long_side)
     work = downscale(grey, s)
     if int(work.max()) - int(work.min()) < 16:

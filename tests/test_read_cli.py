@@ -338,3 +338,25 @@ def test_grey_boxes_that_a_bilevel_scan_broke_into_dashes_are_still_found(reader
     result = tpl_reader.read_page(next(decode(save_scan(img, tmp_path / "grey.tif", sc))))
     score = score_template(truth, result)
     assert score.found_rate >= 0.95 and score.cer_template <= 0.06, score  # without: up to 18% missed, 55% CER
+
+
+def test_a_negative_scan_reads_like_the_positive(reader, tmp_path):
+    import cv2
+    import numpy as np
+
+    from segmentation.decode import decode
+    from segmentation.errors import BlankPageError
+    from segmentation.template import parse_template
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import Scan, render_form, scan, template_dict
+
+    tpl_reader = PageReader(ReadOptions(template=parse_template(template_dict())), classifier=reader.classifier)
+    page, truth = render_form(41)
+    img, truth = scan(page, truth, Scan(dpi=200, angle=0.5, noise=3))
+    cv2.imwrite(str(tmp_path / "negative.png"), 255 - img)  # light writing on a dark page (microfilm)
+    result = tpl_reader.read_page(next(decode(tmp_path / "negative.png")))
+    score = score_template(truth, result)
+    assert not result.warnings and score.found_rate == 1.0 and score.cer_template <= 0.03, score
+    cv2.imwrite(str(tmp_path / "black.png"), np.zeros((800, 600), np.uint8))
+    with pytest.raises(BlankPageError):
+        reader.read_page(next(decode(tmp_path / "black.png")))
