@@ -31,7 +31,7 @@ class CleanPage:
     to_input: np.ndarray  # 2x3 affine: working coords -> input page coords
     rotation: np.ndarray  # 2x3 affine: working -> deskewed working
     # bilevel scans only: a second binary page for finding printed lines (not the writing) in,
-    # whose thin or dashed lines are whole; the reader keeps whichever finds more cells
+    # whose thin or dashed lines are whole; the reader uses it where it finds clearly more cells
     line_binary: np.ndarray | None = None
 
     @cached_property
