@@ -108,33 +108,49 @@ MULTI_LINE = 2.2  # a free box this many times as tall as its writing may hold s
 BOX_ROW_REF = 0.6  # a row's character scale for _free_glyphs, x its tall components' height
 SHORT_PIECE = 0.5  # glyphs under this fraction of the median height are pieces (bars, flags)
 SPLIT_AT = 1.45  # blobs this many times the expected width are split (1.35 to 1.6 read the same)
+CUT_SLANTS = (0.0, -0.2, 0.2, -0.35, 0.35)  # cut lines tried: x shift per row (0 = upright)
+SLANT_COST = 10.0  # ink pixels a slanted cut must save per unit of slant
 CAPTION_H, CAPTION_TOP, CAPTION_MIN, CAPTION_GAP, CAPTION_LEFT = 0.3, 0.4, 3, 3.0, 0.3  # _printed_caption
 CAPTION_REL = 0.6
 WIDE_CAP = 0.9  # a character's expected width is at most this x the run's median height
 
 
 def _split_wide(rect: Rect, mask: np.ndarray, expected_w: float) -> list[tuple[Rect, np.ndarray, bool]]:
-    """Split a blob at least ``SPLIT_AT`` times the expected width at vertical-projection
-    minima. Returns (rect, mask, cut) pieces; ``cut`` marks a piece whose left edge is a cut."""
+    """Split a blob at least ``SPLIT_AT`` times the expected width into ``n`` pieces: near each
+    even boundary, along the straight line (upright or slanted by up to ``CUT_SLANTS``) that
+    crosses the least ink, since slanted writing touches along a slant. Returns (rect, mask,
+    cut) pieces; ``cut`` marks a piece whose left edge is a cut."""
     x, y, w, h = rect
     if w < SPLIT_AT * max(expected_w, 1.0):
         return [(rect, mask, False)]
     n = max(2, int(round(w / max(expected_w, 1.0))))
-    prof = (mask > 0).sum(axis=0).astype(float)
-    cuts, step = [], w / n
+    ink = mask > 0
+    rows = np.arange(h)[:, None] - h / 2
+    step = w / n
+    cuts = []  # (x at mid-height, slant)
     for k in range(1, n):
-        lo, hi = int(k * step - 0.3 * step), int(k * step + 0.3 * step)
-        lo, hi = max(lo, 1), min(hi, w - 1)
+        lo, hi = max(int(k * step - 0.3 * step), 1), min(int(k * step + 0.3 * step), w - 1)
         if hi <= lo:
             continue
-        seg = prof[lo:hi]
-        cuts.append(lo + int(np.argmin(seg + 1e-3 * np.abs(np.arange(lo, hi) - k * step))))
-    out, prev = [], 0
-    for c in [*cuts, w]:
-        part = np.ascontiguousarray(mask[:, prev:c])
+        best = None
+        for t in CUT_SLANTS:
+            cols = np.rint(np.arange(lo, hi)[None, :] + t * rows).astype(int)  # (h, candidates)
+            inside = (cols >= 0) & (cols < w)
+            crossed = (ink[np.arange(h)[:, None], np.clip(cols, 0, w - 1)] & inside).sum(axis=0)
+            score = crossed + 1e-3 * np.abs(np.arange(lo, hi) - k * step) + SLANT_COST * abs(t)
+            i = int(np.argmin(score))
+            if best is None or score[i] < best[0]:
+                best = (score[i], lo + i, t)
+        cuts.append(best[1:])
+    xs = np.arange(w)[None, :]
+    out, prev = [], None
+    for c in [*cuts, None]:
+        left = np.ones((h, w), bool) if c is None else xs < c[0] + c[1] * rows
+        right = np.ones((h, w), bool) if prev is None else xs >= prev[0] + prev[1] * rows
+        part = np.where(left & right, mask, 0).astype(np.uint8)
         bx, by, bw, bh = cv2.boundingRect(part)
         if bw:
-            out.append(((x + prev + bx, y + by, bw, bh), part[by : by + bh, bx : bx + bw], bool(out)))
+            out.append(((x + bx, y + by, bw, bh), np.ascontiguousarray(part[by : by + bh, bx : bx + bw]), bool(out)))
         prev = c
     return out
 

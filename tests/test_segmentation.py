@@ -154,6 +154,28 @@ def test_a_tall_box_with_several_rows_of_writing_reads_every_row_in_order():
     assert [g.word for g in first] == [1] * 5 + [2] * 6
 
 
+def test_slanted_letters_that_touch_are_cut_along_their_slant():
+    import random
+
+    from worker.synth.forms import Writer, draw_glyph
+
+    slanted = Writer(0.45, 0.0, 0.1, 1.0, 0.75, 0.0, 3)
+    rng = random.Random(0)
+    first, second = np.full((300, 600), 255, np.uint8), np.full((300, 600), 255, np.uint8)
+    draw_glyph(first, "N", 100, 100, 70, 100, slanted, rng)
+    draw_glyph(second, "H", 170, 100, 70, 100, slanted, rng)
+    n_ink, h_ink = first < 128, second < 128
+    ink = ((n_ink | h_ink) * 255).astype(np.uint8)
+    assert cv2.connectedComponents(ink)[0] - 1 == 1  # one blob: they touch
+    glyphs = find_glyphs(ink, find_lines(ink), free_text=True)
+    assert len(glyphs) == 2
+    for g, own in zip(glyphs, (n_ink, h_ink), strict=True):
+        x, y, w, h = g.rect
+        got = np.zeros(ink.shape, bool)
+        got[y : y + h, x : x + w] = g.mask > 0
+        assert (got & own).sum() >= 0.97 * own.sum()  # an upright cut leaves a third of the N behind
+
+
 def test_a_bar_lifted_off_its_letter_stays_in_its_line():
     from segmentation.glyphs import Glyph, order_glyphs
 
