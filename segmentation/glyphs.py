@@ -111,7 +111,7 @@ SPLIT_AT = 1.45  # blobs this many times the expected width are split (1.35 to 1
 CUT_SLANTS = (0.0, -0.2, 0.2, -0.35, 0.35)  # cut lines tried: x shift per row (0 = upright)
 SLANT_COST = 10.0  # ink pixels a slanted cut must save per unit of slant
 CAPTION_H, CAPTION_TOP, CAPTION_MIN, CAPTION_GAP, CAPTION_LEFT = 0.3, 0.4, 3, 3.0, 0.3  # _printed_caption
-CAPTION_REL = 0.6
+CAPTION_REL, CAPTION_ALONE_H = 0.6, 0.2
 WIDE_CAP = 0.9  # a character's expected width is at most this x the run's median height
 
 
@@ -209,10 +209,13 @@ def _printed_caption(comps: list[_Comp], box: Rect) -> set[int]:
             row.append(c)
     if len(row) < CAPTION_MIN:
         return set()
-    # the writing, if any, is taller: a first row of writing in a tall box is not a caption
+    # the writing, if any, is taller: a first row of writing in a tall box is not a caption;
+    # with no other writing, only a row clearly smaller than the box is (an empty field's caption,
+    # not one line written at the top of an address box)
     labels = {k.label for k in row}
+    row_h = float(np.median([k.h for k in row]))
     rest = [c.h for c in comps if c.label not in labels and c.area >= 0.25 * min(k.area for k in row)]
-    if rest and float(np.median([k.h for k in row])) >= CAPTION_REL * float(np.percentile(rest, 75)):
+    if (rest and row_h >= CAPTION_REL * float(np.percentile(rest, 75))) or (not rest and row_h >= CAPTION_ALONE_H * bh):
         return set()
     return labels
 

@@ -128,6 +128,15 @@ def test_a_caption_printed_in_a_box_corner_is_not_read():
         assert min(g.rect[0] for g in glyphs) >= 100  # the caption starts at x=58
 
 
+def test_one_line_written_at_the_top_of_a_tall_box_is_not_a_caption():
+    img = np.zeros((700, 1200), np.uint8)
+    cv2.rectangle(img, (50, 50), (1100, 400), 255, 3)  # an address box, only its first line used
+    img = draw_text(img, "HIGH", 70, 62, 75)
+    img = draw_text(img, "ST", 420, 62, 75)
+    lines = find_lines(img)
+    assert len(find_glyphs(remove_lines(img, lines), lines)) == 6
+
+
 def test_bars_lifted_off_letters_at_a_box_start_are_not_a_caption():
     img = boxed_writing("TTT", bars_apart=True)
     lines = find_lines(img)
