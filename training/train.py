@@ -157,8 +157,21 @@ def run_training(opts: TrainOptions) -> Path:
     def compiled_model(n_train: int):
         m = build_model(opts.arch, len(labels))
         steps = int(np.ceil(n_train / opts.batch_size)) * opts.epochs  # cosine decay over the whole run
-        m.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-3, steps, alpha=0.05)),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        import os
+        sched = keras.optimizers.schedules.CosineDecay(1e-3, steps, alpha=0.05)
+        wd = float(os.environ.get("EXP_WD", "0"))
+        opt = keras.optimizers.AdamW(sched, weight_decay=wd) if wd else keras.optimizers.Adam(sched)
+        ls = float(os.environ.get("EXP_LS", "0"))
+        if ls:
+            cce = keras.losses.CategoricalCrossentropy(label_smoothing=ls)
+            n_cls = len(labels)
+
+            def loss(y_true, y_pred):
+                import tensorflow as tf
+                return cce(tf.one_hot(tf.cast(tf.reshape(y_true, [-1]), tf.int32), n_cls), y_pred)
+        else:
+            loss = "sparse_categorical_crossentropy"
+        m.compile(optimizer=opt, loss=loss, metrics=["accuracy"])
         return m
 
     model = compiled_model(len(tr_keep))
