@@ -55,6 +55,43 @@ def test_smoke_training_writes_every_report(smoke_run):
     assert "final_val_loss" in info["metrics"] and len(info["metrics"]["history"]["loss"]) == 2
 
 
+def test_the_fitted_temperature_recovers_how_overconfident_a_model_is():
+    from training.train import fit_temperature
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, (4000, 36))
+    p_true = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    y = np.array([rng.choice(36, p=p) for p in p_true])  # labels drawn from the true confidences
+    sharp = np.exp(2 * logits) / np.exp(2 * logits).sum(1, keepdims=True)  # a model twice as sure
+    t, before, after = fit_temperature(sharp, y)
+    assert t == pytest.approx(2.0, abs=0.15) and after < before
+    assert fit_temperature(p_true, y)[0] == pytest.approx(1.0, abs=0.1)
+
+
+def test_folding_the_temperature_into_the_output_layer_changes_confidence_not_predictions(smoke_run):
+    import keras
+
+    from training.train import fold_temperature
+
+    model = keras.models.load_model(smoke_run / "model.keras", compile=False)
+    x = np.random.default_rng(1).random((32, 28, 28, 1)).astype(np.float32)
+    before = model.predict(x, verbose=0)
+    fold_temperature(model, 0.5)
+    after = model.predict(x, verbose=0)
+    assert (after.argmax(1) == before.argmax(1)).all()
+    z = np.log(before) / 0.5
+    want = np.exp(z - z.max(1, keepdims=True))
+    np.testing.assert_allclose(after, want / want.sum(1, keepdims=True), atol=1e-4)
+    assert after.max(1).mean() > before.max(1).mean()
+
+
+def test_smoke_run_records_label_smoothing_and_its_calibration(smoke_run):
+    info = json.loads((smoke_run / "metrics.json").read_text())["training"]
+    assert info["label_smoothing"] == 0.1
+    assert 0.25 <= info["calibration"]["temperature"] <= 4.0
+    assert info["calibration"]["held_out_nll_after"] <= info["calibration"]["held_out_nll_before"]
+
+
 def test_writer_split_keeps_writers_apart(synthetic_npz):
     from training.data import load_npz, writer_split
 

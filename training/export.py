@@ -111,7 +111,7 @@ def export_run(run_dir: Path, out_dir: Path, name: str = "formicr", int8: bool =
     if not keras_path.exists():
         hint = " (holdout weights exist only for --refit-all runs)" if weights == "holdout" else ""
         raise ModelError(f"{keras_path}: not found{hint}")
-    model = keras.models.load_model(keras_path)
+    model = keras.models.load_model(keras_path, compile=False)  # inference only: no loss or optimiser needed
     if weights == "holdout":
         info["training"] = {**info["training"], "refit_all": None,
                             "weights": "held-out: trained on the writer-disjoint training side only"}

@@ -49,8 +49,10 @@ def main() -> None:
 @click.option("--redraw/--no-redraw", default=False, show_default=True,
               help="Also augment by redrawing UNIPEN samples from their pen strokes at other pen widths "
                    "(needs unipen_raw_strokes.tar.gz beside the npz sets).")
+@click.option("--label-smoothing", type=click.FloatRange(0.0, 0.5), default=0.1, show_default=True,
+              help="Smooth the training targets by this much (0 = plain cross-entropy, the classic recipe).")
 def train(data, out, arch, epochs, batch_size, seed, split, augment, clean_labels, max_samples, clean_epochs,
-          refit_all, redraw):
+          refit_all, redraw, label_smoothing):
     """Train the CNN and write reports to a run directory."""
     from training.data import DEFAULT_SETS
     from training.train import TrainOptions, run_training
@@ -58,7 +60,7 @@ def train(data, out, arch, epochs, batch_size, seed, split, augment, clean_label
     run_training(TrainOptions(data=list(data) or list(DEFAULT_SETS), out=out, arch=arch, epochs=epochs,
                               batch_size=batch_size, seed=seed, split=split, augment=augment,
                               clean_labels=clean_labels, max_samples=max_samples, clean_epochs=clean_epochs,
-                              refit_all=refit_all, redraw=redraw))
+                              refit_all=refit_all, redraw=redraw, label_smoothing=label_smoothing))
 
 
 @main.command()
