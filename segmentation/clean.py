@@ -138,7 +138,7 @@ def mask_grey(page: CleanPage, mask: np.ndarray, n: int = 4000) -> float | None:
     return float(np.median(page.work[py, px]))
 
 
-def estimate_skew(binary: np.ndarray, max_deg: float | None = None) -> float:
+def estimate_skew(binary: np.ndarray, max_deg: float = MAX_SKEW_DEG) -> float:
     """Skew angle (degrees, positive = content rotated counter-clockwise) by projection
     profiles: the angle whose row-sum profile is sharpest. Form lines and text rows both
     vote. Needs no ``cv2.minAreaRect`` (whose angle convention changed in OpenCV 4.5).
@@ -147,7 +147,6 @@ def estimate_skew(binary: np.ndarray, max_deg: float | None = None) -> float:
     rotation then only shifts each strip's profile by its centre's displacement, so no
     image is rotated per candidate. Coarse 0.5-degree steps run on rows binned by ~4, the
     0.1-degree refinement at full resolution."""
-    max_deg = MAX_SKEW_DEG if max_deg is None else max_deg
     h, w = binary.shape
     k = 32 if w >= 320 else max(1, w // 10)
     sw = w // k

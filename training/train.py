@@ -68,17 +68,22 @@ def fit_temperature(probs: np.ndarray, y: np.ndarray) -> tuple[float, float, flo
     """The softmax temperature that minimises the negative log-likelihood of ``probs`` on the
     labels ``y`` (class indices): (temperature, NLL at 1, NLL at the temperature). One scalar,
     searched on a grid; it changes no prediction, only how confident each one is."""
-    logits = np.log(np.clip(probs.astype(np.float64), 1e-12, 1.0))
-
     def nll(t: float) -> float:
-        z = logits / t
-        z -= z.max(axis=1, keepdims=True)
-        return float(-(z[np.arange(len(y)), y] - np.log(np.exp(z).sum(axis=1))).mean())
+        return float(-np.log(np.clip(tempered(probs, t)[np.arange(len(y)), y], 1e-300, 1.0)).mean())
 
     grid = np.round(np.arange(0.25, 4.0001, 0.01), 2)
     scores = [nll(t) for t in grid]
     best = float(grid[int(np.argmin(scores))])
     return best, round(nll(1.0), 5), round(min(scores), 5)
+
+
+def tempered(probs: np.ndarray, t: float) -> np.ndarray:
+    """Softmax probabilities as the same model would give them at temperature ``t``:
+    softmax(log p / t), which equals softmax(logits / t)."""
+    z = np.log(np.clip(probs.astype(np.float64), 1e-12, 1.0)) / t
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def fold_temperature(model, t: float) -> None:
@@ -222,7 +227,7 @@ def run_training(opts: TrainOptions) -> Path:
     probs = model.predict(x_te, batch_size=1024, verbose=0)
     temperature, nll_before, nll_after = fit_temperature(probs, y_all[te_clean])
     fold_temperature(model, temperature)
-    probs = model.predict(x_te, batch_size=1024, verbose=0)
+    probs = tempered(probs, temperature).astype(np.float32)  # what the folded model now gives
     print(f"calibration: temperature {temperature:.2f} (held-out NLL {nll_before:.4f} -> {nll_after:.4f})",
           flush=True)
     y_te = ds.y[te_clean]

@@ -154,7 +154,7 @@ class PageReader:
         if reg is not None:
             return lines, reg, []
         # no usable printed boxes: the page's geometry, shifted to where the writing is
-        return lines, register_by_ink(tpl, clean.binary.shape, remove_lines(clean.binary, lines)), [
+        return lines, register_by_ink(tpl, clean.binary.shape, cv2.bitwise_and(clean.binary, ~lines.mask)), [
             f"{error_message(exc, tpl.source)}; fields read at the template's positions scaled to the "
             "page and shifted onto the writing, all flagged for review"]
 
