@@ -5,7 +5,7 @@ recognition-driven segmentation (``ReadOptions.resegment``), in one run. Beside 
 the classifier alone on the very same glyphs (their 28x28 images, each field's charset): the
 difference is what finding and cutting the characters on the page costs.
 
-    python -m bench.pasted [--forms 12] [--writers test|train] [--model M.json]
+    python -m bench.pasted [--forms 12] [--writers test|train] [--seed 600] [--model M.json]
 
 ``test`` draws from the training run's held-out writers. A shipped model refit on every
 writer (``training.refit_all``) has seen them too, so read its numbers as a check of the
@@ -76,6 +76,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--forms", type=int, default=12)
     ap.add_argument("--writers", choices=["test", "train"], default="test")
+    ap.add_argument("--seed", type=int, default=600, help="first form's seed (default 600)")
     ap.add_argument("--model", type=Path, default=None, help="model .json (default: the shipped one)")
     args = ap.parse_args()
     from training.data import SHARED_DATA
@@ -85,7 +86,7 @@ def main() -> None:
         return
     tpl = parse_template(template_dict())
     with tempfile.TemporaryDirectory() as tmp:
-        forms = pasted_forms(Path(tmp), args.forms, args.writers)
+        forms = pasted_forms(Path(tmp), args.forms, args.writers, args.seed)
         on = PageReader(ReadOptions(template=tpl), model=args.model)
         off = PageReader(ReadOptions(template=tpl, resegment=False), classifier=on.classifier)
         if on.classifier.meta.refit_all and args.writers == "test":

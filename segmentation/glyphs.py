@@ -11,6 +11,39 @@ import numpy as np
 
 from segmentation.lines import Box, FormLines, Rect
 
+Cut = tuple[float, float]  # a straight cut through a blob: (x at mid-height, x shift per row)
+
+
+@dataclass(eq=False)
+class Blob:
+    """A wide blob split at cuts through ink. ``cuts`` holds, per boundary between its pieces,
+    the places that cut could go: the least-ink one first (the split the reader makes), then
+    other local minima of ink crossed, for the classifier to choose from."""
+
+    rect: Rect
+    mask: np.ndarray
+    cuts: tuple[tuple[Cut, ...], ...]
+
+    def piece(self, left: Cut | None, right: Cut | None) -> tuple[Rect, np.ndarray]:
+        """The ink between two cuts (``None``: the blob's own edge), trimmed; a zero-width
+        rect when none is left, or when the cuts cross inside the blob."""
+        x, y, w, h = self.rect
+        if left is not None and right is not None and min(
+                right[0] - left[0] + (right[1] - left[1]) * r for r in (-h / 2, h / 2)) <= 0:
+            return (x, y, 0, 0), np.zeros((0, 0), np.uint8)
+        rows = np.arange(h)[:, None] - h / 2
+        xs = np.arange(w)[None, :]
+        keep = np.ones((h, w), bool)
+        if left is not None:
+            keep &= xs >= left[0] + left[1] * rows
+        if right is not None:
+            keep &= xs < right[0] + right[1] * rows
+        part = np.where(keep, self.mask, 0).astype(np.uint8)
+        bx, by, bw, bh = cv2.boundingRect(part)
+        if not bw:
+            return (x, y, 0, 0), np.zeros((0, 0), np.uint8)
+        return (x + bx, y + by, bw, bh), np.ascontiguousarray(part[by : by + bh, bx : bx + bw])
+
 
 @dataclass
 class Glyph:
@@ -23,6 +56,8 @@ class Glyph:
     word: int = 0  # 1-based word number within its line
     run: int = -1  # free-writing run (a free box's or a text row's characters); -1 in comb cells
     cut: bool = False  # its left edge is a cut through ink (a wide blob split), not a gap
+    blob: Blob | None = None  # the wide blob it was cut from, whose cuts could go elsewhere
+    piece: int = 0  # its place among that blob's pieces
 
 
 @dataclass
@@ -110,52 +145,71 @@ SHORT_PIECE = 0.5  # glyphs under this fraction of the median height are pieces 
 SPLIT_AT = 1.45  # blobs this many times the expected width are split (1.35 to 1.6 read the same)
 CUT_SLANTS = (0.0, -0.2, 0.2, -0.35, 0.35)  # cut lines tried: x shift per row (0 = upright)
 SLANT_COST = 10.0  # ink pixels a slanted cut must save per unit of slant
+CUT_NEAR, CUT_FAR = 0.3, 0.45  # the reader's cut lies this near an even boundary, alternatives this
+CUT_OPTIONS, CUT_APART = 4, 0.15  # places offered per cut, at least this far apart (x the step)
 CAPTION_H, CAPTION_TOP, CAPTION_MIN, CAPTION_GAP, CAPTION_LEFT = 0.3, 0.4, 3, 3.0, 0.3  # _printed_caption
 CAPTION_REL, CAPTION_ALONE_H = 0.6, 0.2
 WIDE_CAP = 0.9  # a character's expected width is at most this x the run's median height
 
 
-def _split_wide(rect: Rect, mask: np.ndarray, expected_w: float) -> list[tuple[Rect, np.ndarray, bool]]:
-    """Split a blob at least ``SPLIT_AT`` times the expected width into ``n`` pieces: near each
-    even boundary, along the straight line (upright or slanted by up to ``CUT_SLANTS``) that
-    crosses the least ink, since slanted writing touches along a slant. Returns (rect, mask,
-    cut) pieces; ``cut`` marks a piece whose left edge is a cut."""
+def _cut_options(ink: np.ndarray, centre: float, step: float) -> tuple[Cut, ...]:
+    """Where one boundary of a split blob could go: the straight line (upright or slanted by
+    up to ``CUT_SLANTS``) crossing the least ink within ``CUT_NEAR`` of ``centre``, then up to
+    ``CUT_OPTIONS - 1`` other local minima within ``CUT_FAR``, at least ``CUT_APART`` away."""
+    h, w = ink.shape
+    lo, hi = max(int(centre - CUT_FAR * step), 1), min(int(centre + CUT_FAR * step), w - 1)
+    if hi <= lo:
+        return ()
+    xs = np.arange(lo, hi)
+    rows = np.arange(h)[:, None] - h / 2
+    costs = []
+    for t in CUT_SLANTS:
+        cols = np.rint(xs[None, :] + t * rows).astype(int)  # (h, candidates)
+        inside = (cols >= 0) & (cols < w)
+        crossed = (ink[np.arange(h)[:, None], np.clip(cols, 0, w - 1)] & inside).sum(axis=0)
+        costs.append(crossed + SLANT_COST * abs(t))
+    costs = np.array(costs, float)  # (slants, candidates)
+    slant = np.argmin(costs, axis=0)
+    cost = costs[slant, np.arange(xs.size)] + 1e-3 * np.abs(xs - centre)
+    near = (xs >= int(centre - CUT_NEAR * step)) & (xs < int(centre + CUT_NEAR * step))
+    if not near.any():
+        return ()
+    first = int(np.argmin(np.where(near, cost, np.inf)))
+    picked = [first]
+    left, right = np.r_[np.inf, cost[:-1]], np.r_[cost[1:], np.inf]
+    for i in np.argsort(cost, kind="stable"):
+        if len(picked) >= CUT_OPTIONS:
+            break
+        if cost[i] <= left[i] and cost[i] <= right[i] and all(abs(int(i) - j) >= CUT_APART * step for j in picked):
+            picked.append(int(i))
+    return tuple((float(xs[i]), float(CUT_SLANTS[slant[i]])) for i in picked)
+
+
+def _split_wide(rect: Rect, mask: np.ndarray, expected_w: float) -> list[tuple[Rect, np.ndarray, bool, Blob | None]]:
+    """Split a blob at least ``SPLIT_AT`` times the expected width into ``n`` pieces, each cut
+    near an even boundary along the line that crosses the least ink (slanted writing touches
+    along a slant). Returns (rect, mask, cut, blob) pieces; ``cut`` marks a piece whose left
+    edge is a cut, and ``blob`` (shared by the pieces) keeps the other places each cut could go."""
     x, y, w, h = rect
     if w < SPLIT_AT * max(expected_w, 1.0):
-        return [(rect, mask, False)]
+        return [(rect, mask, False, None)]
     n = max(2, int(round(w / max(expected_w, 1.0))))
     ink = mask > 0
-    rows = np.arange(h)[:, None] - h / 2
     step = w / n
-    cuts = []  # (x at mid-height, slant)
-    for k in range(1, n):
-        lo, hi = max(int(k * step - 0.3 * step), 1), min(int(k * step + 0.3 * step), w - 1)
-        if hi <= lo:
-            continue
-        best = None
-        for t in CUT_SLANTS:
-            cols = np.rint(np.arange(lo, hi)[None, :] + t * rows).astype(int)  # (h, candidates)
-            inside = (cols >= 0) & (cols < w)
-            crossed = (ink[np.arange(h)[:, None], np.clip(cols, 0, w - 1)] & inside).sum(axis=0)
-            score = crossed + 1e-3 * np.abs(np.arange(lo, hi) - k * step) + SLANT_COST * abs(t)
-            i = int(np.argmin(score))
-            if best is None or score[i] < best[0]:
-                best = (score[i], lo + i, t)
-        cuts.append(best[1:])
-    xs = np.arange(w)[None, :]
-    out, prev = [], None
-    for c in [*cuts, None]:
-        left = np.ones((h, w), bool) if c is None else xs < c[0] + c[1] * rows
-        right = np.ones((h, w), bool) if prev is None else xs >= prev[0] + prev[1] * rows
-        part = np.where(left & right, mask, 0).astype(np.uint8)
-        bx, by, bw, bh = cv2.boundingRect(part)
-        if bw:
-            out.append(((x + bx, y + by, bw, bh), np.ascontiguousarray(part[by : by + bh, bx : bx + bw]), bool(out)))
-        prev = c
+    cuts = tuple(c for c in (_cut_options(ink, k * step, step) for k in range(1, n)) if c)
+    blob = Blob(rect, mask, cuts)
+    bounds = [None, *(c[0] for c in cuts), None]
+    out = []
+    for left, right in zip(bounds, bounds[1:], strict=False):
+        (px, py, pw, ph), part = blob.piece(left, right)
+        if pw:
+            out.append(((px, py, pw, ph), part, bool(out), blob))
+    if len(out) != len(bounds) - 1:  # a piece came out empty: its neighbours' cuts are fixed
+        out = [(r, m, c, None) for r, m, c, _ in out]
     return out
 
 
-def _free_glyphs(labels: np.ndarray, comps: list[_Comp], ref_h: float) -> list[tuple[Rect, np.ndarray, bool]]:
+def _free_glyphs(labels: np.ndarray, comps: list[_Comp], ref_h: float) -> list[tuple[Rect, np.ndarray, bool, Blob | None]]:
     """Glyphs in a free box or free text: merge pieces that overlap in x, split wide blobs."""
     comps = sorted(comps, key=lambda c: c.x)
     groups: list[list[_Comp]] = []
@@ -183,6 +237,14 @@ def _free_glyphs(labels: np.ndarray, comps: list[_Comp], ref_h: float) -> list[t
     out = []
     for r, m in glyphs:
         out.extend(_split_wide(r, m, expected))
+    return out
+
+
+def _run_glyphs(pieces: list[tuple[Rect, np.ndarray, bool, Blob | None]], region: int, run: int) -> list[Glyph]:
+    out, k = [], 0
+    for i, (rect, m, cut, blob) in enumerate(pieces):
+        k = k + 1 if blob is not None and i and pieces[i - 1][3] is blob else 0
+        out.append(Glyph(rect, m, region, run=run, cut=cut, blob=blob, piece=k))
     return out
 
 
@@ -312,8 +374,7 @@ def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = N
                 run += 1
                 row_ref = box_ref if len(rows) == 1 else \
                     BOX_ROW_REF * float(np.percentile([c.h for c in row], 75))
-                for rect, m, cut in _free_glyphs(labels, row, row_ref):
-                    out.append(Glyph(rect, m, bi, run=run, cut=cut))
+                out += _run_glyphs(_free_glyphs(labels, row, row_ref), bi, run)
     if free_text:
         rest = [c for c in comps if c.label not in owner and c.area >= 12]
         if rest:
@@ -322,8 +383,7 @@ def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = N
             tall = [c for c in rest if c.h >= 0.45 * text_h or (c.h >= 0.2 * text_h and c.w >= 0.2 * text_h)]
             for row in _rows(tall):
                 run += 1
-                for rect, m, cut in _free_glyphs(labels, row, text_h):
-                    out.append(Glyph(rect, m, -1, run=run, cut=cut))
+                out += _run_glyphs(_free_glyphs(labels, row, text_h), -1, run)
     return order_glyphs(out, boxes)
 
 

@@ -112,3 +112,60 @@ def test_a_cut_through_ink_must_pay_for_itself():
     cut = [gs[0], replace(gs[1], cut=True)]  # one blob split in two by the reader
     out_cut, _ = resegment.choose(cut, merge_candidates(cut), probs_for(whole), masks)
     assert len(out_cut) == 1
+
+
+def split_blob(width: int, cuts: tuple, h: int = 40) -> list[Glyph]:
+    """A solid blob cut at the first option of each of ``cuts``, as the reader splits it."""
+    from segmentation.glyphs import Blob
+
+    blob = Blob((0, 100, width, h), np.full((h, width), 255, np.uint8), cuts)
+    bounds = [None, *(c[0] for c in cuts), None]
+    out = []
+    for k, (left, right) in enumerate(zip(bounds, bounds[1:], strict=False)):
+        rect, mask = blob.piece(left, right)
+        out.append(Glyph(rect, mask, region=0, run=0, line=1, index=k + 1, cut=k > 0, blob=blob, piece=k))
+    return out
+
+
+def reads_by_width(confident: set[int], p: float = 0.99, doubt: float = 0.4):
+    """A stand-in classifier: sure of class 1 for pieces of the given widths, doubtful otherwise."""
+    return lambda masks: probs_for([{1: p if m.shape[1] in confident else doubt} for m in masks])
+
+
+def test_a_cut_moves_to_where_the_classifier_reads_both_pieces():
+    gs = split_blob(80, (((40.0, 0.0), (30.0, 0.0), (50.0, 0.0)),))
+    out = resegment.choose_cuts(gs, reads_by_width({30, 50}), [np.ones(4, bool)] * 2)
+    assert [g.rect[2] for g in out] == [30, 50]
+    assert [g.cut for g in out] == [False, True]
+
+
+def test_a_cut_stays_at_the_least_ink_when_the_classifier_has_no_preference():
+    gs = split_blob(80, (((40.0, 0.0), (30.0, 0.0), (50.0, 0.0)),))
+    out = resegment.choose_cuts(gs, reads_by_width(set(), doubt=0.9), [np.ones(4, bool)] * 2)
+    assert [g.rect for g in out] == [g.rect for g in gs]
+
+
+def test_a_blob_split_where_it_should_not_be_is_read_whole():
+    gs = [glyph(-60, 20, index=1), *split_blob(50, (((25.0, 0.0), (15.0, 0.0)),))]
+    out = resegment.choose_cuts(gs, reads_by_width({50}), [np.ones(4, bool)] * 3)
+    assert [g.rect for g in out] == [gs[0].rect, (0, 100, 50, 40)]
+    assert not out[1].cut
+
+
+def test_slanted_cut_options_leave_no_ink_behind():
+    from segmentation.glyphs import _split_wide
+
+    rng = np.random.default_rng(0)
+    mask = ((rng.random((40, 120)) < 0.3) * 255).astype(np.uint8)
+    pieces = _split_wide((0, 0, 120, 40), mask, 30.0)
+    blob = pieces[0][3]
+    assert blob is not None and all(p[3] is blob for p in pieces)
+    assert len(blob.cuts) == 3 and all(1 <= len(c) <= 4 for c in blob.cuts)
+    for k in range(len(blob.cuts)):  # any choice at one cut, the others where the reader put them
+        for option in blob.cuts[k]:
+            cuts = [c[0] for c in blob.cuts]
+            cuts[k] = option
+            bounds = [None, *cuts, None]
+            parts = [blob.piece(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
+            if all(r[2] for r, _ in parts):  # else the choice is refused: a piece is empty, or cuts cross
+                assert sum(int((m > 0).sum()) for _, m in parts) == int((mask > 0).sum())

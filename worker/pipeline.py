@@ -89,11 +89,15 @@ class PageReader:
         if lighter is not None:
             ink = lighter
             glyphs = glyphs_in(ink)
+        field_charset = (lambda g: tpl.fields[g.region].charset) if tpl is not None else (lambda g: None)
+        if opts.resegment:  # touching characters: the classifier chooses where to cut them
+            glyphs = resegment.choose_cuts(
+                glyphs, lambda ms: self.classifier.probabilities(normalize_batch(ms, stroke=True)),
+                [self.classifier.mask(field_charset(g)) for g in glyphs])
         # free writing: the classifier chooses between pieces and their merges
         candidates = merge_candidates(glyphs) if opts.resegment else []
         x = normalize_batch([g.mask for g in glyphs] + [c.mask for c in candidates], stroke=True)
         probs = self.classifier.probabilities(x)
-        field_charset = (lambda g: tpl.fields[g.region].charset) if tpl is not None else (lambda g: None)
         glyphs, probs = resegment.choose(glyphs, candidates, probs,
                                          [self.classifier.mask(field_charset(g)) for g in glyphs])
         charsets = [field_charset(g) for g in glyphs] if tpl is not None else None

@@ -1,6 +1,8 @@
 """Recognition-driven segmentation of free writing.
 
-Where neighbouring pieces in a free box or a text row could be one character (a stroke
+Where characters touch, ``segmentation.glyphs`` cuts the blob where the least ink is
+crossed and keeps other places each cut could go (``Blob.cuts``); ``choose_cuts`` lets the
+classifier pick among them. Then, where neighbouring pieces in a free box or a text row could be one character (a stroke
 broken by the pen or the scan, a wide blob split where it should not have been),
 ``segmentation.glyphs.merge_candidates`` offers the merged glyph too. This step keeps, for
 each run, the sequence of pieces and merges that the classifier finds most probable: the
@@ -10,11 +12,12 @@ glyph that starts at a gap in the ink."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
 
-from segmentation.glyphs import Candidate, Glyph
+from segmentation.glyphs import Blob, Candidate, Glyph
 
 # Log-probability credited per chosen glyph, so a merge must beat the pieces by a margin
 # (e^0.7 ~ 2x). Chosen on real UNIPEN glyphs of *training* writers pasted into generated forms
@@ -24,6 +27,67 @@ from segmentation.glyphs import Candidate, Glyph
 # a weaker cue than a gap, so the split must pay for itself in probability alone. This took
 # bench.pasted from 6.69% to 5.96% CER (test writers, shipped refit; generated forms unchanged).
 PIECE_BONUS = 0.7
+# Log-probability a cut must gain to move from where the least ink is crossed.
+CUT_MARGIN = 0.5
+MAX_PARTS, MAX_ASPECT = 3, 1.4  # as merge_candidates: parts joined into one, and its widest
+
+
+def _best(probs: np.ndarray, mask: np.ndarray) -> float:
+    return math.log(max(float(probs[mask].max()), 1e-9))
+
+
+def choose_cuts(glyphs: list[Glyph], classify: Callable[[list[np.ndarray]], np.ndarray],
+                masks: list[np.ndarray]) -> list[Glyph]:
+    """Re-cut each split blob where the classifier reads it best: per blob, the path through
+    its cut options (``Blob.cuts``, any of which may also be left uncut) that maximises the
+    pieces' summed log-probability within the charset, less ``CUT_MARGIN`` for each cut
+    moved off its least-ink place. ``classify`` maps glyph masks to probability rows;
+    ``masks`` are the glyphs' charset masks."""
+    by_blob: dict[int, list[int]] = {}
+    for i, g in enumerate(glyphs):
+        if g.blob is not None:
+            by_blob.setdefault(id(g.blob), []).append(i)
+    # a lattice per blob: a piece runs from option a of cut i to option b of cut j > i
+    # (cut 0 and cut n are the blob's edges), no wider than a merge may be
+    plans: list[tuple[list[int], dict[tuple[int, int, int, int], tuple]]] = []
+    for idx in by_blob.values():
+        blob: Blob = glyphs[idx[0]].blob
+        options = [(None,), *blob.cuts, (None,)]
+        n = len(options) - 1
+        if len(idx) != n:
+            continue
+        pieces = {}
+        for i in range(n):
+            for j in range(i + 1, min(i + MAX_PARTS, n) + 1):
+                for a, left in enumerate(options[i]):
+                    for b, right in enumerate(options[j]):
+                        rect, mask = blob.piece(left, right)
+                        if rect[2] and (j == i + 1 or rect[2] <= MAX_ASPECT * max(blob.rect[3], rect[3])):
+                            pieces[i, a, j, b] = rect, mask
+        plans.append((idx, pieces))
+    keys = [(p, key) for p, (_, pieces) in enumerate(plans) for key in pieces]
+    if not keys:
+        return glyphs
+    read = dict(zip(keys, classify([plans[p][1][key][1] for p, key in keys]), strict=True))
+    replaced: dict[int, list[Glyph]] = {}
+    for p, (idx, pieces) in enumerate(plans):
+        charset = masks[idx[0]]
+        best: dict[tuple[int, int], tuple[float, tuple]] = {(0, 0): (0.0, ())}  # (cut, option) -> score, path
+        for i, a, j, b in sorted(pieces):
+            if (i, a) not in best:
+                continue
+            v = best[i, a][0] + _best(read[p, (i, a, j, b)], charset) - (CUT_MARGIN if b else 0.0)
+            if (j, b) not in best or v > best[j, b][0]:
+                best[j, b] = (v, (*best[i, a][1], (i, a, j, b)))
+        end = best.get((len(idx), 0))
+        if end is None:
+            continue
+        first = glyphs[idx[0]]
+        replaced[idx[0]] = [replace(first, rect=pieces[key][0], mask=pieces[key][1], cut=key[0] > 0, piece=key[0])
+                            for key in end[1]]
+        for i in idx[1:]:
+            replaced[i] = []
+    return [g for i, old in enumerate(glyphs) for g in replaced.get(i, [old])]
 
 
 def choose(glyphs: list[Glyph], candidates: list[Candidate], probs: np.ndarray,
@@ -37,6 +101,7 @@ def choose(glyphs: list[Glyph], candidates: list[Candidate], probs: np.ndarray,
 
     def score(row: int, mask: np.ndarray) -> float:
         return math.log(max(float(probs[row][mask].max()), 1e-9))
+
 
     ending: dict[int, list[tuple[int, int]]] = {}  # last glyph -> (first glyph, probs row)
     for k in range(n):
