@@ -465,6 +465,8 @@ def _find_in_crop(ink: np.ndarray, lines: FormLines, regions: list[Rect]) -> lis
                          regions=[_shift(r, -x0, -y0) for r in regions], _cropped=True)
     for g in glyphs:
         g.rect = _shift(g.rect, x0, y0)
+    for blob in {id(g.blob): g.blob for g in glyphs if g.blob is not None}.values():
+        blob.rect = _shift(blob.rect, x0, y0)
     return glyphs
 
 

@@ -418,3 +418,21 @@ def test_letters_spaced_evenly_across_a_box_stay_one_word():
     assert {x.word for x in spaced} == {1}
     words = order_glyphs([g(0), g(40), g(80), g(220), g(260)], [])  # gaps 10, 10, 110, 10
     assert [x.word for x in words] == [1, 1, 1, 2, 2]
+
+
+def test_touching_pieces_in_a_template_field_keep_page_coordinates():
+    import random
+
+    from worker.synth.forms import Writer, draw_glyph
+
+    slanted = Writer(0.45, 0.0, 0.1, 1.0, 0.75, 0.0, 3)
+    page = np.full((600, 900), 255, np.uint8)
+    rng = random.Random(0)
+    draw_glyph(page, "N", 400, 300, 70, 100, slanted, rng)
+    draw_glyph(page, "H", 470, 300, 70, 100, slanted, rng)
+    ink = ((page < 128) * 255).astype(np.uint8)
+    glyphs = find_glyphs(ink, find_lines(ink), regions=[(350, 260, 300, 180)])
+    assert len(glyphs) == 2 and glyphs[0].blob is glyphs[1].blob is not None
+    bounds = [None, *(c[0] for c in glyphs[0].blob.cuts), None]
+    for g, left, right in zip(glyphs, bounds, bounds[1:], strict=False):
+        assert glyphs[0].blob.piece(left, right)[0] == g.rect  # the field is read from a crop of the page

@@ -44,7 +44,9 @@ def choose_cuts(glyphs: list[Glyph], classify: Callable[[list[np.ndarray]], np.n
     moved off its least-ink place. ``classify`` maps glyph masks to probability rows;
     ``masks`` are the glyphs' charset masks."""
     by_blob: dict[int, list[int]] = {}
+    run_h: dict[int, list[int]] = {}
     for i, g in enumerate(glyphs):
+        run_h.setdefault(g.run, []).append(g.rect[3])
         if g.blob is not None:
             by_blob.setdefault(id(g.blob), []).append(i)
     # a lattice per blob: a piece runs from option a of cut i to option b of cut j > i
@@ -56,13 +58,14 @@ def choose_cuts(glyphs: list[Glyph], classify: Callable[[list[np.ndarray]], np.n
         n = len(options) - 1
         if len(idx) != n:
             continue
+        h = float(np.median(run_h[glyphs[idx[0]].run]))  # as merge_candidates measures a run
         pieces = {}
         for i in range(n):
             for j in range(i + 1, min(i + MAX_PARTS, n) + 1):
                 for a, left in enumerate(options[i]):
                     for b, right in enumerate(options[j]):
                         rect, mask = blob.piece(left, right)
-                        if rect[2] and (j == i + 1 or rect[2] <= MAX_ASPECT * max(blob.rect[3], rect[3])):
+                        if rect[2] and (j == i + 1 or rect[2] <= MAX_ASPECT * max(h, rect[3])):
                             pieces[i, a, j, b] = rect, mask
         plans.append((idx, pieces))
     keys = [(p, key) for p, (_, pieces) in enumerate(plans) for key in pieces]
