@@ -57,7 +57,6 @@ class Glyph:
     run: int = -1  # free-writing run (a free box's or a text row's characters); -1 in comb cells
     cut: bool = False  # its left edge is a cut through ink (a wide blob split), not a gap
     blob: Blob | None = None  # the wide blob it was cut from, whose cuts could go elsewhere
-    piece: int = 0  # its place among that blob's pieces
 
 
 @dataclass
@@ -150,6 +149,7 @@ CUT_OPTIONS, CUT_APART = 4, 0.15  # places offered per cut, at least this far ap
 CAPTION_H, CAPTION_TOP, CAPTION_MIN, CAPTION_GAP, CAPTION_LEFT = 0.3, 0.4, 3, 3.0, 0.3  # _printed_caption
 CAPTION_REL, CAPTION_ALONE_H = 0.6, 0.2
 WIDE_CAP = 0.9  # a character's expected width is at most this x the run's median height
+MERGE_PARTS, MERGE_ASPECT = 3, 1.4  # a merged character: at most this many pieces, this wide x run height
 
 
 def _cut_options(ink: np.ndarray, centre: float, step: float) -> tuple[Cut, ...]:
@@ -201,9 +201,9 @@ def _split_wide(rect: Rect, mask: np.ndarray, expected_w: float) -> list[tuple[R
     bounds = [None, *(c[0] for c in cuts), None]
     out = []
     for left, right in zip(bounds, bounds[1:], strict=False):
-        (px, py, pw, ph), part = blob.piece(left, right)
-        if pw:
-            out.append(((px, py, pw, ph), part, bool(out), blob))
+        piece, part = blob.piece(left, right)
+        if piece[2]:
+            out.append((piece, part, bool(out), blob))
     if len(out) != len(bounds) - 1:  # a piece came out empty: its neighbours' cuts are fixed
         out = [(r, m, c, None) for r, m, c, _ in out]
     return out
@@ -237,14 +237,6 @@ def _free_glyphs(labels: np.ndarray, comps: list[_Comp], ref_h: float) -> list[t
     out = []
     for r, m in glyphs:
         out.extend(_split_wide(r, m, expected))
-    return out
-
-
-def _run_glyphs(pieces: list[tuple[Rect, np.ndarray, bool, Blob | None]], region: int, run: int) -> list[Glyph]:
-    out, k = [], 0
-    for i, (rect, m, cut, blob) in enumerate(pieces):
-        k = k + 1 if blob is not None and i and pieces[i - 1][3] is blob else 0
-        out.append(Glyph(rect, m, region, run=run, cut=cut, blob=blob, piece=k))
     return out
 
 
@@ -374,7 +366,7 @@ def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = N
                 run += 1
                 row_ref = box_ref if len(rows) == 1 else \
                     BOX_ROW_REF * float(np.percentile([c.h for c in row], 75))
-                out += _run_glyphs(_free_glyphs(labels, row, row_ref), bi, run)
+                out += [Glyph(r, m, bi, run=run, cut=cut, blob=blob) for r, m, cut, blob in _free_glyphs(labels, row, row_ref)]
     if free_text:
         rest = [c for c in comps if c.label not in owner and c.area >= 12]
         if rest:
@@ -383,7 +375,7 @@ def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = N
             tall = [c for c in rest if c.h >= 0.45 * text_h or (c.h >= 0.2 * text_h and c.w >= 0.2 * text_h)]
             for row in _rows(tall):
                 run += 1
-                out += _run_glyphs(_free_glyphs(labels, row, text_h), -1, run)
+                out += [Glyph(r, m, -1, run=run, cut=cut, blob=blob) for r, m, cut, blob in _free_glyphs(labels, row, text_h)]
     return order_glyphs(out, boxes)
 
 
@@ -552,17 +544,22 @@ def order_glyphs(glyphs: list[Glyph], boxes: list[Box]) -> list[Glyph]:
     return [g for r in rows for g in r]
 
 
-def merge_candidates(glyphs: list[Glyph], max_parts: int = 3, max_aspect: float = 1.4,
+def run_heights(glyphs: list[Glyph]) -> dict[int, float]:
+    """Each free-writing run's median glyph height: the scale its merges are measured by."""
+    by_run: dict[int, list[int]] = {}
+    for g in glyphs:
+        if g.run >= 0:
+            by_run.setdefault(g.run, []).append(g.rect[3])
+    return {r: float(np.median(hs)) for r, hs in by_run.items()}
+
+
+def merge_candidates(glyphs: list[Glyph], max_parts: int = MERGE_PARTS, max_aspect: float = MERGE_ASPECT,
                      max_gap: float = 0.3) -> list[Candidate]:
     """Merges of 2..``max_parts`` neighbouring glyphs (reading order, same run and line) that
     could be one character: together no wider than ``max_aspect`` x the run's median glyph
     height, with no gap between them above ``max_gap`` x that height. The reader lets the
     classifier choose between these and the separate pieces."""
-    by_run: dict[int, list[int]] = {}
-    for g in glyphs:
-        if g.run >= 0:
-            by_run.setdefault(g.run, []).append(g.rect[3])
-    heights = {r: float(np.median(hs)) for r, hs in by_run.items()}
+    heights = run_heights(glyphs)
     out = []
     for i, g in enumerate(glyphs):
         if g.run < 0:

@@ -123,7 +123,7 @@ def split_blob(width: int, cuts: tuple, h: int = 40) -> list[Glyph]:
     out = []
     for k, (left, right) in enumerate(zip(bounds, bounds[1:], strict=False)):
         rect, mask = blob.piece(left, right)
-        out.append(Glyph(rect, mask, region=0, run=0, line=1, index=k + 1, cut=k > 0, blob=blob, piece=k))
+        out.append(Glyph(rect, mask, region=0, run=0, line=1, index=k + 1, cut=k > 0, blob=blob))
     return out
 
 
@@ -134,20 +134,20 @@ def reads_by_width(confident: set[int], p: float = 0.99, doubt: float = 0.4):
 
 def test_a_cut_moves_to_where_the_classifier_reads_both_pieces():
     gs = split_blob(80, (((40.0, 0.0), (30.0, 0.0), (50.0, 0.0)),))
-    out = resegment.choose_cuts(gs, reads_by_width({30, 50}), [np.ones(4, bool)] * 2)
+    out = resegment.choose_cuts(gs, reads_by_width({30, 50}), lambda g: np.ones(4, bool))
     assert [g.rect[2] for g in out] == [30, 50]
     assert [g.cut for g in out] == [False, True]
 
 
 def test_a_cut_stays_at_the_least_ink_when_the_classifier_has_no_preference():
     gs = split_blob(80, (((40.0, 0.0), (30.0, 0.0), (50.0, 0.0)),))
-    out = resegment.choose_cuts(gs, reads_by_width(set(), doubt=0.9), [np.ones(4, bool)] * 2)
+    out = resegment.choose_cuts(gs, reads_by_width(set(), doubt=0.9), lambda g: np.ones(4, bool))
     assert [g.rect for g in out] == [g.rect for g in gs]
 
 
 def test_a_blob_split_where_it_should_not_be_is_read_whole():
     gs = [glyph(-60, 20, index=1), *split_blob(50, (((25.0, 0.0), (15.0, 0.0)),))]
-    out = resegment.choose_cuts(gs, reads_by_width({50}), [np.ones(4, bool)] * 3)
+    out = resegment.choose_cuts(gs, reads_by_width({50}), lambda g: np.ones(4, bool))
     assert [g.rect for g in out] == [gs[0].rect, (0, 100, 50, 40)]
     assert not out[1].cut
 

@@ -93,7 +93,7 @@ class PageReader:
         if opts.resegment:  # touching characters: the classifier chooses where to cut them
             glyphs = resegment.choose_cuts(
                 glyphs, lambda ms: self.classifier.probabilities(normalize_batch(ms, stroke=True)),
-                [self.classifier.mask(field_charset(g)) for g in glyphs])
+                lambda g: self.classifier.mask(field_charset(g)))
         # free writing: the classifier chooses between pieces and their merges
         candidates = merge_candidates(glyphs) if opts.resegment else []
         x = normalize_batch([g.mask for g in glyphs] + [c.mask for c in candidates], stroke=True)

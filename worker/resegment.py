@@ -2,10 +2,11 @@
 
 Where characters touch, ``segmentation.glyphs`` cuts the blob where the least ink is
 crossed and keeps other places each cut could go (``Blob.cuts``); ``choose_cuts`` lets the
-classifier pick among them. Then, where neighbouring pieces in a free box or a text row could be one character (a stroke
-broken by the pen or the scan, a wide blob split where it should not have been),
-``segmentation.glyphs.merge_candidates`` offers the merged glyph too. This step keeps, for
-each run, the sequence of pieces and merges that the classifier finds most probable: the
+classifier pick among them. Then, where neighbouring pieces in a free box or a text row
+could be one character (a stroke broken by the pen or the scan, a wide blob split where it
+should not have been), ``segmentation.glyphs.merge_candidates`` offers the merged glyph
+too. ``choose`` keeps, for each run, the sequence of pieces and merges that the classifier
+finds most probable: the
 product of each chosen glyph's top probability within its charset, with a bonus for each
 glyph that starts at a gap in the ink."""
 
@@ -17,7 +18,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from segmentation.glyphs import Blob, Candidate, Glyph
+from segmentation.glyphs import MERGE_ASPECT, MERGE_PARTS, Blob, Candidate, Glyph, run_heights
 
 # Log-probability credited per chosen glyph, so a merge must beat the pieces by a margin
 # (e^0.7 ~ 2x). Chosen on real UNIPEN glyphs of *training* writers pasted into generated forms
@@ -29,7 +30,6 @@ from segmentation.glyphs import Blob, Candidate, Glyph
 PIECE_BONUS = 0.7
 # Log-probability a cut must gain to move from where the least ink is crossed.
 CUT_MARGIN = 0.5
-MAX_PARTS, MAX_ASPECT = 3, 1.4  # as merge_candidates: parts joined into one, and its widest
 
 
 def _best(probs: np.ndarray, mask: np.ndarray) -> float:
@@ -37,18 +37,19 @@ def _best(probs: np.ndarray, mask: np.ndarray) -> float:
 
 
 def choose_cuts(glyphs: list[Glyph], classify: Callable[[list[np.ndarray]], np.ndarray],
-                masks: list[np.ndarray]) -> list[Glyph]:
+                charset_mask: Callable[[Glyph], np.ndarray]) -> list[Glyph]:
     """Re-cut each split blob where the classifier reads it best: per blob, the path through
     its cut options (``Blob.cuts``, any of which may also be left uncut) that maximises the
     pieces' summed log-probability within the charset, less ``CUT_MARGIN`` for each cut
     moved off its least-ink place. ``classify`` maps glyph masks to probability rows;
-    ``masks`` are the glyphs' charset masks."""
+    ``charset_mask`` gives a glyph's charset mask over the labels."""
     by_blob: dict[int, list[int]] = {}
-    run_h: dict[int, list[int]] = {}
     for i, g in enumerate(glyphs):
-        run_h.setdefault(g.run, []).append(g.rect[3])
         if g.blob is not None:
             by_blob.setdefault(id(g.blob), []).append(i)
+    if not by_blob:
+        return glyphs
+    heights = run_heights(glyphs)
     # a lattice per blob: a piece runs from option a of cut i to option b of cut j > i
     # (cut 0 and cut n are the blob's edges), no wider than a merge may be
     plans: list[tuple[list[int], dict[tuple[int, int, int, int], tuple]]] = []
@@ -58,14 +59,14 @@ def choose_cuts(glyphs: list[Glyph], classify: Callable[[list[np.ndarray]], np.n
         n = len(options) - 1
         if len(idx) != n:
             continue
-        h = float(np.median(run_h[glyphs[idx[0]].run]))  # as merge_candidates measures a run
+        h = heights[glyphs[idx[0]].run]
         pieces = {}
         for i in range(n):
-            for j in range(i + 1, min(i + MAX_PARTS, n) + 1):
+            for j in range(i + 1, min(i + MERGE_PARTS, n) + 1):
                 for a, left in enumerate(options[i]):
                     for b, right in enumerate(options[j]):
                         rect, mask = blob.piece(left, right)
-                        if rect[2] and (j == i + 1 or rect[2] <= MAX_ASPECT * max(h, rect[3])):
+                        if rect[2] and (j == i + 1 or rect[2] <= MERGE_ASPECT * max(h, rect[3])):
                             pieces[i, a, j, b] = rect, mask
         plans.append((idx, pieces))
     keys = [(p, key) for p, (_, pieces) in enumerate(plans) for key in pieces]
@@ -74,7 +75,7 @@ def choose_cuts(glyphs: list[Glyph], classify: Callable[[list[np.ndarray]], np.n
     read = dict(zip(keys, classify([plans[p][1][key][1] for p, key in keys]), strict=True))
     replaced: dict[int, list[Glyph]] = {}
     for p, (idx, pieces) in enumerate(plans):
-        charset = masks[idx[0]]
+        charset = charset_mask(glyphs[idx[0]])
         best: dict[tuple[int, int], tuple[float, tuple]] = {(0, 0): (0.0, ())}  # (cut, option) -> score, path
         for i, a, j, b in sorted(pieces):
             if (i, a) not in best:
@@ -86,7 +87,7 @@ def choose_cuts(glyphs: list[Glyph], classify: Callable[[list[np.ndarray]], np.n
         if end is None:
             continue
         first = glyphs[idx[0]]
-        replaced[idx[0]] = [replace(first, rect=pieces[key][0], mask=pieces[key][1], cut=key[0] > 0, piece=key[0])
+        replaced[idx[0]] = [replace(first, rect=pieces[key][0], mask=pieces[key][1], cut=key[0] > 0)
                             for key in end[1]]
         for i in idx[1:]:
             replaced[i] = []
@@ -102,10 +103,6 @@ def choose(glyphs: list[Glyph], candidates: list[Candidate], probs: np.ndarray,
     if not candidates:
         return glyphs, probs[:n]
 
-    def score(row: int, mask: np.ndarray) -> float:
-        return math.log(max(float(probs[row][mask].max()), 1e-9))
-
-
     ending: dict[int, list[tuple[int, int]]] = {}  # last glyph -> (first glyph, probs row)
     for k in range(n):
         ending[k] = [(k, k)]
@@ -115,7 +112,7 @@ def choose(glyphs: list[Glyph], candidates: list[Candidate], probs: np.ndarray,
     back: list[tuple[int, int]] = [(0, 0)] * (n + 1)
     for k in range(n):
         for first, row in ending[k]:
-            v = best[first] + score(row, masks[first]) + (0.0 if glyphs[first].cut else PIECE_BONUS)
+            v = best[first] + _best(probs[row], masks[first]) + (0.0 if glyphs[first].cut else PIECE_BONUS)
             if v > best[k + 1]:
                 best[k + 1], back[k + 1] = v, (first, row)
     chosen: list[tuple[Glyph, int]] = []
