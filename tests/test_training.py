@@ -145,3 +145,32 @@ def test_exporting_holdout_weights_of_a_run_without_a_refit_is_refused(smoke_run
     with pytest.raises(ModelError, match="holdout"):
         export_run(smoke_run, tmp_path, "smoke", int8=False, weights="holdout")
     assert not list(tmp_path.iterdir())
+
+
+def test_soft_targets_mix_the_smoothed_label_with_the_teachers_by_alpha():
+    from training.train import soft_targets
+
+    y = np.array([0, 2])
+    plain = soft_targets(y, 4, 0.0)
+    assert plain.tolist() == [[1, 0, 0, 0], [0, 0, 1, 0]]
+    smoothed = soft_targets(y, 4, 0.2)
+    np.testing.assert_allclose(smoothed[0], [0.85, 0.05, 0.05, 0.05])
+    teacher = np.array([[0.0, 1.0, 0.0, 0.0], [0.25, 0.25, 0.25, 0.25]], np.float32)
+    mixed = soft_targets(y, 4, 0.2, teacher, alpha=0.25)
+    np.testing.assert_allclose(mixed[0], 0.75 * smoothed[0] + 0.25 * teacher[0], rtol=1e-6)
+    np.testing.assert_allclose(mixed.sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_distillation_trains_the_teachers_and_records_them(synthetic_npz, tmp_path):
+    from training.train import TrainOptions, run_training
+
+    out = run_training(TrainOptions(data=[str(synthetic_npz)], out=tmp_path / "distil", epochs=1, batch_size=64,
+                                    clean_labels=False, teachers=2, distill_alpha=0.5, weight_decay=1e-4,
+                                    verbose=0))
+    info = json.loads((out / "metrics.json").read_text())
+    assert info["training"]["distillation"]["teachers"] == 2
+    assert info["training"]["weight_decay"] == 1e-4
+    teach = info["metrics"]["teachers_averaged"]
+    assert teach["samples"] == info["training"]["split"]["test_samples"]
+    assert 0.0 <= teach["accuracy_in_class"] <= 1.0
+    assert len(info["metrics"]["history"]["val_accuracy"]) == 1  # the kept model was validated

@@ -42,6 +42,15 @@ class TrainOptions:
     # points in class on held-out writers at 25 epochs, and every pen-width column (docs/model.md).
     # It also makes the model under-confident, which the fitted temperature (below) undoes.
     label_smoothing: float = 0.1
+    # Knowledge distillation (Hinton et al. 2015): train this many models of the same recipe
+    # (other seeds) first, then train the kept model against targets that mix the smoothed
+    # label with the teachers' averaged predictions on the same augmented batch, by
+    # ``distill_alpha``. The shipped graph stays one small model; training costs 1 + teachers
+    # times as much, and more for the teachers' forward passes.
+    teachers: int = 0
+    distill_alpha: float = 0.5
+    # Decoupled weight decay (AdamW, Loshchilov & Hutter 2019); 0 = plain Adam.
+    weight_decay: float = 0.0
 
 
 # Pen widths (on the 96 px stroke canvas) at which the held-out writers are redrawn for the
@@ -100,8 +109,19 @@ def _subsample(ds: Dataset, n: int, seed: int) -> Dataset:
     return ds.subset(np.sort(idx))
 
 
+def soft_targets(y: np.ndarray, n_classes: int, smoothing: float, teacher: np.ndarray | None = None,
+                 alpha: float = 0.5) -> np.ndarray:
+    """One-hot targets for class indices ``y``, smoothed, and mixed with teacher probabilities
+    (weight ``alpha``) when given."""
+    t = np.full((len(y), n_classes), smoothing / n_classes, np.float32)
+    t[np.arange(len(y)), y] += 1.0 - smoothing
+    return t if teacher is None else (1.0 - alpha) * t + alpha * teacher.astype(np.float32)
+
+
 def _make_sequence(x: np.ndarray, y: np.ndarray, batch: int, seed: int, cfg: AugmentConfig | None,
-                   strokes: np.ndarray | None = None):
+                   strokes: np.ndarray | None = None, targets=None):
+    """``targets``, when given, maps (augmented batch, class indices) to the soft target rows
+    the batch is trained against (distillation); otherwise the batch carries class indices."""
     import keras
 
     class AugmentedBatches(keras.utils.PyDataset):
@@ -118,9 +138,11 @@ def _make_sequence(x: np.ndarray, y: np.ndarray, batch: int, seed: int, cfg: Aug
         def __getitem__(self, i):
             idx = self.order[i * batch : (i + 1) * batch]
             if cfg is None:
-                return scale(x[idx]), y[idx]
-            rng = np.random.default_rng((seed, self.epoch, i))
-            return augment_batch(x[idx], rng, cfg, None if strokes is None else strokes[idx]), y[idx]
+                xb = scale(x[idx])
+            else:
+                rng = np.random.default_rng((seed, self.epoch, i))
+                xb = augment_batch(x[idx], rng, cfg, None if strokes is None else strokes[idx])
+            return xb, (y[idx] if targets is None else targets(xb, y[idx]))
 
         def on_epoch_end(self):
             self.epoch += 1
@@ -203,24 +225,61 @@ def run_training(opts: TrainOptions) -> Path:
         print(f"redraw: {sum(s is not None for s in strokes)} samples can be redrawn from their pen strokes",
               flush=True)
 
-    def compiled_model(n_train: int):
-        m = build_model(opts.arch, len(labels))
+    n_classes = len(labels)
+
+    def compiled_model(n_train: int, soft: bool):
+        m = build_model(opts.arch, n_classes)
         steps = int(np.ceil(n_train / opts.batch_size)) * opts.epochs  # cosine decay over the whole run
         schedule = keras.optimizers.schedules.CosineDecay(1e-3, steps, alpha=0.05)
-        m.compile(optimizer=keras.optimizers.Adam(schedule), loss=smoothed_loss(len(labels), opts.label_smoothing),
-                  metrics=["accuracy"])
+        optimizer = (keras.optimizers.AdamW(schedule, weight_decay=opts.weight_decay) if opts.weight_decay
+                     else keras.optimizers.Adam(schedule))
+        if soft:  # the batches carry soft target rows, already smoothed
+            m.compile(optimizer=optimizer, loss=keras.losses.CategoricalCrossentropy(),
+                      metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+        else:
+            m.compile(optimizer=optimizer, loss=smoothed_loss(n_classes, opts.label_smoothing),
+                      metrics=["accuracy"])
         return m
 
-    model = compiled_model(len(tr_keep))
-    seq = _make_sequence(ds.x[tr_keep], y_all[tr_keep], opts.batch_size, opts.seed, cfg,
-                         None if strokes is None else strokes[tr_keep])
+    def fit(idx: np.ndarray, seed: int, teachers: list | None = None, validation=None):
+        """The recipe on samples ``idx``: a compiled model fitted with fresh augmentation every
+        epoch, against the teachers' averaged predictions mixed into the targets when given."""
+        keras.utils.set_random_seed(seed)
+        targets = None
+        if teachers:
+            def targets(xb, yb):
+                p = np.mean([t(xb, training=False).numpy() for t in teachers], axis=0)
+                return soft_targets(yb, n_classes, opts.label_smoothing, p, opts.distill_alpha)
+            if validation is not None:
+                validation = (validation[0], soft_targets(validation[1], n_classes, 0.0))
+        m = compiled_model(len(idx), soft=bool(teachers))
+        seq = _make_sequence(ds.x[idx], y_all[idx], opts.batch_size, seed, cfg,
+                             None if strokes is None else strokes[idx], targets)
+        return m, m.fit(seq, epochs=opts.epochs, validation_data=validation, verbose=verbose)
+
+    def fit_teachers(idx: np.ndarray) -> list:
+        out_ = []
+        for k in range(opts.teachers):
+            print(f"distillation: teacher {k + 1}/{opts.teachers} ({len(idx)} samples)", flush=True)
+            out_.append(fit(idx, opts.seed + 1000 * (k + 1))[0])
+        return out_
+
     x_te = scale(ds.x[te_clean])
     print(f"train: {len(tr_keep)} samples, test: {len(te_clean)} ({split} split, "
           f"{len(set(ds.writer[te]))} test writers), arch {opts.arch}, {opts.epochs} epochs, batch {opts.batch_size}",
           flush=True)
     t_fit = time.perf_counter()
-    hist = model.fit(seq, epochs=opts.epochs, validation_data=(x_te, y_all[te_clean]), verbose=verbose)
-    fit_s = time.perf_counter() - t_fit
+    teachers = fit_teachers(tr_keep)
+    if teachers:
+        p_teach = np.mean([t.predict(x_te, batch_size=1024, verbose=0) for t in teachers], axis=0)
+        teacher_report = reports.accuracy_report(p_teach, labels, ds.y[te_clean], ds.group[te_clean])
+        print(f"distillation: the {len(teachers)} teachers averaged score in-class "
+              f"{teacher_report['accuracy_in_class']:.4%} (letters {teacher_report['letters_in_class']}, "
+              f"digits {teacher_report['digits_in_class']})", flush=True)
+    t_student = time.perf_counter()
+    model, hist = fit(tr_keep, opts.seed, teachers, (x_te, y_all[te_clean]))
+    fit_s = time.perf_counter() - t_student  # the kept model's own fit (teachers' forward passes included)
+    teachers_s = t_student - t_fit
 
     # calibrate: the temperature that makes the held-out model's confidences honest on the
     # held-out writers, folded into the output layer (the refit below gets the same one)
@@ -241,6 +300,9 @@ def run_training(opts: TrainOptions) -> Path:
         "final_train_loss": round(float(hist.history["loss"][-1]), 5),
         "history": {k: [round(float(v), 5) for v in vals] for k, vals in hist.history.items()},
     }
+    if teachers:
+        teacher_report.pop("per_class")
+        metrics["teachers_averaged"] = teacher_report | {"fit_seconds": round(teachers_s, 1)}
     checked = ~audited[te_clean]
     if not checked.all():
         metrics["test_checked"] = reports.accuracy_report(probs[checked], labels, y_te[checked],
@@ -284,12 +346,8 @@ def run_training(opts: TrainOptions) -> Path:
               f"({len(set(ds.writer[fit_idx]))} writers); the held-out numbers above describe this recipe",
               flush=True)
         model.save(out / "holdout.keras")  # the writer-disjoint model the metrics describe
-        keras.utils.set_random_seed(opts.seed)
-        model = compiled_model(len(fit_idx))
         t_refit = time.perf_counter()
-        model.fit(_make_sequence(ds.x[fit_idx], y_all[fit_idx], opts.batch_size, opts.seed, cfg,
-                                 None if strokes is None else strokes[fit_idx]),
-                  epochs=opts.epochs, verbose=verbose)
+        model, _ = fit(fit_idx, opts.seed, fit_teachers(fit_idx))
         fold_temperature(model, temperature)
         refit = {"train_samples": len(fit_idx), "train_writers": len(set(ds.writer[fit_idx])),
                  "fit_seconds": round(time.perf_counter() - t_refit, 1),
@@ -315,6 +373,11 @@ def run_training(opts: TrainOptions) -> Path:
         "seed": opts.seed,
         "augment": cfg.to_dict() if cfg else None,
         "label_smoothing": opts.label_smoothing,
+        "weight_decay": opts.weight_decay,
+        "distillation": {"teachers": opts.teachers, "alpha": opts.distill_alpha,
+                         "note": "the kept model was trained against targets mixing the smoothed label with "
+                                 "the averaged predictions of this many models of the same recipe (other "
+                                 "seeds, same samples) on the same augmented batch"} if opts.teachers else None,
         "calibration": {"temperature": temperature, "held_out_nll_before": nll_before,
                         "held_out_nll_after": nll_after,
                         "note": "softmax temperature fitted (NLL) on the held-out writers' predictions and "

@@ -51,8 +51,15 @@ def main() -> None:
                    "(needs unipen_raw_strokes.tar.gz beside the npz sets).")
 @click.option("--label-smoothing", type=click.FloatRange(0.0, 0.5), default=0.1, show_default=True,
               help="Smooth the training targets by this much (0 = plain cross-entropy, the classic recipe).")
+@click.option("--teachers", type=click.IntRange(0, 8), default=0, show_default=True,
+              help="Distil: train this many models of the same recipe first and teach the kept one "
+                   "their averaged predictions (training costs 1 + N times as much).")
+@click.option("--distill-alpha", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
+              help="With --teachers: the teachers' share of the training targets.")
+@click.option("--weight-decay", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+              help="Decoupled weight decay (AdamW); 0 = Adam.")
 def train(data, out, arch, epochs, batch_size, seed, split, augment, clean_labels, max_samples, clean_epochs,
-          refit_all, redraw, label_smoothing):
+          refit_all, redraw, label_smoothing, teachers, distill_alpha, weight_decay):
     """Train the CNN and write reports to a run directory."""
     from training.data import DEFAULT_SETS
     from training.train import TrainOptions, run_training
@@ -60,7 +67,8 @@ def train(data, out, arch, epochs, batch_size, seed, split, augment, clean_label
     run_training(TrainOptions(data=list(data) or list(DEFAULT_SETS), out=out, arch=arch, epochs=epochs,
                               batch_size=batch_size, seed=seed, split=split, augment=augment,
                               clean_labels=clean_labels, max_samples=max_samples, clean_epochs=clean_epochs,
-                              refit_all=refit_all, redraw=redraw, label_smoothing=label_smoothing))
+                              refit_all=refit_all, redraw=redraw, label_smoothing=label_smoothing,
+                              teachers=teachers, distill_alpha=distill_alpha, weight_decay=weight_decay))
 
 
 @main.command()
