@@ -271,8 +271,14 @@ def run_training(opts: TrainOptions) -> Path:
     t_fit = time.perf_counter()
     teachers = fit_teachers(tr_keep)
     if teachers:
-        p_teach = np.mean([t.predict(x_te, batch_size=1024, verbose=0) for t in teachers], axis=0)
-        teacher_report = reports.accuracy_report(p_teach, labels, ds.y[te_clean], ds.group[te_clean])
+        p_each = [t.predict(x_te, batch_size=1024, verbose=0) for t in teachers]
+        each = [reports.accuracy_report(p, labels, ds.y[te_clean], ds.group[te_clean]) for p in p_each]
+        for k, r in enumerate(each):
+            print(f"distillation: teacher {k + 1} alone scores in-class {r['accuracy_in_class']:.4%} "
+                  f"(letters {r['letters_in_class']}, digits {r['digits_in_class']})", flush=True)
+        teacher_report = reports.accuracy_report(np.mean(p_each, axis=0), labels, ds.y[te_clean],
+                                                 ds.group[te_clean])
+        teacher_report["each_in_class"] = [r["accuracy_in_class"] for r in each]
         print(f"distillation: the {len(teachers)} teachers averaged score in-class "
               f"{teacher_report['accuracy_in_class']:.4%} (letters {teacher_report['letters_in_class']}, "
               f"digits {teacher_report['digits_in_class']})", flush=True)
