@@ -360,3 +360,25 @@ def test_a_negative_scan_reads_like_the_positive(reader, tmp_path):
     cv2.imwrite(str(tmp_path / "black.png"), np.zeros((800, 600), np.uint8))
     with pytest.raises(BlankPageError):
         reader.read_page(next(decode(tmp_path / "black.png")))
+
+
+def test_a_dark_positive_scan_is_not_read_as_a_negative(reader, tmp_path):
+    import cv2
+    import numpy as np
+
+    from segmentation.clean import NEGATIVE_MEDIAN, is_negative
+    from segmentation.decode import decode
+    from segmentation.template import parse_template
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import Scan, render_form, scan, template_dict
+
+    tpl_reader = PageReader(ReadOptions(template=parse_template(template_dict())), classifier=reader.classifier)
+    page, truth = render_form(42)
+    img, truth = scan(page, truth, Scan(dpi=200, angle=0.5, noise=3))
+    dim = (img.astype(np.float32) * 0.33).astype(np.uint8)  # an underexposed photo: paper ~84, ink ~0
+    assert np.median(dim) < NEGATIVE_MEDIAN  # dark enough that page darkness alone called it a negative
+    assert not is_negative(dim) and is_negative(255 - img)
+    cv2.imwrite(str(tmp_path / "dim.png"), dim)
+    result = tpl_reader.read_page(next(decode(tmp_path / "dim.png")))
+    score = score_template(truth, result)
+    assert score.found_rate >= 0.98 and score.cer_template <= 0.03, score
