@@ -69,6 +69,33 @@ def to_grey8(img: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
+EXIF_ORIENTATION = 0x0112  # the EXIF/TIFF tag of how the stored pixels are to be turned for display
+_UPRIGHT = {  # orientation value -> the turn that shows the page as the camera saw it
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: a[::-1].swapaxes(0, 1),
+    7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+    8: lambda a: a[:, ::-1].swapaxes(0, 1),
+}
+
+
+def exif_orientation(im) -> int:
+    """The EXIF orientation (1-8) of a Pillow image; 1 (as stored) when absent or unreadable."""
+    try:
+        value = int(im.getexif().get(EXIF_ORIENTATION, 1))
+    except Exception:  # a broken EXIF block is not a broken page
+        return 1
+    return value if value in _UPRIGHT else 1
+
+
+def upright(img: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn decoded pixels as their EXIF orientation says (phone photos are stored sideways)."""
+    turn = _UPRIGHT.get(orientation)
+    return img if turn is None else np.ascontiguousarray(turn(img))
+
+
 def _check_size(path: str, w: int, h: int, page: int, max_pixels: int) -> None:
     if w <= 0 or h <= 0:
         raise CorruptInputError(f"{path}: page {page} has no pixels ({w}x{h})")
@@ -85,6 +112,7 @@ def _decode_raster(path: str, data: bytes, fmt: str, max_pixels: int) -> Iterato
         header = Image.open(io.BytesIO(data))
         w, h = header.size
         dpi = header.info.get("dpi", (None,))[0]
+        orientation = exif_orientation(header)
     except Exception as exc:
         raise CorruptInputError(f"{path}: corrupt {fmt.upper()} header ({exc})") from exc
     _check_size(path, w, h, 1, max_pixels)
@@ -98,7 +126,7 @@ def _decode_raster(path: str, data: bytes, fmt: str, max_pixels: int) -> Iterato
                 img = np.array(im.convert("L") if im.mode in ("P", "CMYK", "LA", "PA") else im)
         except Exception as exc:
             raise CorruptInputError(f"{path}: corrupt or truncated {fmt.upper()} data ({exc})") from exc
-    yield PageImage(to_grey8(img), path, 1, float(dpi) if dpi else None)
+    yield PageImage(upright(to_grey8(img), orientation), path, 1, float(dpi) if dpi else None)
 
 
 def _decode_tiff(path: str, data: bytes, max_pixels: int, max_pages: int) -> Iterator[PageImage]:
@@ -121,7 +149,7 @@ def _decode_tiff(path: str, data: bytes, max_pixels: int, max_pages: int) -> Ite
         if frame.mode in ("RGB", "RGBA"):
             arr = arr[:, :, ::-1].copy() if arr.shape[2] == 3 else arr[:, :, [2, 1, 0, 3]].copy()
         dpi = frame.info.get("dpi", (None,))[0]
-        yield PageImage(to_grey8(arr), path, i, float(dpi) if dpi else None)
+        yield PageImage(upright(to_grey8(arr), exif_orientation(frame)), path, i, float(dpi) if dpi else None)
 
 
 def _decode_pdf(path: str, data: bytes, max_pixels: int, max_pages: int) -> Iterator[PageImage]:

@@ -46,6 +46,22 @@ def test_jpeg_and_bmp(tmp_path, page):
     assert same_page(next(decode(tmp_path / "p.bmp")).image, page)
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_a_page_stored_turned_is_decoded_upright_as_its_exif_orientation_says(tmp_path, page, orientation):
+    from PIL import ImageOps
+
+    stored = {1: page, 2: page[:, ::-1], 3: page[::-1, ::-1], 4: page[::-1], 5: page.T,
+              6: np.rot90(page, 1), 7: page[::-1, ::-1].T, 8: np.rot90(page, -1)}[orientation]
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # what a phone writes when it stores a photo as the sensor saw it
+    Image.fromarray(np.ascontiguousarray(stored)).save(tmp_path / "phone.jpg", exif=exif, quality=90)
+    Image.fromarray(np.ascontiguousarray(stored)).save(tmp_path / "scan.tif", exif=exif)
+    for name in ("phone.jpg", "scan.tif"):
+        assert same_page(next(decode(tmp_path / name)).image, page), (name, orientation)
+    with Image.open(tmp_path / "phone.jpg") as im:  # Pillow's reading of the same tag agrees
+        assert same_page(next(decode(tmp_path / "phone.jpg")).image, np.array(ImageOps.exif_transpose(im)))
+
+
 def test_multipage_g4_tiff_gives_every_page(tmp_path, page):
     bil = Image.fromarray(page > 128).convert("1")
     bil.save(tmp_path / "fax.tif", compression="group4", save_all=True, append_images=[bil, bil], dpi=(300, 300))
