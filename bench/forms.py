@@ -50,16 +50,20 @@ def main() -> None:
     ap.add_argument("--box-grey", type=int, default=0, metavar="0-255",
                     help="grey the boxes are printed in (0 black; 255 dropout, they vanish)")
     ap.add_argument("--captions", action="store_true", help="print each free box's label inside it, top left")
+    ap.add_argument("--surround", type=int, default=0, metavar="PX",
+                    help="a dark surround this wide around each page (scanned with the lid open, or on a table)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         forms = generate(tmp, args.count, seed=args.seed, fmt=args.format, comb_style=args.comb_style, box_ink=args.box_grey,
-                         pen_ink=args.pen_grey, dpi=args.dpi, captions=args.captions)
+                         pen_ink=args.pen_grey, dpi=args.dpi, captions=args.captions,
+                         surround=args.surround)
         t1 = time.perf_counter()
         tpl, free, by_fmt = evaluate(forms, Path(tmp) / "template.json")
         t2 = time.perf_counter()
     print(f"forms: {args.count} generated (seed {args.seed}, {args.comb_style} combs, box grey {args.box_grey}, pen grey {args.pen_grey}"
-          f"{', captions in boxes' if args.captions else ''}) in {t1 - t0:.1f}s, read twice in {t2 - t1:.1f}s")
+          f"{', captions in boxes' if args.captions else ''}"
+          f"{f', {args.surround} px dark surround' if args.surround else ''}) in {t1 - t0:.1f}s, read twice in {t2 - t1:.1f}s")
     print(f"characters: {tpl.chars}")
     print(f"template mode:      CER {tpl.cer_template:.2%}  (target <= 2%)   found {tpl.found_rate:.2%}")
     print(f"template-free mode: CER {free.cer_free:.2%}  (target <= 5%)   found {free.found_rate:.2%}")

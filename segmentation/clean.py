@@ -21,6 +21,7 @@ MAX_SKEW_DEG = 10.0  # a hand-placed flatbed scan or a photo; ADF scans stay wit
 MIN_INK_FRACTION = 2e-4
 NEGATIVE_MEDIAN = 96  # a page whose median grey is darker than this may be a negative
 INK_TAIL = 0.1  # percent of the page at either end of its grey levels, where the ink lies
+NEGATIVE_SOLID = 0.05  # a negative's light part is strokes: less than this share survives an opening
 
 
 @dataclass
@@ -110,6 +111,36 @@ def binarize(grey: np.ndarray) -> np.ndarray:
     return cv2.threshold(page, t, 255, cv2.THRESH_BINARY_INV)[1]  # ink: page <= t
 
 
+MARGIN_THICK = 0.01  # of the long side: a dark mass this thick that touches the image edge is a margin
+MARGIN_DARK = 0.35  # darker than this share of the paper's brightness: not paper, however unevenly lit
+MARGIN_CROP = 0.8  # a page covering less of the image than this is cropped to before reading
+MARGIN_EDGE = 0.05  # share of the image's outermost rows and columns that must be dark, before looking
+
+
+def dark_margin(grey: np.ndarray) -> np.ndarray | None:
+    """Mask (255) of the dark surround of a page scanned or photographed on something dark (an
+    open scanner lid, a table): a solid dark mass at least ``MARGIN_THICK`` of the long side
+    thick, touching the image edge, with a rim for its soft inner edge. None when there is
+    none (nearly every page, answered from the outermost rows and columns). Writing, a printed
+    frame or a stroke running off the page is thin and stays; shadowed paper is not dark enough."""
+    edges = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    if np.count_nonzero(edges < MARGIN_DARK * 255) < MARGIN_EDGE * edges.size:
+        return None
+    dark = np.uint8(MARGIN_DARK * float(np.percentile(grey[::8, ::8], 98)))  # the paper, if 2% of it shows
+    if np.count_nonzero(edges < dark) < MARGIN_EDGE * edges.size:
+        return None
+    k = max(3, int(round(MARGIN_THICK * max(grey.shape))))
+    solid = cv2.morphologyEx(cv2.threshold(grey, int(dark) - 1, 255, cv2.THRESH_BINARY_INV)[1], cv2.MORPH_OPEN,
+                             cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    _, labels = cv2.connectedComponents(solid, connectivity=8)
+    touching = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    touching = touching[touching > 0]
+    if not len(touching):
+        return None
+    margin = np.isin(labels, touching).astype(np.uint8) * 255
+    return cv2.dilate(margin, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+
+
 FAINT_DELTA = 40  # grey levels below the (flat-fielded) paper that still count as printed line
 PALE_LINE_GREY = 90  # form lines lighter than this come out of Otsu broken or not at all
 
@@ -187,7 +218,14 @@ def is_negative(grey: np.ndarray) -> bool:
     the light side; only that page stays as it is. Measured on a 1-in-64 sample."""
     sample = grey[::8, ::8]
     lo, mid, hi = np.percentile(sample, [INK_TAIL, 50, 100 - INK_TAIL])
-    return bool(mid < NEGATIVE_MEDIAN and 2 * (hi - mid) >= mid - lo)
+    if not (mid < NEGATIVE_MEDIAN and 2 * (hi - mid) >= mid - lo):
+        return False
+    # a light page on a dark table is dark and light too, but its light part is one solid mass
+    # (paper), where a negative's is thin strokes
+    light = cv2.threshold(sample, (mid + hi) / 2, 255, cv2.THRESH_BINARY)[1]
+    k = max(3, int(round(MARGIN_THICK * max(sample.shape))))
+    solid = cv2.morphologyEx(light, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    return cv2.countNonZero(solid) < NEGATIVE_SOLID * sample.size
 
 
 def clean_page(grey: np.ndarray, *, deskew: bool = True, long_side: int = WORK_LONG_SIDE) -> CleanPage:
@@ -199,6 +237,23 @@ def clean_page(grey: np.ndarray, *, deskew: bool = True, long_side: int = WORK_L
     work = downscale(grey, s)
     if int(work.max()) - int(work.min()) < 16:
         raise BlankPageError("blank page (no contrast)")
+    margin = dark_margin(work)
+    offset = (0, 0)  # input px the page was cropped by
+    if margin is not None:
+        x, y, w, h = cv2.boundingRect(cv2.bitwise_not(margin))
+        if w * h < MARGIN_CROP * work.size and w and h:
+            # a page lying small on a dark table: crop the input to it, so the page itself, not
+            # the photo, is brought to the working scale
+            x0, y0 = int(x / s), int(y / s)
+            x1, y1 = min(grey.shape[1], int(np.ceil((x + w) / s))), min(grey.shape[0], int(np.ceil((y + h) / s)))
+            grey, offset = grey[y0:y1, x0:x1], (x0, y0)
+            s = working_scale(grey.shape, long_side)
+            work = downscale(grey, s)
+            margin = dark_margin(work)  # what is left: the corners of a tilted page
+    if margin is not None:  # paint the dark surround as paper, so no later step sees it as ink
+        paper = work[margin == 0]
+        work = work.copy()
+        work[margin > 0] = np.uint8(np.percentile(paper, 90)) if paper.size else 255
     binary = binarize(work)
     # Specks are dropped per component later (glyphs.py); here only a page with no real ink
     # at all is refused, before the more expensive steps.
@@ -228,4 +283,5 @@ def clean_page(grey: np.ndarray, *, deskew: bool = True, long_side: int = WORK_L
     inv_rot = cv2.invertAffineTransform(rot)
     to_input = np.vstack([inv_rot, [0, 0, 1]])
     to_input = (np.diag([1 / s, 1 / s, 1.0]) @ to_input)[:2]
+    to_input[:, 2] += offset
     return CleanPage(work, binary, s, angle, to_input, rot, line_binary)

@@ -141,7 +141,8 @@ def register(template: Template, boxes: list[Box], page_shape: tuple[int, int]) 
     if not rects:
         raise TemplateError(f"{template.source}: cannot register page: no printed boxes found on the page")
     best = None
-    for s in (s0 * f for f in (1.0, 0.9, 1.1, 0.8, 1.25)):  # page may be cropped or padded
+    # the page may be cropped, padded, or lie small on a larger photo (a slip on a table)
+    for s in (s0 * f for f in (1.0, 0.9, 1.1, 0.8, 1.25, 0.7, 0.6, 0.5)):
         votes = []
         for fi, f in enumerate(template.fields):
             fx, fy, fw, fh = (v * s for v in f.box)

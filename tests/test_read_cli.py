@@ -382,3 +382,50 @@ def test_a_dark_positive_scan_is_not_read_as_a_negative(reader, tmp_path):
     result = tpl_reader.read_page(next(decode(tmp_path / "dim.png")))
     score = score_template(truth, result)
     assert score.found_rate >= 0.98 and score.cer_template <= 0.03, score
+
+
+def test_a_page_scanned_on_a_dark_surround_reads_like_the_plain_page(reader, tmp_path):
+    """An open scanner lid or a table around the page: before, the surround was read as ink,
+    no box registered and most characters were lost (bench.forms --surround 120: 105% CER)."""
+    from segmentation.decode import decode
+    from segmentation.template import parse_template
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import Scan, render_form, save_scan, scan, template_dict
+
+    tpl_reader = PageReader(ReadOptions(template=parse_template(template_dict())), classifier=reader.classifier)
+    page, truth = render_form(43)
+    sc = Scan(dpi=200, angle=0.8, noise=3, surround=150)
+    img, truth = scan(page, truth, sc, 43)
+    path = save_scan(img, tmp_path / "lid.png", sc)
+    result = tpl_reader.read_page(next(decode(path)))
+    score = score_template(truth, result)
+    assert not result.warnings and score.found_rate == 1.0 and score.cer_template <= 0.03, score
+    free = score_free(truth, reader.read_page(next(decode(path))))
+    assert free.cer_free <= 0.05, free
+
+
+def test_a_slip_photographed_on_a_dark_table_is_not_read_as_a_negative(reader, tmp_path):
+    """Mostly table, so the photo is dark and its light part is large: a negative's is strokes."""
+    import numpy as np
+
+    from segmentation.clean import NEGATIVE_MEDIAN, is_negative
+    from segmentation.decode import decode
+    from segmentation.template import parse_template
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import Scan, render_form, save_scan, scan, template_dict
+
+    tpl_reader = PageReader(ReadOptions(template=parse_template(template_dict())), classifier=reader.classifier)
+    page, truth = render_form(44)
+    scores = {}
+    for pad in (0, 600):
+        sc = Scan(dpi=200, angle=-0.6, noise=3, surround=pad)
+        img, t = scan(page, truth, sc, 44)
+        if pad:
+            assert np.median(img) < NEGATIVE_MEDIAN and not is_negative(img)
+            assert is_negative(255 - img[pad:-pad, pad:-pad])  # the page alone, as a negative, still is one
+        result = tpl_reader.read_page(next(decode(save_scan(img, tmp_path / f"table{pad}.png", sc))))
+        assert not result.warnings
+        scores[pad] = score_template(t, result)
+    # as well as the same page scanned alone (the page is cropped to, not read at the photo's scale;
+    # before: 5 of 60 characters found)
+    assert scores[600].found >= scores[0].found - 1 and scores[600].edits_template <= scores[0].edits_template + 2, scores

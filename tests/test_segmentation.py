@@ -436,3 +436,21 @@ def test_touching_pieces_in_a_template_field_keep_page_coordinates():
     bounds = [None, *(c[0] for c in glyphs[0].blob.cuts), None]
     for g, left, right in zip(glyphs, bounds, bounds[1:], strict=False):
         assert glyphs[0].blob.piece(left, right)[0] == g.rect  # the field is read from a crop of the page
+
+
+def test_a_dark_surround_is_found_and_a_printed_frame_or_shadow_is_not():
+    from segmentation.clean import dark_margin
+
+    page = np.full((1000, 700), 245, np.uint8)
+    cv2.putText(page, "AB12", (100, 300), cv2.FONT_HERSHEY_SIMPLEX, 4, 0, 12)
+    assert dark_margin(page) is None  # nearly every page: answered from the edges
+    framed = page.copy()
+    cv2.rectangle(framed, (0, 0), (699, 999), 0, 4)  # a printed frame cut by the scan: thin
+    assert dark_margin(framed) is None or cv2.countNonZero(dark_margin(framed)) == 0
+    shade = (page * np.linspace(0.5, 1.0, 700)[None, :]).astype(np.uint8)  # paper at 122 to 245
+    assert dark_margin(shade) is None
+    lid = cv2.copyMakeBorder(page, 120, 120, 120, 120, cv2.BORDER_CONSTANT, value=40)
+    margin = dark_margin(lid)
+    assert margin is not None
+    assert (margin[:120] > 0).all() and (margin[:, -120:] > 0).all()  # the whole surround
+    assert not margin[240:1000, 240:700].any()  # nothing of the page or its writing

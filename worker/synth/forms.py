@@ -188,6 +188,8 @@ class Scan:
     specks: int = 0
     fmt: str = "png"  # png | jpg | tif (bilevel G4) | bmp
     jpeg_quality: int = 85
+    surround: int = 0  # px of dark surround on every side: a page scanned with the lid open, or on a table
+    surround_grey: int = 40
 
     @classmethod
     def random(cls, rng: random.Random, fmt: str | None = None) -> Scan:
@@ -214,6 +216,15 @@ def scan(page: np.ndarray, truth: dict, sc: Scan, seed: int = 0) -> tuple[np.nda
         img = np.clip(img + rng.normal(0, sc.noise, img.shape), 0, 255).astype(np.uint8)
     for _ in range(sc.specks):
         cv2.circle(img, (int(rng.integers(0, out_w)), int(rng.integers(0, out_h))), int(rng.integers(1, 3)), 0, -1)
+    if sc.surround > 0:
+        pad = sc.surround
+        img = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=sc.surround_grey)
+        if sc.noise > 0:  # the surround is as noisy as the page
+            noise = rng.normal(0, sc.noise, img.shape)
+            noise[pad:-pad, pad:-pad] = 0
+            img = np.clip(img + noise, 0, 255).astype(np.uint8)
+        m[:, 2] += pad  # truth boxes move with the page
+        out_w, out_h = out_w + 2 * pad, out_h + 2 * pad
 
     def tf_box(b):
         x, y, bw, bh = b
@@ -247,12 +258,12 @@ def save_scan(img: np.ndarray, path: Path, sc: Scan) -> Path:
 
 def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None = None,
              scan_override: Scan | None = None, comb_style: str = "boxed", box_ink: int = 0,
-             pen_ink: int = 0, dpi: int | None = None, captions: bool = False) -> list[Path]:
+             pen_ink: int = 0, dpi: int | None = None, captions: bool = False, surround: int = 0) -> list[Path]:
     """Write ``count`` scanned forms plus ``<form>.truth.json`` and ``template.json``
     (``comb_style``: "boxed" closed cells, "ticks" baseline ticks, "mixed" alternating;
     ``box_ink``: the grey the boxes are printed in; ``pen_ink``: the grey of the handwriting;
     ``dpi``: one scan resolution instead of a random one; ``captions``: box labels printed
-    inside the boxes)."""
+    inside the boxes; ``surround``: px of dark surround around each scanned page)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "template.json").write_text(json.dumps(template_dict(), indent=2) + "\n")
@@ -265,6 +276,8 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
         sc = scan_override or Scan.random(rng, fmt)
         if dpi:
             sc = replace(sc, dpi=dpi)
+        if surround:
+            sc = replace(sc, surround=surround)
         img, truth = scan(page, truth, sc, seed * 1000 + i)
         path = save_scan(img, out / f"form_{seed:03d}_{i:03d}.{sc.fmt}", sc)
         path.with_suffix(".truth.json").write_text(json.dumps(truth, indent=1) + "\n")
