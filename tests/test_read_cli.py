@@ -429,3 +429,25 @@ def test_a_slip_photographed_on_a_dark_table_is_not_read_as_a_negative(reader, t
     # as well as the same page scanned alone (the page is cropped to, not read at the photo's scale;
     # before: 5 of 60 characters found)
     assert scores[600].found >= scores[0].found - 1 and scores[600].edits_template <= scores[0].edits_template + 2, scores
+
+
+def test_a_page_where_few_field_boxes_register_is_flagged_for_review(reader, tmp_path):
+    import cv2
+
+    from segmentation.decode import decode
+    from segmentation.template import parse_template
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import Scan, render_form, save_scan, scan, template_dict
+
+    tpl_reader = PageReader(ReadOptions(template=parse_template(template_dict())), classifier=reader.classifier)
+    page, truth = render_form(45)
+    sc = Scan(dpi=200, angle=0.3, noise=2)
+    img, truth = scan(page, truth, sc, 45)
+    for f in truth["fields"][3:]:  # 6 of the 9 fields torn off the page: box and writing
+        x, y, w, h = f["page_box"]
+        cv2.rectangle(img, (x - 12, y - 12), (x + w + 12, y + h + 12), 255, -1)
+    result = tpl_reader.read_page(next(decode(save_scan(img, tmp_path / "torn.png", sc))))
+    assert any("only 3 of 9 field boxes" in w for w in result.warnings), result.warnings
+    assert all(f.needs_review for f in result.fields)
+    kept = {f["name"]: f["text"] for f in truth["fields"][:3]}
+    assert sum(f.text.replace(" ", "") == kept[f.name] for f in result.fields if f.name in kept) >= 2

@@ -74,6 +74,10 @@ class PageReader:
                 t_lines, t_reg, t_warn = self._lines_and_registration(turned)
                 if not t_warn and t_reg.matched >= len(tpl.fields) / 2 and (warnings or t_reg.matched > reg.matched):
                     rotation, clean, lines, reg, warnings = deg, turned, t_lines, t_reg, []
+        if tpl is not None and not warnings and reg.matched < len(tpl.fields) / 2:
+            # a registration on a few boxes may have matched the wrong ones: say so, and review
+            warnings = [f"template: only {reg.matched} of {len(tpl.fields)} field boxes matched the page's "
+                        "printed boxes; every field flagged for review"]
         ink = remove_lines(clean.binary, lines)
         regions = [reg.field_rect(f.box) for f in tpl.fields] if tpl is not None else None
 
