@@ -451,3 +451,22 @@ def test_a_page_where_few_field_boxes_register_is_flagged_for_review(reader, tmp
     assert all(f.needs_review for f in result.fields)
     kept = {f["name"]: f["text"] for f in truth["fields"][:3]}
     assert sum(f.text.replace(" ", "") == kept[f.name] for f in result.fields if f.name in kept) >= 2
+
+
+@pytest.mark.parametrize("deg", [180, 90])
+def test_a_page_fed_upside_down_or_sideways_is_read_turned_without_a_template(reader, deg):
+    import cv2
+
+    from segmentation.decode import PageImage
+    from worker.synth.forms import Scan, render_form, scan
+
+    page, truth = render_form(46)
+    img, truth = scan(page, truth, Scan(dpi=200, angle=0.4, noise=3), 46)
+    upright = score_free(truth, reader.read_page(PageImage(img, "upright", 1, None)))
+    # fed turned: the page as the scanner saw it is the upright one turned the other way
+    fed = cv2.rotate(img, {180: cv2.ROTATE_180, 90: cv2.ROTATE_90_COUNTERCLOCKWISE}[deg])
+    result = reader.read_page(PageImage(fed, "fed", 1, None))
+    assert result.rotation == deg
+    assert score_free(truth, result).edits_free <= upright.edits_free + 1
+    h, w = fed.shape
+    assert all(0 <= c.x < w and 0 <= c.y < h for ln in result.lines for c in ln.characters)  # on the page as fed
