@@ -38,6 +38,9 @@ def _rect_kernel(w: int, h: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_RECT, (max(1, w), max(1, h)))
 
 
+LINE_GAP = 7  # px at working scale: a gap this short in a printed horizontal line is bridged
+
+
 def _runs(binary: np.ndarray, length: int, horizontal: bool) -> np.ndarray:
     """Ink in straight runs at least ``length`` long: an opening (erode, dilate) by a line. The
     dilation is one pixel fatter across the run, taking in a printed line's ragged edge, which
@@ -57,6 +60,9 @@ def find_lines(binary: np.ndarray, grey: np.ndarray | None = None) -> FormLines:
     edges), not a printed separator, which shares the lines' ink."""
     h, w = binary.shape
     hmask = _runs(binary, max(30, int(0.05 * w)), horizontal=True)
+    # a scanner's white streak (dust on the feed glass) cuts every horizontal line at one x:
+    # bridge gaps that short along the lines, or each box it crosses comes apart
+    hmask = cv2.morphologyEx(hmask, cv2.MORPH_CLOSE, _rect_kernel(LINE_GAP, 1))
     vcand = _runs(binary, max(12, int(0.012 * h)), horizontal=False)
     vmask = np.zeros((h, w), np.uint8)  # calloc'd: only the kept lines' pages are touched
     line_grey = float(np.median(grey[hmask > 0])) if grey is not None and hmask.any() else None
