@@ -454,3 +454,15 @@ def test_a_dark_surround_is_found_and_a_printed_frame_or_shadow_is_not():
     assert margin is not None
     assert (margin[:120] > 0).all() and (margin[:, -120:] > 0).all()  # the whole surround
     assert not margin[240:1000, 240:700].any()  # nothing of the page or its writing
+
+
+def test_a_scanner_streak_down_the_whole_page_is_found_and_a_printed_line_is_not():
+    from segmentation.clean import streak_columns
+
+    binary = np.zeros((1000, 700), np.uint8)
+    binary[20:980, 100:103] = 255  # a printed frame stops at the printer's margin (here 2% of the height)
+    binary[300:340, 200:400] = 255  # writing
+    assert not streak_columns(binary).any()
+    binary[:, 500:503] = 255  # dust on the feed glass: top to bottom
+    cols = np.nonzero(streak_columns(binary))[0]
+    assert cols.min() == 499 and cols.max() == 503  # the streak and one column either side
