@@ -117,28 +117,52 @@ MARGIN_CROP = 0.8  # a page covering less of the image than this is cropped to b
 MARGIN_EDGE = 0.05  # share of the image's outermost rows and columns that must be dark, before looking
 
 
+def _border(a: np.ndarray) -> np.ndarray:
+    """The outermost rows and columns of an image, in one array."""
+    return np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
+
+
+def _solid(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(what of ``mask`` survives an opening by a square ``MARGIN_THICK`` of the long side: a
+    solid mass, not strokes; that square, for widening the mass back over its soft edge)."""
+    k = max(3, int(round(MARGIN_THICK * max(mask.shape))))
+    square = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
+    return cv2.morphologyEx(mask, cv2.MORPH_OPEN, square), square
+
+
+def _paint_paper(work: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """A copy of the working page with ``where`` (a mask, or a boolean per column) set to the
+    brightness of the paper elsewhere (the 90th percentile of a sample; white when none is left)."""
+    cols = where.ndim == 1
+    rest = work[:, ~where] if cols else work[where == 0]
+    out = work.copy()
+    level = np.uint8(np.percentile(rest.ravel()[::16], 90)) if rest.size else 255
+    if cols:
+        out[:, where] = level
+    else:
+        out[where > 0] = level
+    return out
+
+
 def dark_margin(grey: np.ndarray) -> np.ndarray | None:
     """Mask (255) of the dark surround of a page scanned or photographed on something dark (an
     open scanner lid, a table): a solid dark mass at least ``MARGIN_THICK`` of the long side
     thick, touching the image edge, with a rim for its soft inner edge. None when there is
     none (nearly every page, answered from the outermost rows and columns). Writing, a printed
     frame or a stroke running off the page is thin and stays; shadowed paper is not dark enough."""
-    edges = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    edges = _border(grey)
     if np.count_nonzero(edges < MARGIN_DARK * 255) < MARGIN_EDGE * edges.size:
         return None
     dark = np.uint8(MARGIN_DARK * float(np.percentile(grey[::8, ::8], 98)))  # the paper, if 2% of it shows
     if np.count_nonzero(edges < dark) < MARGIN_EDGE * edges.size:
         return None
-    k = max(3, int(round(MARGIN_THICK * max(grey.shape))))
-    solid = cv2.morphologyEx(cv2.threshold(grey, int(dark) - 1, 255, cv2.THRESH_BINARY_INV)[1], cv2.MORPH_OPEN,
-                             cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    solid, square = _solid(cv2.threshold(grey, int(dark) - 1, 255, cv2.THRESH_BINARY_INV)[1])
     _, labels = cv2.connectedComponents(solid, connectivity=8)
-    touching = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    touching = np.unique(_border(labels))
     touching = touching[touching > 0]
     if not len(touching):
         return None
-    margin = np.isin(labels, touching).astype(np.uint8) * 255
-    return cv2.dilate(margin, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    return cv2.dilate(np.isin(labels, touching).astype(np.uint8) * 255, square)
 
 
 STREAK_FILL = 0.985  # a column this much ink, top to bottom, is a scanner streak: a printed frame stops
@@ -232,14 +256,14 @@ def is_negative(grey: np.ndarray) -> bool:
     dark too, but its ink reaches more than twice as far to the dark side as anything does to
     the light side; only that page stays as it is. Measured on a 1-in-64 sample."""
     sample = grey[::8, ::8]
+    if np.median(sample) >= NEGATIVE_MEDIAN:  # nearly every page: light paper
+        return False
     lo, mid, hi = np.percentile(sample, [INK_TAIL, 50, 100 - INK_TAIL])
-    if not (mid < NEGATIVE_MEDIAN and 2 * (hi - mid) >= mid - lo):
+    if 2 * (hi - mid) < mid - lo:
         return False
     # a light page on a dark table is dark and light too, but its light part is one solid mass
     # (paper), where a negative's is thin strokes
-    light = cv2.threshold(sample, (mid + hi) / 2, 255, cv2.THRESH_BINARY)[1]
-    k = max(3, int(round(MARGIN_THICK * max(sample.shape))))
-    solid = cv2.morphologyEx(light, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    solid, _ = _solid(cv2.threshold(sample, (mid + hi) / 2, 255, cv2.THRESH_BINARY)[1])
     return cv2.countNonZero(solid) < NEGATIVE_SOLID * sample.size
 
 
@@ -266,14 +290,11 @@ def clean_page(grey: np.ndarray, *, deskew: bool = True, long_side: int = WORK_L
             work = downscale(grey, s)
             margin = dark_margin(work)  # what is left: the corners of a tilted page
     if margin is not None:  # paint the dark surround as paper, so no later step sees it as ink
-        paper = work[margin == 0]
-        work = work.copy()
-        work[margin > 0] = np.uint8(np.percentile(paper, 90)) if paper.size else 255
+        work = _paint_paper(work, margin)
     binary = binarize(work)
     streaks = streak_columns(binary)
     if streaks.any():  # dark lines a scanner drew down the page: paper, like the surround
-        work = work.copy()
-        work[:, streaks] = np.uint8(np.percentile(work[:, ~streaks][::4, ::4], 90))
+        work = _paint_paper(work, streaks)
         binary[:, streaks] = 0
     # Specks are dropped per component later (glyphs.py); here only a page with no real ink
     # at all is refused, before the more expensive steps.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -70,9 +71,7 @@ class PageReader:
         rotation = 0
         if tpl is not None and opts.orient and (warnings or reg.matched < len(tpl.fields) / 2):
             # a page fed upside down or sideways: keep the turn that registers the most fields
-            for deg, code in ROTATIONS:
-                turned = _clean_turned(page.image, code, opts.deskew)
-                t_lines, t_reg, t_warn = self._lines_and_registration(turned)
+            for deg, turned, (t_lines, t_reg, t_warn) in self._turns(page):
                 if not t_warn and t_reg.matched >= len(tpl.fields) / 2 and (warnings or t_reg.matched > reg.matched):
                     rotation, clean, lines, reg, warnings = deg, turned, t_lines, t_reg, []
         if tpl is not None and not warnings and reg.matched < len(tpl.fields) / 2:
@@ -83,9 +82,7 @@ class PageReader:
         if tpl is None and opts.orient and result.lines and _mean_confidence(result) < ORIENT_GATE:
             # template-free, read with little confidence: perhaps fed upside down or sideways;
             # keep a turn only where it reads clearly surer
-            for deg, code in ROTATIONS:
-                turned = _clean_turned(page.image, code, opts.deskew)
-                t_lines, _, _ = self._lines_and_registration(turned)
+            for deg, turned, (t_lines, _, _) in self._turns(page):
                 t_result = self._read(page, turned, t_lines, None, [], deg)
                 if _mean_confidence(t_result) >= _mean_confidence(result) + ORIENT_MARGIN:
                     result, clean = t_result, turned
@@ -95,6 +92,13 @@ class PageReader:
 
             annotate_page(clean.grey, result, annotation_path(opts.annotate_dir, page.source, page.page))
         return result
+
+    def _turns(self, page: PageImage) -> Iterator[tuple[int, CleanPage, tuple]]:
+        """The page turned by 180, 90 and 270 degrees: (degrees, its CleanPage, its lines and
+        registration), one turn at a time."""
+        for deg, code in ROTATIONS:
+            turned = _clean_turned(page.image, code, self.options.deskew)
+            yield deg, turned, self._lines_and_registration(turned)
 
     def _read(self, page: PageImage, clean: CleanPage, lines: FormLines, reg: Registration | None,
               warnings: list[str], rotation: int) -> PageResult:
