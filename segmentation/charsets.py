@@ -10,6 +10,9 @@ ALNUM = LETTERS + DIGITS
 
 CHARSETS: dict[str, tuple[str, ...]] = {"letters": LETTERS, "digits": DIGITS, "alnum": ALNUM}
 
+# Letter/digit pairs written alike: only the field class (or the word around them) tells them apart.
+TWINS: dict[str, str] = {"O": "0", "I": "1", "S": "5", "Z": "2"}
+
 
 def charset_of(char: str) -> str:
     """The field class ('letters' or 'digits') a single character belongs to."""

@@ -88,3 +88,21 @@ def test_evaluate_reports_accuracy_on_every_label_and_on_checked_labels(tmp_path
     out = json.loads(res.output)
     assert out["samples"] == len(chars) and out["labels_found_wrong"] == 0
     assert out["accuracy_in_class"] == out["accuracy_in_class_checked_labels"] >= 0.7
+
+
+def test_word_context_is_decided_by_characters_that_are_not_letter_digit_twins():
+    clf = Classifier()
+    col = {c: i for i, c in enumerate(clf.labels)}
+
+    def row(**p):
+        r = np.full(len(clf.labels), 1e-4)
+        for c, v in p.items():
+            r[col[c.strip("_")]] = v
+        return r
+
+    # W, then a 1 that could be an I, then an S that could be a 5: only W says which
+    word = np.stack([row(W=0.99), row(_1=0.9, I=0.09), row(S=0.8, _5=0.19)])
+    assert clf.word_charsets(word, [(1, 1)] * 3) == ["letters", "letters", "letters"]
+    # a word of twins alone still goes by its majority
+    word = np.stack([row(_1=0.9, I=0.09), row(_0=0.8, O=0.19)])
+    assert clf.word_charsets(word, [(1, 1)] * 2) == ["digits", "digits"]

@@ -169,3 +169,20 @@ def test_slanted_cut_options_leave_no_ink_behind():
             parts = [blob.piece(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
             if all(r[2] for r, _ in parts):  # else the choice is refused: a piece is empty, or cuts cross
                 assert sum(int((m > 0).sum()) for _, m in parts) == int((mask > 0).sum())
+
+
+def test_a_whole_O_shared_with_its_twin_zero_beats_two_sure_fragments():
+    from worker.classifier import Classifier
+
+    clf = Classifier()
+    col = {c: i for i, c in enumerate(clf.labels)}
+    gs = [glyph(0, 8, index=1), glyph(12, 8, index=2)]
+    cands = merge_candidates(gs)
+    # an O broken at the top reads as C and a doubtful D; whole, it is O or 0, half each
+    probs = probs_for([{col["C"]: 0.99}, {col["D"]: 0.3}, {col["O"]: 0.49, col["0"]: 0.49}], n=len(clf.labels))
+    mask = [clf.mask(None)] * 2
+    assert len(resegment.choose(gs, cands, probs, mask)[0]) == 2  # scored by raw probability: cut
+    out, rows = resegment.choose(gs, cands, probs, mask, clf.pooled(probs))
+    assert len(out) == 1 and clf.labels[rows[0].argmax()] in "O0"
+    # a bare stroke is what fragments look like: I/1 is not pooled
+    assert clf.pooled(probs_for([{col["I"]: 0.5, col["1"]: 0.5}], n=len(clf.labels))).max() == 0.5

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from segmentation.charsets import CHARSETS
+from segmentation.charsets import CHARSETS, TWINS
 from segmentation.errors import ModelError
 from worker.model_meta import DEFAULT_MODEL, ModelMeta, load_metadata
 
@@ -39,6 +39,12 @@ class Classifier:
         self.input_name = self.session.get_inputs()[0].name
         self.batch_size = batch_size
         self._masks = {name: np.array([c in chars for c in self.labels]) for name, chars in CHARSETS.items()}
+        twin_of = {**TWINS, **{d: c for c, d in TWINS.items()}}
+        index = {c: i for i, c in enumerate(self.labels)}
+        self._twin = np.array([index.get(twin_of.get(c, ""), -1) for c in self.labels])
+        # I/1 is not pooled: a bare stroke is what the fragments of a broken character look
+        # like, and pooling it would reward cutting them apart
+        self._pool = np.where(np.isin(self.labels, ["I", "1"]), -1, self._twin)
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """(N,28,28,1) float32 -> (N, len(labels)) softmax probabilities."""
@@ -49,6 +55,15 @@ class Classifier:
             [self.session.run(None, {self.input_name: x[i : i + self.batch_size]})[0]
              for i in range(0, len(x), self.batch_size)]
         )
+
+    def pooled(self, probs: np.ndarray) -> np.ndarray:
+        """Each label's probability plus its twin's (O/0, S/5, Z/2): how surely a glyph
+        is that shape, whichever of the pair the field or word makes it. Segmentation scores
+        glyphs by this, so a twin read half as O and half as 0 is not taken for a poor glyph."""
+        has = self._pool >= 0
+        out = probs.copy()
+        out[:, has] += probs[:, self._pool[has]]
+        return out
 
     def mask(self, charset: str | None) -> np.ndarray:
         if charset is None:
@@ -78,6 +93,8 @@ class Classifier:
         ``ambiguous`` of its probability; clear letters in a digit word stay letters."""
         is_digit = np.array([c in CHARSETS["digits"] for c in self.labels])
         digit_mass = probs[:, is_digit].sum(axis=1) if len(probs) else np.zeros(0)
+        # a character read as one of a twin pair says little about its word: it abstains
+        twin = np.isin(np.argmax(probs, axis=1), np.nonzero(self._twin >= 0)[0]) if len(probs) else np.zeros(0, bool)
         out: list[str | None] = [None] * len(probs)
         groups: dict[tuple, list[int]] = {}
         for i, w in enumerate(words):
@@ -85,7 +102,8 @@ class Classifier:
         for idx in groups.values():
             if len(idx) < 2:
                 continue
-            digit_votes = float(np.mean(digit_mass[idx] > 0.5))
+            voters = [i for i in idx if not twin[i]] or idx
+            digit_votes = float(np.mean(digit_mass[voters] > 0.5))
             cls = "digits" if digit_votes >= majority else "letters" if digit_votes <= 1 - majority else None
             if cls is None:
                 continue

@@ -121,16 +121,18 @@ class PageReader:
             ink = lighter
             glyphs = glyphs_in(ink)
         field_charset = (lambda g: tpl.fields[g.region].charset) if tpl is not None else (lambda g: None)
+        clf = self.classifier
         if opts.resegment:  # touching characters: the classifier chooses where to cut them
             glyphs = resegment.choose_cuts(
-                glyphs, lambda ms: self.classifier.probabilities(normalize_batch(ms, stroke=True)),
-                lambda g: self.classifier.mask(field_charset(g)))
+                glyphs, lambda ms: clf.pooled(clf.probabilities(normalize_batch(ms, stroke=True))),
+                lambda g: clf.mask(field_charset(g)))
         # free writing: the classifier chooses between pieces and their merges
         candidates = merge_candidates(glyphs) if opts.resegment else []
         x = normalize_batch([g.mask for g in glyphs] + [c.mask for c in candidates], stroke=True)
         probs = self.classifier.probabilities(x)
         glyphs, probs = resegment.choose(glyphs, candidates, probs,
-                                         [self.classifier.mask(field_charset(g)) for g in glyphs])
+                                         [self.classifier.mask(field_charset(g)) for g in glyphs],
+                                         self.classifier.pooled(probs))
         charsets = [field_charset(g) for g in glyphs] if tpl is not None else None
         if charsets is None and opts.word_context:
             charsets = self.classifier.word_charsets(probs, [(g.line, g.word, g.region) for g in glyphs])

@@ -95,13 +95,15 @@ def choose_cuts(glyphs: list[Glyph], classify: Callable[[list[np.ndarray]], np.n
 
 
 def choose(glyphs: list[Glyph], candidates: list[Candidate], probs: np.ndarray,
-           masks: list[np.ndarray]) -> tuple[list[Glyph], np.ndarray]:
+           masks: list[np.ndarray], scores: np.ndarray | None = None) -> tuple[list[Glyph], np.ndarray]:
     """``probs`` holds the glyphs' rows, then the candidates' rows; ``masks`` each glyph's
-    charset mask over the labels. Returns the chosen glyphs (reading order, renumbered
-    within their lines) and their probability rows."""
+    charset mask over the labels; ``scores`` (default ``probs``) the rows the choice is
+    scored by. Returns the chosen glyphs (reading order, renumbered within their lines)
+    and their probability rows."""
     n = len(glyphs)
     if not candidates:
         return glyphs, probs[:n]
+    scores = probs if scores is None else scores
 
     ending: dict[int, list[tuple[int, int]]] = {}  # last glyph -> (first glyph, probs row)
     for k in range(n):
@@ -112,7 +114,7 @@ def choose(glyphs: list[Glyph], candidates: list[Candidate], probs: np.ndarray,
     back: list[tuple[int, int]] = [(0, 0)] * (n + 1)
     for k in range(n):
         for first, row in ending[k]:
-            v = best[first] + _best(probs[row], masks[first]) + (0.0 if glyphs[first].cut else PIECE_BONUS)
+            v = best[first] + _best(scores[row], masks[first]) + (0.0 if glyphs[first].cut else PIECE_BONUS)
             if v > best[k + 1]:
                 best[k + 1], back[k + 1] = v, (first, row)
     chosen: list[tuple[Glyph, int]] = []
