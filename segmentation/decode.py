@@ -1,4 +1,5 @@
-"""Decode input files into greyscale pages: PNG, JPEG, BMP, (multi-page, G4) TIFF, PDF.
+"""Decode input files into greyscale pages: PNG, JPEG, JPEG 2000, BMP, WebP, (multi-page, G4)
+TIFF, (multi-frame) GIF, PDF.
 
 Every failure raises an :class:`InputError` subclass naming the file and what is wrong."""
 
@@ -23,7 +24,13 @@ from segmentation.errors import (
 MAX_PIXELS = 80_000_000  # per page: an A3 page at 600 DPI is ~70 MP
 MAX_PAGES = 500  # per file
 PDF_DPI = 300
-EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pdf")
+EXTENSIONS = (".png", ".jpg", ".jpeg", ".jp2", ".j2k", ".jpf", ".jpx", ".tif", ".tiff", ".bmp", ".webp", ".gif",
+              ".pdf")
+FORMATS = "PNG, JPEG, JPEG 2000, TIFF, BMP, WebP, GIF or PDF"
+
+# OpenCV logs its own warnings (a truncated PNG, a JPEG 2000 file without a colour space) to
+# stderr; the errors raised here say what is wrong, once, naming the file
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
 @dataclass
@@ -48,6 +55,12 @@ def sniff(head: bytes) -> str | None:
         return "bmp"
     if head.startswith(b"%PDF"):
         return "pdf"
+    if head.startswith((b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xff\x4f\xff\x51")):  # JP2 box, bare codestream
+        return "jpeg2000"
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return "webp"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "gif"
     return None
 
 
@@ -55,8 +68,8 @@ def to_grey8(img: np.ndarray) -> np.ndarray:
     """Any pixel type (bilevel, grey, colour, alpha, 16-bit, float) to 8-bit grey."""
     if img.dtype == bool:
         img = img.astype(np.uint8) * 255
-    elif img.dtype == np.uint16:
-        img = (img >> 8).astype(np.uint8)
+    elif img.dtype == np.uint16:  # by the bits in use: 12-bit scanner data fills 0-4095, not 0-65535
+        img = (img >> max(int(img.max()).bit_length() - 8, 0)).astype(np.uint8)
     elif img.dtype != np.uint8:
         f = img.astype(np.float32)
         lo, hi = float(f.min()), float(f.max())
@@ -129,14 +142,16 @@ def _decode_raster(path: str, data: bytes, fmt: str, max_pixels: int) -> Iterato
     yield PageImage(upright(to_grey8(img), orientation), path, 1, float(dpi) if dpi else None)
 
 
-def _decode_tiff(path: str, data: bytes, max_pixels: int, max_pages: int) -> Iterator[PageImage]:
+def _decode_frames(path: str, data: bytes, fmt: str, max_pixels: int, max_pages: int) -> Iterator[PageImage]:
+    """Every page of a multi-page TIFF, every frame of a GIF."""
     from PIL import Image, ImageSequence
 
     Image.MAX_IMAGE_PIXELS = None
+    name = fmt.upper()
     try:
         im = Image.open(io.BytesIO(data))
     except Exception as exc:
-        raise CorruptInputError(f"{path}: corrupt TIFF header ({exc})") from exc
+        raise CorruptInputError(f"{path}: corrupt {name} header ({exc})") from exc
     for i, frame in enumerate(ImageSequence.Iterator(im), start=1):
         if i > max_pages:
             raise ImageTooLargeError(f"{path}: more than {max_pages} pages")
@@ -145,7 +160,7 @@ def _decode_tiff(path: str, data: bytes, max_pixels: int, max_pages: int) -> Ite
             frame.load()
             arr = np.array(frame.convert("L") if frame.mode not in ("1", "L", "I;16", "I;16B", "RGB", "RGBA") else frame)
         except Exception as exc:
-            raise CorruptInputError(f"{path}: page {i}: corrupt or truncated TIFF data ({exc})") from exc
+            raise CorruptInputError(f"{path}: page {i}: corrupt or truncated {name} data ({exc})") from exc
         if frame.mode in ("RGB", "RGBA"):
             arr = arr[:, :, ::-1].copy() if arr.shape[2] == 3 else arr[:, :, [2, 1, 0, 3]].copy()
         dpi = frame.info.get("dpi", (None,))[0]
@@ -195,9 +210,9 @@ def decode(path: str | Path, *, max_pixels: int = MAX_PIXELS, max_pages: int = M
     fmt = sniff(data[:16])
     if fmt is None:
         raise UnsupportedFormatError(
-            f"{src}: unknown format (not PNG, JPEG, TIFF, BMP or PDF; first bytes {data[:8]!r})")
-    if fmt == "tiff":
-        yield from _decode_tiff(src, data, max_pixels, max_pages)
+            f"{src}: unknown format (not {FORMATS}; first bytes {data[:8]!r})")
+    if fmt in ("tiff", "gif"):
+        yield from _decode_frames(src, data, fmt, max_pixels, max_pages)
     elif fmt == "pdf":
         yield from _decode_pdf(src, data, max_pixels, max_pages)
     else:

@@ -33,7 +33,8 @@ def test_png_grey_colour_alpha_and_16bit(tmp_path, page):
     bgra = cv2.cvtColor(page, cv2.COLOR_GRAY2BGRA)
     cv2.imwrite(str(tmp_path / "a.png"), bgra)
     cv2.imwrite(str(tmp_path / "w.png"), page.astype(np.uint16) * 257)
-    for name in ["g", "c", "a", "w"]:
+    cv2.imwrite(str(tmp_path / "w12.png"), page.astype(np.uint16) * 16)  # a 12-bit scanner's 16-bit file
+    for name in ["g", "c", "a", "w", "w12"]:
         pages = list(decode(tmp_path / f"{name}.png"))
         assert len(pages) == 1 and pages[0].image.dtype == np.uint8
         assert same_page(pages[0].image, page), name
@@ -60,6 +61,24 @@ def test_a_page_stored_turned_is_decoded_upright_as_its_exif_orientation_says(tm
         assert same_page(next(decode(tmp_path / name)).image, page), (name, orientation)
     with Image.open(tmp_path / "phone.jpg") as im:  # Pillow's reading of the same tag agrees
         assert same_page(next(decode(tmp_path / "phone.jpg")).image, np.array(ImageOps.exif_transpose(im)))
+
+
+@pytest.mark.parametrize("ext", [".jp2", ".j2k", ".webp"])
+def test_jpeg2000_and_webp(tmp_path, page, ext):
+    Image.fromarray(page).save(tmp_path / f"p{ext}", **({"quality": 90} if ext == ".webp" else {}))
+    assert same_page(next(decode(tmp_path / f"p{ext}")).image, page)
+    data = (tmp_path / f"p{ext}").read_bytes()
+    (tmp_path / f"cut{ext}").write_bytes(data[: len(data) // 3])
+    with pytest.raises(CorruptInputError, match="truncated|corrupt"):
+        list(decode(tmp_path / f"cut{ext}"))
+
+
+def test_every_frame_of_a_gif_is_a_page(tmp_path, page):
+    im = Image.fromarray(page)
+    im.save(tmp_path / "p.gif", save_all=True, append_images=[Image.fromarray(255 - page)])
+    pages = list(decode(tmp_path / "p.gif"))
+    assert [p.page for p in pages] == [1, 2]
+    assert same_page(pages[0].image, page) and same_page(pages[1].image, 255 - page)
 
 
 def test_multipage_g4_tiff_gives_every_page(tmp_path, page):
@@ -91,10 +110,10 @@ def test_extension_does_not_decide_the_format(tmp_path, page):
         (lambda p, d: d[: len(d) // 3], CorruptInputError, "truncated"),
         (lambda p, d: d[:8] + b"\0" * 200, CorruptInputError, "corrupt"),
         (lambda p, d: b"", CorruptInputError, "empty"),
-        (lambda p, d: b"GIF89a not supported", UnsupportedFormatError, "unknown format"),
+        (lambda p, d: b"\0\0\0\x18ftypheic\0\0\0\0", UnsupportedFormatError, "unknown format"),
         (lambda p, d: b"hello, I am a text file", UnsupportedFormatError, "unknown format"),
     ],
-    ids=["truncated-png", "corrupt-png", "empty-file", "gif", "text"],
+    ids=["truncated-png", "corrupt-png", "empty-file", "heic", "text"],
 )
 def test_bad_files_raise_input_errors_naming_the_file(tmp_path, page, make, error, message):
     ok, buf = cv2.imencode(".png", page)
