@@ -18,6 +18,10 @@ CENTRING = "centre-of-mass"
 # Stroke width relative to the glyph's longer side that the reader aims for. Measured on
 # the UNIPEN training images (median stroke ~1.9 px at a 20 px glyph); see docs/model.md.
 TARGET_STROKE_RATIO = 0.10
+# Stroke correction runs on glyphs no longer than this (working px); a longer one is shrunk to
+# it first. No character is that big at the working scale: such a blob is a signature, a rule
+# or a sideways column of writing, and thickening it at full size took 30-60 ms each.
+STROKE_MAX_SIDE = 256
 
 CONTRACT = {
     "shape": [SIZE, SIZE, 1],
@@ -91,7 +95,14 @@ def normalize_glyph(ink: np.ndarray, *, stroke: bool = False, stroke_px: float |
     if img.dtype != np.uint8:
         img = np.clip(img.astype(np.float32) * (255.0 / max(float(img.max()), 1e-6)), 0, 255).astype(np.uint8)
     if stroke:
-        img = normalize_stroke(img, width=stroke_px)
+        side = max(img.shape)
+        if side > STROKE_MAX_SIDE:
+            f = STROKE_MAX_SIDE / side
+            small = cv2.resize(img, (max(1, round(img.shape[1] * f)), max(1, round(img.shape[0] * f))),
+                               interpolation=cv2.INTER_AREA)
+            img = normalize_stroke(small, width=None)  # any ink stays ink, so measure the width anew
+        else:
+            img = normalize_stroke(img, width=stroke_px)
     x0, y0, bw, bh = cv2.boundingRect(img)  # of the non-zero pixels
     out = np.zeros((SIZE, SIZE), np.float32)
     if bw == 0:
@@ -118,7 +129,9 @@ def normalize_glyph(ink: np.ndarray, *, stroke: bool = False, stroke_px: float |
 
 def pen_width(glyphs: list[np.ndarray]) -> float | None:
     """One stroke-width estimate for glyphs written with the same pen (a page's), from all
-    their ink at once: steadier than per-glyph estimates, and one pass instead of many."""
+    their ink at once: steadier than per-glyph estimates, and one pass instead of many.
+    Blobs too big to be characters (``STROKE_MAX_SIDE``) are left out."""
+    glyphs = [g for g in glyphs if max(g.shape) <= STROKE_MAX_SIDE]
     if not glyphs:
         return None
     h = max(g.shape[0] for g in glyphs)

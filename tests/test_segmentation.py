@@ -376,6 +376,21 @@ def test_stroke_normalisation_brings_marker_and_ballpoint_together():
     assert ink_ratio(True) < 0.6 * ink_ratio(False)
 
 
+def test_a_blob_too_big_for_a_character_is_stroke_corrected_small_and_left_out_of_the_pen(monkeypatch):
+    import segmentation.normalize as nz
+
+    seen = []
+    real = nz.normalize_stroke
+    monkeypatch.setattr(nz, "normalize_stroke", lambda m, **kw: seen.append(m.shape) or real(m, **kw))
+    signature = render_glyph("W", seed=4, pen=0.2, size=900)  # a blob at signature size, thick pen
+    a = normalize_glyph(signature, stroke=True) > 0.5
+    assert max(max(s) for s in seen) <= nz.STROKE_MAX_SIDE
+    b = normalize_glyph(real(signature), stroke=False) > 0.5  # corrected at full size
+    assert (a & b).sum() / (a | b).sum() > 0.8
+    letters = [render_glyph(c, seed=i, pen=0.06, size=60) for i, c in enumerate("FORM")]
+    assert nz.pen_width(letters + [signature]) == nz.pen_width(letters)
+
+
 def test_skew_estimate_is_zero_on_a_straight_page(clean_form):
     _, binary = cv2.threshold(clean_form[0], 128, 255, cv2.THRESH_BINARY_INV)
     assert abs(estimate_skew(binary)) <= 0.15  # the search step is 0.1 degree
