@@ -109,6 +109,25 @@ def upright(img: np.ndarray, orientation: int) -> np.ndarray:
     return img if turn is None else np.ascontiguousarray(turn(img))
 
 
+def square_shape(w: int, h: int, dpi) -> tuple[int, int, float | None]:
+    """(width, height, DPI) of the page with square pixels, from the file's (x, y) DPI. A fax
+    in standard mode is 204x98 DPI: its pixels are twice as tall as wide, and read as they
+    are its writing is squashed to half height. The coarser axis is stretched to the finer."""
+    try:
+        x, y = (float(v) for v in dpi[:2])
+    except (TypeError, ValueError):
+        return w, h, None
+    if x <= 0 or y <= 0:
+        return w, h, max(x, y) if max(x, y) > 0 else None
+    if abs(x / y - 1) <= 0.05:
+        return w, h, x
+    return (w, round(h * x / y), x) if x > y else (round(w * y / x), h, y)
+
+
+def _square(img: np.ndarray, w: int, h: int) -> np.ndarray:
+    return img if img.shape[:2] == (h, w) else cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 def _check_size(path: str, w: int, h: int, page: int, max_pixels: int) -> None:
     if w <= 0 or h <= 0:
         raise CorruptInputError(f"{path}: page {page} has no pixels ({w}x{h})")
@@ -123,8 +142,7 @@ def _decode_raster(path: str, data: bytes, fmt: str, max_pixels: int) -> Iterato
     Image.MAX_IMAGE_PIXELS = None  # we enforce our own cap before decoding
     try:
         header = Image.open(io.BytesIO(data))
-        w, h = header.size
-        dpi = header.info.get("dpi", (None,))[0]
+        w, h, dpi = square_shape(*header.size, header.info.get("dpi"))
         orientation = exif_orientation(header)
     except Exception as exc:
         raise CorruptInputError(f"{path}: corrupt {fmt.upper()} header ({exc})") from exc
@@ -139,7 +157,7 @@ def _decode_raster(path: str, data: bytes, fmt: str, max_pixels: int) -> Iterato
                 img = np.array(im.convert("L") if im.mode in ("P", "CMYK", "LA", "PA") else im)
         except Exception as exc:
             raise CorruptInputError(f"{path}: corrupt or truncated {fmt.upper()} data ({exc})") from exc
-    yield PageImage(upright(to_grey8(img), orientation), path, 1, float(dpi) if dpi else None)
+    yield PageImage(upright(_square(to_grey8(img), w, h), orientation), path, 1, dpi)
 
 
 def _decode_frames(path: str, data: bytes, fmt: str, max_pixels: int, max_pages: int) -> Iterator[PageImage]:
@@ -155,7 +173,8 @@ def _decode_frames(path: str, data: bytes, fmt: str, max_pixels: int, max_pages:
     for i, frame in enumerate(ImageSequence.Iterator(im), start=1):
         if i > max_pages:
             raise ImageTooLargeError(f"{path}: more than {max_pages} pages")
-        _check_size(path, *frame.size, i, max_pixels)
+        w, h, dpi = square_shape(*frame.size, frame.info.get("dpi"))
+        _check_size(path, w, h, i, max_pixels)
         try:
             frame.load()
             arr = np.array(frame.convert("L") if frame.mode not in ("1", "L", "I;16", "I;16B", "RGB", "RGBA") else frame)
@@ -163,8 +182,7 @@ def _decode_frames(path: str, data: bytes, fmt: str, max_pixels: int, max_pages:
             raise CorruptInputError(f"{path}: page {i}: corrupt or truncated {name} data ({exc})") from exc
         if frame.mode in ("RGB", "RGBA"):
             arr = arr[:, :, ::-1].copy() if arr.shape[2] == 3 else arr[:, :, [2, 1, 0, 3]].copy()
-        dpi = frame.info.get("dpi", (None,))[0]
-        yield PageImage(upright(to_grey8(arr), exif_orientation(frame)), path, i, float(dpi) if dpi else None)
+        yield PageImage(upright(_square(to_grey8(arr), w, h), exif_orientation(frame)), path, i, dpi)
 
 
 def _decode_pdf(path: str, data: bytes, max_pixels: int, max_pages: int) -> Iterator[PageImage]:

@@ -90,6 +90,21 @@ def test_multipage_g4_tiff_gives_every_page(tmp_path, page):
     assert pages[0].dpi == 300
 
 
+def test_a_fax_in_standard_mode_is_read_with_square_pixels(tmp_path, page, reader, form_files):
+    from worker.synth.score import load_truth, score_free
+
+    # 204x98 DPI: each stored row stands for two rows of paper
+    squashed = cv2.resize(page, (page.shape[1], round(page.shape[0] * 98 / 204)), interpolation=cv2.INTER_AREA)
+    Image.fromarray(squashed > 128).convert("1").save(tmp_path / "fax.tif", compression="group4", dpi=(204, 98))
+    Image.fromarray(page > 128).convert("1").save(tmp_path / "fine.tif", compression="group4", dpi=(204, 204))
+    fax, fine = next(decode(tmp_path / "fax.tif")), next(decode(tmp_path / "fine.tif"))
+    assert abs(fax.image.shape[0] - page.shape[0]) <= 2 and fax.image.shape[1] == page.shape[1]
+    assert fax.dpi == 204
+    truth = load_truth(form_files[0])
+    fine_cer = score_free(truth, reader.read_page(fine)).cer_free
+    assert score_free(truth, reader.read_page(fax)).cer_free <= max(0.05, fine_cer + 0.02)  # 25-30% squashed
+
+
 def test_pdf_pages_are_rendered(tmp_path, page):
     im = Image.fromarray(page)
     im.save(tmp_path / "two.pdf", save_all=True, append_images=[im], resolution=200)
