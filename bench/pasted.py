@@ -5,7 +5,10 @@ recognition-driven segmentation (``ReadOptions.resegment``), in one run. Beside 
 the classifier alone on the very same glyphs (their 28x28 images, each field's charset): the
 difference is what finding and cutting the characters on the page costs.
 
-    python -m bench.pasted [--forms 12] [--writers test|train] [--seed 600] [--model M.json]
+    python -m bench.pasted [--forms 12] [--writers test|train] [--seed 600] [--model M.json] [--all-labels]
+
+Glyphs whose labels were found wrong by eye (``training/label_audit.csv``) are left out of
+the pool unless ``--all-labels`` is given.
 
 ``test`` draws from the training run's held-out writers. A shipped model refit on every
 writer (``training.refit_all``) has seen them too, so read its numbers as a check of the
@@ -31,13 +34,19 @@ from worker.synth.forms import Scan, render_form, save_scan, scan, template_dict
 from worker.synth.score import Score, levenshtein, score_free
 
 
-def pasted_forms(out: Path, count: int, writers: str, seed: int = 600) -> list[tuple[Path, dict, np.ndarray]]:
-    """(scan path, truth, the pasted 28x28 glyphs in truth order) per form."""
+def pasted_forms(out: Path, count: int, writers: str, seed: int = 600,
+                 checked: bool = True) -> list[tuple[Path, dict, np.ndarray]]:
+    """(scan path, truth, the pasted 28x28 glyphs in truth order) per form. ``checked``
+    leaves out the labels found wrong by eye (training/label_audit.csv: dashes labelled I,
+    lone strokes labelled H), which no reader should be asked to read as labelled."""
     from training.data import load_sets, writer_split
+    from training.labels import audited_wrong
 
     ds = load_sets(("unipen-upper", "unipen-digits"))
     train, test = writer_split(ds)
     pool = ds.subset(test if writers == "test" else train)
+    if checked:
+        pool = pool.subset(np.nonzero(~audited_wrong(pool.x, pool.y))[0])
     by_char = {c: np.nonzero(pool.y == c)[0] for c in set(pool.y)}
     used: list[int] = []
 
@@ -78,6 +87,8 @@ def main() -> None:
     ap.add_argument("--writers", choices=["test", "train"], default="test")
     ap.add_argument("--seed", type=int, default=600, help="first form's seed (default 600)")
     ap.add_argument("--model", type=Path, default=None, help="model .json (default: the shipped one)")
+    ap.add_argument("--all-labels", action="store_true",
+                    help="also paste the glyphs whose labels were found wrong by eye (before the ninth session)")
     args = ap.parse_args()
     from training.data import SHARED_DATA
 
@@ -86,7 +97,7 @@ def main() -> None:
         return
     tpl = parse_template(template_dict())
     with tempfile.TemporaryDirectory() as tmp:
-        forms = pasted_forms(Path(tmp), args.forms, args.writers, args.seed)
+        forms = pasted_forms(Path(tmp), args.forms, args.writers, args.seed, checked=not args.all_labels)
         on = PageReader(ReadOptions(template=tpl), model=args.model)
         off = PageReader(ReadOptions(template=tpl, resegment=False), classifier=on.classifier)
         if on.classifier.meta.refit_all and args.writers == "test":
