@@ -2,9 +2,10 @@
 UNIPEN/optdigits only; these glyphs come from the project's own skeleton generator).
 
     python -m bench.forms [--count 40] [--seed 900] [--comb-style boxed|ticks|mixed] [--box-grey 0-255]
-                          [--format png|jpg|tif|bmp] [--pen-grey 0-255] [--dpi N] [--captions]
+                          [--format png|jpg|tif|bmp] [--pen-grey 0-255] [--dpi N] [--captions] [--marks]
 
-Prints template-mode CER, template-free CER and the share of characters found."""
+Prints template-mode CER, template-free CER and the share of characters found; with
+``--marks`` the forms carry four tick boxes each, and their reading is scored too."""
 
 from __future__ import annotations
 
@@ -17,23 +18,27 @@ from segmentation.decode import decode
 from segmentation.template import load_template
 from worker.pipeline import PageReader, ReadOptions
 from worker.synth.forms import generate
-from worker.synth.score import Score, load_truth, score_free, score_template
+from worker.synth.score import Score, load_truth, score_free, score_marks, score_template
 
 
-def evaluate(forms: list[Path], template_path: Path) -> tuple[Score, Score, dict]:
+def evaluate(forms: list[Path], template_path: Path) -> tuple[Score, Score, dict, list[int]]:
+    """Template and template-free scores, template scores by format, and the tick boxes
+    [read right, in all, wrong but flagged]."""
     tpl_reader = PageReader(ReadOptions(template=load_template(template_path)))
     free_reader = PageReader(ReadOptions(), classifier=tpl_reader.classifier)
-    tpl_score, free_score, by_fmt = Score(), Score(), {}
+    tpl_score, free_score, by_fmt, marks = Score(), Score(), {}, [0, 0, 0]
     for f in forms:
         page = next(decode(f))
         truth = load_truth(f)
-        st = score_template(truth, tpl_reader.read_page(page))
+        read = tpl_reader.read_page(page)
+        st = score_template(truth, read)
+        marks = [a + b for a, b in zip(marks, score_marks(truth, read), strict=True)]
         sf = score_free(truth, free_reader.read_page(page))
         tpl_score += st
         free_score += sf
         fmt = truth["scan"]["fmt"]
         by_fmt[fmt] = by_fmt.get(fmt, Score()) + st
-    return tpl_score, free_score, by_fmt
+    return tpl_score, free_score, by_fmt, marks
 
 
 def main() -> None:
@@ -52,14 +57,15 @@ def main() -> None:
     ap.add_argument("--captions", action="store_true", help="print each free box's label inside it, top left")
     ap.add_argument("--surround", type=int, default=0, metavar="PX",
                     help="a dark surround this wide around each page (scanned with the lid open, or on a table)")
+    ap.add_argument("--marks", action="store_true", help="four tick boxes per form, ticked, crossed or left empty")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         forms = generate(tmp, args.count, seed=args.seed, fmt=args.format, comb_style=args.comb_style, box_ink=args.box_grey,
                          pen_ink=args.pen_grey, dpi=args.dpi, captions=args.captions,
-                         surround=args.surround)
+                         surround=args.surround, marks=args.marks)
         t1 = time.perf_counter()
-        tpl, free, by_fmt = evaluate(forms, Path(tmp) / "template.json")
+        tpl, free, by_fmt, marks = evaluate(forms, Path(tmp) / "template.json")
         t2 = time.perf_counter()
     print(f"forms: {args.count} generated (seed {args.seed}, {args.comb_style} combs, box grey {args.box_grey}, pen grey {args.pen_grey}"
           f"{', captions in boxes' if args.captions else ''}"
@@ -70,6 +76,9 @@ def main() -> None:
     print(f"characters found (template mode): {tpl.found_rate:.2%}  (target >= 99.5%)")
     for fmt, s in sorted(by_fmt.items()):
         print(f"  {fmt:4s}: template CER {s.cer_template:.2%} over {s.chars} chars")
+    if marks[1]:
+        print(f"tick boxes: {marks[0]} of {marks[1]} read right ({marks[0] / marks[1]:.2%}); "
+              f"of the {marks[1] - marks[0]} wrong, {marks[2]} flagged for review")
 
 
 if __name__ == "__main__":

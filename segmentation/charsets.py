@@ -9,6 +9,10 @@ DIGITS = tuple(string.digits)
 ALNUM = LETTERS + DIGITS
 
 CHARSETS: dict[str, tuple[str, ...]] = {"letters": LETTERS, "digits": DIGITS, "alnum": ALNUM}
+# A tick box: read as marked (MARKED) or left empty (""), never as characters.
+MARK = "mark"
+MARKED = "X"
+FIELD_CHARSETS = (*CHARSETS, MARK)
 
 # Letter/digit pairs written alike: only the field class (or the word around them) tells them apart.
 TWINS: dict[str, str] = {"O": "0", "I": "1", "S": "5", "Z": "2"}

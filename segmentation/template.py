@@ -6,7 +6,8 @@ Schema (exact)::
      "fields": [{"name": "surname", "box": [x, y, w, h], "charset": "letters"}]}
 
 ``box`` is in the template's own pixel coordinates; ``charset`` is ``letters`` (A-Z),
-``digits`` (0-9) or ``alnum``."""
+``digits`` (0-9), ``alnum``, or ``mark`` (a tick box: its box is the printed square, and it
+reads as marked or empty)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from segmentation.charsets import CHARSETS
+from segmentation.charsets import FIELD_CHARSETS
 from segmentation.errors import TemplateError
 from segmentation.lines import Box, Rect
 
@@ -87,8 +88,8 @@ def parse_template(data: dict, source: str = "<template>") -> Template:
             raise fail(f"{where}: box width and height must be positive, got {box!r}")
         if x < 0 or y < 0 or x + w > ps[0] or y + h > ps[1]:
             raise fail(f"{where}: box {box!r} lies outside page_size {ps!r}")
-        if f["charset"] not in CHARSETS:
-            raise fail(f"{where}: charset {f['charset']!r} is not one of {sorted(CHARSETS)}")
+        if f["charset"] not in FIELD_CHARSETS:
+            raise fail(f"{where}: charset {f['charset']!r} is not one of {sorted(FIELD_CHARSETS)}")
         out.append(FieldSpec(f["name"], tuple(float(v) for v in box), f["charset"]))
     return Template(data["name"], (int(ps[0]), int(ps[1])), tuple(out), source)
 

@@ -31,6 +31,12 @@ def test_good_template_parses():
     assert t.to_dict() == {**GOOD, "fields": [{**GOOD["fields"][0], "box": [10.0, 20.0, 300.0, 60.0]}]}
 
 
+def test_a_tick_box_field_has_the_mark_charset():
+    t = parse_template(with_(fields=[GOOD["fields"][0], {"name": "agree", "box": [10, 100, 40, 40], "charset": "mark"}]))
+    assert [f.charset for f in t.fields] == ["letters", "mark"]
+    assert parse_template(t.to_dict()) == t
+
+
 @pytest.mark.parametrize(
     ("doc", "message"),
     [

@@ -14,11 +14,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from segmentation.charsets import MARK, MARKED
 from segmentation.clean import PALE_LINE_GREY, CleanPage, clean_page, mask_grey
 from segmentation.decode import MAX_PAGES, MAX_PIXELS, PageImage, decode
 from segmentation.errors import FormicrError, InputError, TemplateError
 from segmentation.glyphs import find_glyphs, merge_candidates, unread_ink
 from segmentation.lines import FormLines, find_lines, remove_lines
+from segmentation.marks import mark_ink, read_mark, snap_to_box
 from segmentation.normalize import normalize_batch
 from segmentation.template import Registration, Template, register, register_by_ink
 from worker import resegment
@@ -108,15 +110,19 @@ class PageReader:
         ink = remove_lines(clean.binary, lines)
         regions = [reg.field_rect(f.box) for f in tpl.fields] if tpl is not None else None
 
+        # tick boxes are read by their ink (_fields), never as characters
+        tick = {i for i, f in enumerate(tpl.fields) if f.charset == MARK} if tpl is not None else set()
+
         def glyphs_in(ink):
-            return find_glyphs(ink, lines, regions=regions, free_text=False) if tpl is not None else \
-                find_glyphs(ink, lines)
+            if tpl is None:
+                return find_glyphs(ink, lines)
+            return [g for g in find_glyphs(ink, lines, regions=regions, free_text=False) if g.region not in tick]
 
         glyphs = glyphs_in(ink)
         # fields (or, without a template, printed boxes) where nothing was read: a pen lighter
         # than the printed lines may have written there
         lighter, pale_marks = _light_pen_ink(clean, lines, ink, regions or [b.rect for b in lines.boxes],
-                                             {g.region for g in glyphs})
+                                             {g.region for g in glyphs} | tick)
         if lighter is not None:
             ink = lighter
             glyphs = glyphs_in(ink)
@@ -150,10 +156,13 @@ class PageReader:
         fields = []
         if tpl is not None:
             # ink left in a field that no read character covers: writing the reader lost
-            unread = [i in pale_marks or
-                      unread_ink(ink, r, [g.rect for g in glyphs if g.region == i]) >= UNREAD_INK * r[3] ** 2
+            unread = [i not in tick and (
+                      i in pale_marks or
+                      unread_ink(ink, r, [g.rect for g in glyphs if g.region == i]) >= UNREAD_INK * r[3] ** 2)
                       for i, r in enumerate(regions)]
-            fields = self._fields(chars, unread, regions, unregistered=bool(warnings))
+            ticks = self._ticks(clean, lines, [regions[i] if i in tick else None for i in range(len(regions))],
+                                light_pen=lighter is not None)
+            fields = self._fields(chars, unread, regions, ticks, unregistered=bool(warnings))
         h, w = page.image.shape
         return PageResult(page.source, page.page, line_list, fields, (w, h), clean.angle, warnings=warnings,
                           rotation=rotation)
@@ -189,10 +198,40 @@ class PageReader:
             f"{error_message(exc, tpl.source)}; fields read at the template's positions scaled to the "
             "page and shifted onto the writing, all flagged for review"]
 
+    @staticmethod
+    def _ticks(clean: CleanPage, lines: FormLines, rects: list[tuple[int, int, int, int] | None],
+               light_pen: bool) -> dict[int, tuple[float, bool]]:
+        """Tick boxes (``rects``: the registered box of each tick-box field, None for the
+        others): field index -> (inked share of its inside, a pale mark Otsu left out). Read on
+        the page as binarised, not less its lines: line removal would take a stroke struck
+        through the box, or a box filled in. A light pen's page (pencil) is read on the
+        binarisation just below paper white."""
+        out = {}
+        for i, rect in enumerate(rects):
+            if rect is None:
+                continue
+            box = snap_to_box(rect, lines.boxes)
+            share = mark_ink(clean.binary, box)
+            if light_pen or not read_mark(share)[0]:
+                faint = mark_ink(clean.faint[0], box)
+                if light_pen:
+                    share = faint
+                out[i] = (share, not light_pen and read_mark(faint)[0])
+            else:
+                out[i] = (share, False)
+        return out
+
     def _fields(self, chars: list[Character], unread: list[bool], regions: list[tuple[int, int, int, int]],
-                unregistered: bool = False) -> list[Field]:
+                ticks: dict[int, tuple[float, bool]], unregistered: bool = False) -> list[Field]:
+        """The template's fields: characters joined by word, or, for a tick box (``ticks``,
+        from ``_ticks``), MARKED or empty; a pale mark in an empty box is flagged for review."""
         out = []
-        for spec, lost, rect in zip(self.options.template.fields, unread, regions, strict=True):
+        for i, (spec, lost, rect) in enumerate(zip(self.options.template.fields, unread, regions, strict=True)):
+            if i in ticks:
+                marked, conf = read_mark(ticks[i][0])
+                out.append(Field(spec.name, spec.charset, MARKED if marked else "", conf,
+                                 unregistered or ticks[i][1] or conf < self.options.review_threshold, [], rect))
+                continue
             mine = sorted((c for c in chars if c.field == spec.name), key=lambda c: (c.line, c.index))
             text, prev = [], None
             for c in mine:

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from segmentation.charsets import CHARSETS
+from segmentation.charsets import CHARSETS, MARK, MARKED
 from worker.synth.skeletons import SKELETONS
 
 PAGE_W, PAGE_H = 1654, 2339  # A4 at 200 DPI: the template's own pixel coordinates
@@ -44,6 +44,16 @@ LAYOUT = [
     ("reference", "REFERENCE", "box", "alnum", 9, 120, 1200, 900, 90),
 ]
 
+# tick boxes (``render_form(marks=True)``): name, label, x, y, side
+TICKS = [
+    ("consent", "I CONSENT", 120, 1420, 50),
+    ("newsletter", "NEWSLETTER", 520, 1420, 50),
+    ("resident", "RESIDENT", 920, 1420, 50),
+    ("over_18", "OVER 18", 1280, 1420, 50),
+]
+# how a tick box is filled in, with its weight: a mark, or not
+TICK_STATES = {"tick": 4, "cross": 2, "scribble": 1, "empty": 3, "speck": 1}
+
 
 @dataclass(frozen=True)
 class Writer:
@@ -62,10 +72,36 @@ class Writer:
                    variant_seed=rng.randrange(1 << 30))
 
 
-def template_dict(name: str = "synthetic-application-v1") -> dict:
-    """The template (the exact schema ``segmentation.template`` validates) for LAYOUT."""
-    return {"name": name, "page_size": [PAGE_W, PAGE_H],
-            "fields": [{"name": f[0], "box": [f[5], f[6], f[7], f[8]], "charset": f[3]} for f in LAYOUT]}
+def template_dict(name: str = "synthetic-application-v1", marks: bool = False) -> dict:
+    """The template (the exact schema ``segmentation.template`` validates) for LAYOUT, and
+    with ``marks`` its tick boxes (TICKS)."""
+    fields = [{"name": f[0], "box": [f[5], f[6], f[7], f[8]], "charset": f[3]} for f in LAYOUT]
+    if marks:
+        fields += [{"name": t[0], "box": [t[2], t[3], t[4], t[4]], "charset": MARK} for t in TICKS]
+    return {"name": name, "page_size": [PAGE_W, PAGE_H], "fields": fields}
+
+
+def draw_tick(page: np.ndarray, state: str, x: int, y: int, side: int, pen: int, ink: int,
+              rng: random.Random) -> bool:
+    """Fill in the tick box at (x, y) as ``state`` says (TICK_STATES); True if that is a mark."""
+    def jit(v: float) -> int:
+        return int(round(v + rng.uniform(-0.08, 0.08) * side))
+
+    if state == "tick":
+        pts = [(jit(x + 0.2 * side), jit(y + 0.55 * side)), (jit(x + 0.42 * side), jit(y + 0.85 * side)),
+               (jit(x + 0.95 * side), jit(y + 0.05 * side))]
+        cv2.polylines(page, [np.array(pts, np.int32)], False, ink, pen, cv2.LINE_AA)
+    elif state == "cross":
+        cv2.line(page, (jit(x + 0.15 * side), jit(y + 0.15 * side)), (jit(x + 0.85 * side), jit(y + 0.85 * side)),
+                 ink, pen, cv2.LINE_AA)
+        cv2.line(page, (jit(x + 0.85 * side), jit(y + 0.15 * side)), (jit(x + 0.15 * side), jit(y + 0.85 * side)),
+                 ink, pen, cv2.LINE_AA)
+    elif state == "scribble":
+        pts = [(jit(x + side * (0.2 + 0.6 * (i % 2))), jit(y + side * (0.2 + 0.075 * i))) for i in range(9)]
+        cv2.polylines(page, [np.array(pts, np.int32)], False, ink, pen, cv2.LINE_AA)
+    elif state == "speck":  # a dot of dust or a pen touching down: not a mark
+        cv2.circle(page, (jit(x + 0.5 * side), jit(y + 0.5 * side)), 1, ink, -1)
+    return state in ("tick", "cross", "scribble")
 
 
 def _random_text(field, rng: random.Random) -> str:
@@ -107,14 +143,15 @@ def draw_glyph(canvas: np.ndarray, ch: str, x: float, y: float, w: float, h: flo
 
 def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str] | None = None,
                 glyph_source=None, box_ink: int = 0, comb_style: str = "boxed",
-                pen_ink: int = 0, captions: bool = False) -> tuple[np.ndarray, dict]:
+                pen_ink: int = 0, captions: bool = False, marks: bool = False) -> tuple[np.ndarray, dict]:
     """Render a clean form in template coordinates; returns (grey page, truth dict).
     ``box_ink`` is the grey of the printed boxes: 255 makes a dropout-colour form, whose
     boxes vanish in the scan. ``comb_style`` "ticks" prints comb fields as a baseline with
     short ticks rising between the cells instead of closed boxes. ``pen_ink`` is the grey of the
     handwriting (170 and up is a pencil paler than black boxes' Otsu threshold). ``captions``
     also prints each free box's label small in its top-left corner, inside the box, as many
-    real forms do.
+    real forms do. ``marks`` adds the tick boxes of TICKS, each ticked, crossed, scribbled in,
+    left empty or specked (truth ``kind`` "mark", text MARKED or "").
 
     ``glyph_source(ch, rng)`` may supply a real 28x28 glyph (white on black) instead of a
     skeleton drawing (used by tests that paste ``../shared/data`` glyphs)."""
@@ -156,6 +193,16 @@ def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str
                 x += gw + gh * writer.spacing * rng.uniform(0.8, 1.2)
         fields.append({"name": name, "charset": charset, "kind": kind, "text": text[:n] if kind == "comb" else text,
                        "box": [fx, fy, fw, fh], "chars": chars})
+    if marks:  # a stream of its own, so the forms without tick boxes stay as they were
+        mrng = random.Random(seed * 7919 + 17)
+        pen = max(2, int(round(writer.pen * 60)))
+        for name, label, x, y, side in TICKS:
+            cv2.rectangle(page, (x, y), (x + side, y + side), box_ink, 3)
+            cv2.putText(page, label, (x + side + 14, y + side - 14), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 0, 1, cv2.LINE_AA)
+            state = mrng.choices(list(TICK_STATES), weights=list(TICK_STATES.values()))[0]
+            marked = draw_tick(writing, state, x, y, side, pen, 0, mrng)
+            fields.append({"name": name, "charset": MARK, "kind": "mark", "text": MARKED if marked else "",
+                           "state": state, "box": [x, y, side, side], "chars": []})
     if pen_ink:
         np.minimum(page, (pen_ink + (255 - pen_ink) * (writing.astype(np.int32)) // 255).astype(np.uint8), out=page)
     return page, {"template_size": [PAGE_W, PAGE_H], "writer": writer.__dict__, "fields": fields}
@@ -258,21 +305,23 @@ def save_scan(img: np.ndarray, path: Path, sc: Scan) -> Path:
 
 def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None = None,
              scan_override: Scan | None = None, comb_style: str = "boxed", box_ink: int = 0,
-             pen_ink: int = 0, dpi: int | None = None, captions: bool = False, surround: int = 0) -> list[Path]:
+             pen_ink: int = 0, dpi: int | None = None, captions: bool = False, surround: int = 0,
+             marks: bool = False) -> list[Path]:
     """Write ``count`` scanned forms plus ``<form>.truth.json`` and ``template.json``
     (``comb_style``: "boxed" closed cells, "ticks" baseline ticks, "mixed" alternating;
     ``box_ink``: the grey the boxes are printed in; ``pen_ink``: the grey of the handwriting;
     ``dpi``: one scan resolution instead of a random one; ``captions``: box labels printed
-    inside the boxes; ``surround``: px of dark surround around each scanned page)."""
+    inside the boxes; ``surround``: px of dark surround around each scanned page; ``marks``:
+    tick boxes too)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "template.json").write_text(json.dumps(template_dict(), indent=2) + "\n")
+    (out / "template.json").write_text(json.dumps(template_dict(marks=marks), indent=2) + "\n")
     paths = []
     for i in range(count):
         rng = random.Random(seed * 1000 + i)
         style = comb_style if comb_style != "mixed" else ("boxed", "ticks")[i % 2]
         page, truth = render_form(seed * 1000 + i, comb_style=style, box_ink=box_ink, pen_ink=pen_ink,
-                                  captions=captions)
+                                  captions=captions, marks=marks)
         sc = scan_override or Scan.random(rng, fmt)
         if dpi:
             sc = replace(sc, dpi=dpi)

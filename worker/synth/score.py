@@ -32,7 +32,7 @@ def truth_lines(truth: dict) -> list[str]:
     the form's own layout (``box``), not the scan's: on a page scanned at a slant, the fields
     of one row sit at different scan heights."""
     rows: list[list[dict]] = []
-    for f in sorted(truth["fields"], key=lambda f: f["box"][1]):
+    for f in sorted(_text_fields(truth), key=lambda f: f["box"][1]):
         if rows and abs(rows[-1][0]["box"][1] - f["box"][1]) < 0.5 * f["box"][3]:
             rows[-1].append(f)
         else:
@@ -80,18 +80,37 @@ def _found(truth: dict, page: PageResult) -> int:
     return n
 
 
+def _text_fields(truth: dict) -> list[dict]:
+    """The fields written in characters: tick boxes are scored apart (``score_marks``)."""
+    return [f for f in truth["fields"] if f.get("kind") != "mark"]
+
+
 def score_template(truth: dict, page: PageResult) -> Score:
     """Per-field CER (spaces ignored) and characters found, for a template-mode read."""
     got = {f.name: f.text.replace(" ", "") for f in page.fields}
-    s = Score(chars=sum(len(f["text"]) for f in truth["fields"]), found=_found(truth, page))
-    s.edits_template = sum(levenshtein(got.get(f["name"], ""), f["text"]) for f in truth["fields"])
+    s = Score(chars=sum(len(f["text"]) for f in _text_fields(truth)), found=_found(truth, page))
+    s.edits_template = sum(levenshtein(got.get(f["name"], ""), f["text"]) for f in _text_fields(truth))
     return s
+
+
+def score_marks(truth: dict, page: PageResult) -> tuple[int, int, int]:
+    """(tick boxes read right, tick boxes, of the wrong ones those flagged for review)."""
+    got = {f.name: f for f in page.fields}
+    right = wrong_flagged = n = 0
+    for f in truth["fields"]:
+        if f.get("kind") == "mark":
+            n += 1
+            g = got.get(f["name"])
+            ok = g is not None and g.text == f["text"]
+            right += ok
+            wrong_flagged += (not ok) and g is not None and g.needs_review
+    return right, n, wrong_flagged
 
 
 def score_free(truth: dict, page: PageResult) -> Score:
     """Page CER for a template-free read: lines in reading order, spaces ignored."""
     want = "\n".join(ln.replace(" ", "") for ln in truth_lines(truth))
     have = "\n".join(ln.text.replace(" ", "") for ln in page.lines)
-    s = Score(chars=sum(len(f["text"]) for f in truth["fields"]), found=_found(truth, page))
+    s = Score(chars=sum(len(f["text"]) for f in _text_fields(truth)), found=_found(truth, page))
     s.edits_free = levenshtein(have, want)
     return s

@@ -1,0 +1,70 @@
+"""Tick boxes: the inked share of a box's inside, and reading generated forms' tick boxes."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from segmentation.lines import find_lines
+from segmentation.marks import MARK_INK, mark_ink, read_mark, snap_to_box
+
+
+def box_page(fill=None, off: int = 0) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A 40 px printed box on a working-scale binary page (ink 255); ``fill`` draws in it.
+    Returns the page and the box's rectangle as registration would give it, ``off`` px out."""
+    page = np.zeros((200, 200), np.uint8)
+    cv2.rectangle(page, (80, 80), (120, 120), 255, 3)
+    if fill is not None:
+        fill(page)
+    return page, (80 + off, 80 + off, 41, 41)
+
+
+TICK = lambda p: cv2.polylines(p, [np.array([(88, 102), (96, 114), (118, 84)], np.int32)], False, 255, 3)  # noqa: E731
+CROSS = lambda p: (cv2.line(p, (86, 86), (114, 114), 255, 3), cv2.line(p, (114, 86), (86, 114), 255, 3))  # noqa: E731
+FILLED = lambda p: cv2.rectangle(p, (84, 84), (116, 116), 255, -1)  # noqa: E731
+STRUCK = lambda p: cv2.line(p, (84, 100), (116, 100), 255, 3)  # noqa: E731
+SPECK = lambda p: cv2.circle(p, (100, 100), 1, 255, -1)  # noqa: E731
+
+
+@pytest.mark.parametrize(("fill", "marked"), [(None, False), (SPECK, False), (TICK, True), (CROSS, True),
+                                              (FILLED, True), (STRUCK, True)],
+                         ids=["empty", "speck", "tick", "cross", "filled", "struck-through"])
+@pytest.mark.parametrize("off", [0, 4], ids=["registered", "4px-off"])
+def test_a_box_is_marked_by_the_ink_inside_its_printed_border(fill, marked, off):
+    page, rect = box_page(fill, off)
+    share = mark_ink(page, snap_to_box(rect, find_lines(page).boxes))
+    assert read_mark(share)[0] == marked, share
+    # not snapped to a printed box (a filled box is not found as one): the registered rectangle
+    assert read_mark(mark_ink(page, rect))[0] == marked, share
+
+
+def test_confidence_is_lowest_at_the_threshold_and_full_for_an_empty_or_clearly_marked_box():
+    assert read_mark(0.0) == (False, 1.0)
+    assert read_mark(2 * MARK_INK) == (True, 1.0)
+    assert read_mark(MARK_INK * 0.9)[1] < 0.2 and read_mark(MARK_INK * 1.1)[1] < 0.2
+
+
+@pytest.mark.parametrize(("pen", "fmt"), [(0, None), (180, "png")], ids=["pen", "pencil"])
+def test_tick_boxes_on_generated_forms_are_read_and_never_as_characters(tmp_path, pen, fmt):
+    from segmentation.decode import decode
+    from segmentation.template import load_template
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import generate
+    from worker.synth.score import load_truth, score_marks, score_template
+
+    # PNG, JPEG and bilevel TIFF at 150-400 DPI; a pencil paler than Otsu's threshold on PNG
+    paths = generate(tmp_path, 6, seed=31, marks=True, pen_ink=pen, fmt=fmt)
+    reader = PageReader(ReadOptions(template=load_template(tmp_path / "template.json")))
+    right = n = 0
+    states = set()
+    for p in paths:
+        truth, page = load_truth(p), reader.read_page(next(decode(p)))
+        r, k, _ = score_marks(truth, page)
+        right, n = right + r, n + k
+        states |= {f["state"] for f in truth["fields"] if f["kind"] == "mark"}
+        assert score_template(truth, page).cer_template < 0.05
+        assert not any(c.field in {"consent", "newsletter", "resident", "over_18"} for c in page.characters)
+        assert {f.text for f in page.fields if f.charset == "mark"} <= {"X", ""}
+    assert n == 24 and right == n
+    assert {"tick", "cross", "empty"} <= states
