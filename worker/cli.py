@@ -260,11 +260,12 @@ def status(job, broker, requeue):
               help="Scan format (default: a random mix).")
 @click.option("--comb-style", type=click.Choice(["boxed", "ticks", "mixed"]), default="boxed", show_default=True,
               help="Comb fields as closed cells, as ticks on a baseline, or alternating by form.")
-def synth(out, count, seed, fmt, comb_style):
+@click.option("--marks", is_flag=True, help="Four tick boxes per form too (template charset 'mark').")
+def synth(out, count, seed, fmt, comb_style, marks):
     """Generate synthetic hand-printed forms with ground truth and their template."""
     from worker.synth.forms import generate
 
-    for p in generate(out, count, seed, fmt, comb_style=comb_style):
+    for p in generate(out, count, seed, fmt, comb_style=comb_style, marks=marks):
         click.echo(str(p))
 
 
