@@ -253,6 +253,28 @@ def status(job, broker, requeue):
 
 
 @main.command()
+@click.argument("scan", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Template JSON to write (default: SCAN's name with .template.json); an annotated "
+                   "PNG of the fields is written beside it.")
+@click.option("--name", default=None, help="The template's name (default: SCAN's file name).")
+def template(scan, out, name):
+    """Draft a template from a scan of the form (blank is best): every printed box, comb and
+    underline becomes a field named field_01... in reading order, charset alnum, and every
+    small square on its own a tick box (charset mark). Rename the fields and narrow their
+    charsets, then read with --template."""
+    from worker.draft import write_draft
+
+    out = out or scan.with_name(scan.stem + ".template.json")
+    fields, png = write_draft(scan, out, name)
+    for f in fields:
+        x, y, w, h = f.box
+        extra = f"{f.cells} cells" if f.kind == "comb" else f.kind
+        click.echo(f"{f.name}  {f.charset:6s} {extra:9s} box [{x}, {y}, {w}, {h}]")
+    click.echo(f"{len(fields)} fields -> {out} (the fields drawn on the page: {png})")
+
+
+@main.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("samples"), show_default=True)
 @click.option("--count", type=click.IntRange(1), default=4, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)

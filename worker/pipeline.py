@@ -171,21 +171,9 @@ class PageReader:
         """The page's form lines and, with a template, its registration (page geometry, with
         a warning, when no printed box matches)."""
         tpl = self.options.template
-        lines = find_lines(clean.binary)
-        if clean.line_binary is not None:  # a bilevel scan: thin lines may have come out dashed
-            widened = find_lines(clean.line_binary)
-            # clearly more cells: one more can be a caption joined to a box edge by the widening
-            if _cells(widened) >= _cells(lines) + WIDENED_MARGIN:
-                lines = widened
-        # box lines printed in grey or a pale colour come out of Otsu broken, or are left out
-        # with the paper: find them again just below paper white
-        faint = None
-        if not lines.boxes or (mask_grey(clean, lines.mask) or 0) > PALE_LINE_GREY:
-            faint = find_lines(*clean.faint)
+        lines, faint = _line_candidates(clean)
         if tpl is None:
-            if faint is not None and faint.boxes and _cells(faint) >= _cells(lines):
-                lines = faint
-            return lines, None, []
+            return _template_free_lines(lines, faint), None, []
         reg, exc = _try_register(tpl, lines)
         if faint is not None:
             freg, _ = _try_register(tpl, faint)
@@ -311,6 +299,31 @@ def _clean_turned(image: np.ndarray, code: int, deskew: bool) -> CleanPage:
     c = clean_page(cv2.rotate(image, code), deskew=deskew)
     to_input = np.vstack([back, [0, 0, 1]]) @ np.vstack([c.to_input, [0, 0, 1]])
     return replace(c, to_input=to_input[:2])
+
+
+def _line_candidates(clean: CleanPage) -> tuple[FormLines, FormLines | None]:
+    """The page's form lines, and, where they may be pale, those found just below paper white."""
+    lines = find_lines(clean.binary)
+    if clean.line_binary is not None:  # a bilevel scan: thin lines may have come out dashed
+        widened = find_lines(clean.line_binary)
+        # clearly more cells: one more can be a caption joined to a box edge by the widening
+        if _cells(widened) >= _cells(lines) + WIDENED_MARGIN:
+            lines = widened
+    # box lines printed in grey or a pale colour come out of Otsu broken, or are left out
+    # with the paper: find them again just below paper white
+    faint = None
+    if not lines.boxes or (mask_grey(clean, lines.mask) or 0) > PALE_LINE_GREY:
+        faint = find_lines(*clean.faint)
+    return lines, faint
+
+
+def _template_free_lines(lines: FormLines, faint: FormLines | None) -> FormLines:
+    return faint if faint is not None and faint.boxes and _cells(faint) >= _cells(lines) else lines
+
+
+def page_lines(clean: CleanPage) -> FormLines:
+    """The form lines of a cleaned page as a template-free read finds them."""
+    return _template_free_lines(*_line_candidates(clean))
 
 
 def _cells(lines: FormLines) -> int:

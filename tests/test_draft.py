@@ -1,0 +1,63 @@
+"""``formicr template``: a template drafted from a scan of the form reads the form."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from tests.test_read_cli import formicr
+from worker.synth.forms import LAYOUT, TICKS, Scan, render_form, save_scan, scan
+
+
+def scanned(tmp_path, name: str, seed: int, sc: Scan, blank: bool = False):
+    page, truth = render_form(seed, marks=True, pen_ink=255 if blank else 0)  # a white pen: the blank form
+    img, truth = scan(page, truth, sc, seed)
+    return save_scan(img, tmp_path / f"{name}.{sc.fmt}", sc), truth
+
+
+def test_a_template_drafted_from_a_blank_form_reads_filled_ones(tmp_path):
+    from segmentation.decode import decode
+    from segmentation.template import load_template
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.score import score_marks, score_template
+
+    blank, _ = scanned(tmp_path, "blank", 1, Scan(dpi=300, angle=0.8, noise=3), blank=True)
+    proc = formicr("template", str(blank), "--out", str(tmp_path / "draft.json"))
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "draft.png").is_file() and "13 fields" in proc.stdout
+    doc = json.loads((tmp_path / "draft.json").read_text())
+    # reading order: the layout's fields row by row, then the tick boxes
+    kinds = [f"{f[4]} cells" if f[2] == "comb" else "box" for f in LAYOUT] + ["tick"] * len(TICKS)
+    listed = [line.split()[2] + (" cells" if line.split()[3] == "cells" else "") for line in proc.stdout.splitlines()[:-1]]
+    assert listed == kinds
+    assert [f["charset"] for f in doc["fields"]] == ["alnum"] * len(LAYOUT) + ["mark"] * len(TICKS)
+    for f, layout in zip(doc["fields"], LAYOUT, strict=False):  # where the layout put it, at 300 DPI
+        assert np.allclose(f["box"], np.array(layout[5:9]) * 1.5, atol=0.03 * 1654 * 1.5), (f, layout)
+    # name the fields and narrow their charsets as a person would, then read filled forms
+    for f, (name, *_rest) in zip(doc["fields"], LAYOUT + [(t[0],) for t in TICKS], strict=True):
+        f["name"] = name
+    for f, layout in zip(doc["fields"], LAYOUT, strict=False):
+        f["charset"] = layout[3]
+    (tmp_path / "named.json").write_text(json.dumps(doc))
+    reader = PageReader(ReadOptions(template=load_template(tmp_path / "named.json")))
+    for i, sc in enumerate([Scan(dpi=200, angle=-1.0, shift=(15, -20), noise=4), Scan(dpi=150, fmt="tif")]):
+        path, truth = scanned(tmp_path, f"filled{i}", 40 + i, sc)
+        page = reader.read_page(next(decode(path)))
+        assert not page.warnings
+        assert score_template(truth, page).cer_template < 0.05
+        right, n, _ = score_marks(truth, page)
+        assert n == len(TICKS) and right == n
+
+
+def test_a_page_with_nothing_to_make_fields_of_is_a_clear_error(tmp_path, blank_page):
+    import cv2
+
+    page = np.full((1400, 1000), 255, np.uint8)
+    cv2.putText(page, "NO BOXES HERE", (100, 700), cv2.FONT_HERSHEY_SIMPLEX, 2, 0, 3)
+    cv2.imwrite(str(tmp_path / "text.png"), page)
+    proc = formicr("template", str(tmp_path / "text.png"))
+    assert proc.returncode == 3 and "no printed box" in proc.stderr and "text.png" in proc.stderr
+    cv2.imwrite(str(tmp_path / "blank.png"), blank_page)
+    proc = formicr("template", str(tmp_path / "blank.png"))
+    assert proc.returncode == 3 and "blank.png: blank page" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,0 +1,124 @@
+"""``formicr template``: draft a template from a scan of the form, blank or filled in.
+
+Every printed box, comb and underline the reader finds becomes a field, named by its place
+(``field_01`` in reading order), with the charset ``alnum``, or ``mark`` for a small square
+box on its own (a tick box). The draft is valid as it stands; a person renames the fields
+and narrows their charsets, helped by the annotated page written beside it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from segmentation.charsets import MARK
+from segmentation.clean import clean_page
+from segmentation.decode import decode
+from segmentation.errors import BlankPageError
+from segmentation.marks import find_tick_boxes
+from segmentation.template import parse_template
+from worker.pipeline import page_lines
+from worker.results import atomic_write
+
+TICK_SIDE = 0.03  # a box on its own, square within 20%, no larger than this share of the page's long side (9 mm on A4)
+TICK_MIN = 0.008  # ... and no smaller than this (2.4 mm on A4): printed letters and specks are smaller
+UNDERLINE_HEIGHT = 0.03  # writing space above an underline, as a share of the page's long side, without boxes to go by
+
+
+def _inside(r: tuple[int, int, int, int], outer: tuple[int, int, int, int]) -> bool:
+    cx, cy = r[0] + r[2] / 2, r[1] + r[3] / 2
+    return outer[0] <= cx <= outer[0] + outer[2] and outer[1] <= cy <= outer[1] + outer[3]
+
+
+@dataclass
+class DraftField:
+    name: str
+    box: tuple[int, int, int, int]  # input-page pixels
+    charset: str
+    kind: str  # box | comb | line | tick
+    cells: int
+
+
+def draft_fields(grey: np.ndarray) -> list[DraftField]:
+    """The fields a template for this page would have, in reading order."""
+    clean = clean_page(grey)
+    lines = page_lines(clean)
+    long_side = max(grey.shape)
+    found: list[tuple[tuple[int, int, int, int], str, int]] = []
+    for b in lines.boxes:
+        x, y, w, h = clean.input_box(*b.rect)
+        if b.is_comb:
+            found.append(((x, y, w, h), "comb", len(b.cells)))
+        elif max(w, h) <= TICK_SIDE * long_side and 0.8 <= w / max(h, 1) <= 1.25:
+            found.append(((x, y, w, h), "tick", 1))
+        else:
+            found.append(((x, y, w, h), "box", 1))
+    # tick boxes too small for a printed line's length: squares on their own, outside every box
+    work_long = max(clean.binary.shape)
+    for r in find_tick_boxes(clean.binary, lines.mask, int(TICK_MIN * work_long), int(TICK_SIDE * work_long)):
+        if not any(_inside(r, b.rect) for b in lines.boxes):
+            found.append((clean.input_box(*r), "tick", 1))
+    heights = [f[0][3] for f in found if f[1] != "tick"]
+    space = int(np.median(heights)) if heights else int(UNDERLINE_HEIGHT * long_side)
+    for r in lines.underlines:
+        x, y, w, h = clean.input_box(*r)
+        found.append(((x, max(0, y - space), w, min(space + h, y + h)), "line", 1))
+    # reading order: rows (a field whose top is within half the previous one's height joins it), then x
+    found.sort(key=lambda f: f[0][1])
+    rows: list[list] = []
+    for f in found:
+        if rows and f[0][1] - rows[-1][0][0][1] < 0.5 * rows[-1][0][0][3]:
+            rows[-1].append(f)
+        else:
+            rows.append([f])
+    ordered = [f for row in rows for f in sorted(row, key=lambda f: f[0][0])]
+    width = max(2, len(str(len(ordered))))
+    return [DraftField(f"field_{i:0{width}d}", box, MARK if kind == "tick" else "alnum", kind, cells)
+            for i, (box, kind, cells) in enumerate(ordered, start=1)]
+
+
+def draft_template(path: str | Path, name: str | None = None) -> tuple[dict, list[DraftField], np.ndarray]:
+    """(template dict, its fields, the page) for the first page of ``path``. Raises
+    InputError subclasses for a bad file, and BlankPageError when no field is found."""
+    page = next(decode(path))
+    try:
+        fields = draft_fields(page.image)
+    except BlankPageError as exc:
+        raise BlankPageError(f"{path}: {exc}") from exc
+    if not fields:
+        raise BlankPageError(f"{path}: no printed box, comb or underline found to make fields of")
+    h, w = page.image.shape
+    doc = {"name": name or Path(path).stem, "page_size": [w, h],
+           "fields": [{"name": f.name, "box": list(f.box), "charset": f.charset} for f in fields]}
+    parse_template(doc, str(path))  # the draft is valid as written
+    return doc, fields, page.image
+
+
+def annotate_draft(grey: np.ndarray, fields: list[DraftField]) -> np.ndarray:
+    """The page with each drafted field outlined and labelled with its name and charset."""
+    img = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+    img = (img * 0.55 + 115).astype(np.uint8)
+    scale = max(0.5, max(grey.shape) / 2500)
+    for f in fields:
+        x, y, w, h = f.box
+        col = (40, 140, 40) if f.charset == MARK else (180, 90, 20)
+        cv2.rectangle(img, (x, y), (x + w, y + h), col, max(2, int(2 * scale)))
+        label = f"{f.name} {f.charset}" + (f" ({f.cells} cells)" if f.kind == "comb" else f" ({f.kind})")
+        cv2.putText(img, label, (x, max(14, y - int(6 * scale))), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, col,
+                    max(1, int(1.5 * scale)), cv2.LINE_AA)
+    return img
+
+
+def write_draft(path: str | Path, out: Path, name: str | None = None) -> tuple[list[DraftField], Path]:
+    """Draft the template for ``path`` into ``out`` (JSON) and ``out`` with ``.png`` (the
+    annotated page); returns the fields and the PNG's path."""
+    doc, fields, grey = draft_template(path, name)
+    atomic_write(out, (json.dumps(doc, indent=2) + "\n").encode())
+    ok, buf = cv2.imencode(".png", annotate_draft(grey, fields))
+    png = out.with_suffix(".png")
+    if ok:
+        atomic_write(png, buf.tobytes())
+    return fields, png
