@@ -165,6 +165,46 @@ def dark_margin(grey: np.ndarray) -> np.ndarray | None:
     return cv2.dilate(np.isin(labels, touching).astype(np.uint8) * 255, square)
 
 
+SURROUND_DIM = 0.8  # page_outline: image edges darker than this share of the paper's brightness are not paper
+SURROUND_EDGE = 0.5  # ... along at least this share of the image's outermost rows and columns
+PAGE_MIN = 0.2  # the page found is at least this share of the image
+
+
+def page_outline(grey: np.ndarray) -> np.ndarray | None:
+    """Mask (255) of what lies outside the page when it lies on a surround lighter than
+    ``dark_margin`` finds (a grey desk, a wooden table): the page is the largest bright region,
+    and its convex hull a quadrilateral; the image's edges must be clearly darker than the
+    paper. None when they are paper (nearly every scan, answered from the edge pixels) or no
+    such page shows. Writing and shadows on the page lie inside its hull and stay."""
+    edges = _border(grey)
+    if np.count_nonzero(edges < SURROUND_DIM * 255) < SURROUND_EDGE * edges.size:
+        return None  # edges as light as any paper: nearly every scan, answered here
+    paper = float(np.percentile(grey[::8, ::8], 98))
+    if np.count_nonzero(edges < SURROUND_DIM * paper) < SURROUND_EDGE * edges.size:
+        return None
+    level = float(np.median(edges))
+    bright, square = _solid(cv2.threshold(grey, (level + paper) / 2, 255, cv2.THRESH_BINARY)[1])
+    contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return None
+    hull = cv2.convexHull(max(contours, key=cv2.contourArea))
+    if cv2.contourArea(hull) < PAGE_MIN * grey.size or \
+            len(cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True)) != 4:
+        return None  # no page-shaped region: a vignetted photo, a dark page
+    outside = np.full(grey.shape, 255, np.uint8)
+    cv2.fillConvexPoly(outside, hull, 0)
+    if cv2.countNonZero(outside) < MARGIN_EDGE * grey.size:
+        return None
+    return cv2.dilate(outside, np.ones((5, 5), np.uint8))  # and the page's soft edge
+
+
+def surround(grey: np.ndarray) -> np.ndarray | None:
+    """What lies around the page, to be painted as paper: a dark surround, or a lighter one
+    around a page-shaped region; None on nearly every scan."""
+    margin = dark_margin(grey)
+    return margin if margin is not None else page_outline(grey)
+
+
 STREAK_FILL = 0.985  # a column this much ink, top to bottom, is a scanner streak: a printed frame stops
 # at the printer's margin (4 mm or more on A4: 97% of the height)
 
@@ -276,7 +316,7 @@ def clean_page(grey: np.ndarray, *, deskew: bool = True, long_side: int = WORK_L
     work = downscale(grey, s)
     if int(work.max()) - int(work.min()) < 16:
         raise BlankPageError("blank page (no contrast)")
-    margin = dark_margin(work)
+    margin = surround(work)
     offset = (0, 0)  # input px the page was cropped by
     if margin is not None:
         x, y, w, h = cv2.boundingRect(cv2.bitwise_not(margin))
@@ -288,7 +328,7 @@ def clean_page(grey: np.ndarray, *, deskew: bool = True, long_side: int = WORK_L
             grey, offset = grey[y0:y1, x0:x1], (x0, y0)
             s = working_scale(grey.shape, long_side)
             work = downscale(grey, s)
-            margin = dark_margin(work)  # what is left: the corners of a tilted page
+            margin = surround(work)  # what is left: the corners of a tilted page
     if margin is not None:  # paint the dark surround as paper, so no later step sees it as ink
         work = _paint_paper(work, margin)
     binary = binarize(work)
