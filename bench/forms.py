@@ -57,19 +57,21 @@ def main() -> None:
     ap.add_argument("--captions", action="store_true", help="print each free box's label inside it, top left")
     ap.add_argument("--surround", type=int, default=0, metavar="PX",
                     help="a dark surround this wide around each page (scanned with the lid open, or on a table)")
+    ap.add_argument("--surround-grey", type=int, default=40, metavar="0-255",
+                    help="the surround's grey (40 a scanner lid; 90-170 a grey desk or a wooden table)")
     ap.add_argument("--marks", action="store_true", help="four tick boxes per form, ticked, crossed or left empty")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         forms = generate(tmp, args.count, seed=args.seed, fmt=args.format, comb_style=args.comb_style, box_ink=args.box_grey,
                          pen_ink=args.pen_grey, dpi=args.dpi, captions=args.captions,
-                         surround=args.surround, marks=args.marks)
+                         surround=args.surround, surround_grey=args.surround_grey, marks=args.marks)
         t1 = time.perf_counter()
         tpl, free, by_fmt, marks = evaluate(forms, Path(tmp) / "template.json")
         t2 = time.perf_counter()
     print(f"forms: {args.count} generated (seed {args.seed}, {args.comb_style} combs, box grey {args.box_grey}, pen grey {args.pen_grey}"
           f"{', captions in boxes' if args.captions else ''}"
-          f"{f', {args.surround} px dark surround' if args.surround else ''}) in {t1 - t0:.1f}s, read twice in {t2 - t1:.1f}s")
+          f"{f', {args.surround} px surround at grey {args.surround_grey}' if args.surround else ''}) in {t1 - t0:.1f}s, read twice in {t2 - t1:.1f}s")
     print(f"characters: {tpl.chars}")
     print(f"template mode:      CER {tpl.cer_template:.2%}  (target <= 2%)   found {tpl.found_rate:.2%}")
     print(f"template-free mode: CER {free.cer_free:.2%}  (target <= 5%)   found {free.found_rate:.2%}")

@@ -306,13 +306,13 @@ def save_scan(img: np.ndarray, path: Path, sc: Scan) -> Path:
 def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None = None,
              scan_override: Scan | None = None, comb_style: str = "boxed", box_ink: int = 0,
              pen_ink: int = 0, dpi: int | None = None, captions: bool = False, surround: int = 0,
-             marks: bool = False) -> list[Path]:
+             marks: bool = False, surround_grey: int = 40) -> list[Path]:
     """Write ``count`` scanned forms plus ``<form>.truth.json`` and ``template.json``
     (``comb_style``: "boxed" closed cells, "ticks" baseline ticks, "mixed" alternating;
     ``box_ink``: the grey the boxes are printed in; ``pen_ink``: the grey of the handwriting;
     ``dpi``: one scan resolution instead of a random one; ``captions``: box labels printed
-    inside the boxes; ``surround``: px of dark surround around each scanned page; ``marks``:
-    tick boxes too)."""
+    inside the boxes; ``surround``: px of surround, of grey ``surround_grey``, around each
+    scanned page; ``marks``: tick boxes too)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "template.json").write_text(json.dumps(template_dict(marks=marks), indent=2) + "\n")
@@ -326,7 +326,7 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
         if dpi:
             sc = replace(sc, dpi=dpi)
         if surround:
-            sc = replace(sc, surround=surround)
+            sc = replace(sc, surround=surround, surround_grey=surround_grey)
         img, truth = scan(page, truth, sc, seed * 1000 + i)
         path = save_scan(img, out / f"form_{seed:03d}_{i:03d}.{sc.fmt}", sc)
         path.with_suffix(".truth.json").write_text(json.dumps(truth, indent=1) + "\n")
