@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from segmentation.charsets import FIELD_CHARSETS
+from segmentation.charsets import FIELD_CHARSETS, MARK
 from segmentation.errors import TemplateError
 from segmentation.lines import Box, Rect
 
@@ -39,6 +39,12 @@ class Template:
     page_size: tuple[int, int]
     fields: tuple[FieldSpec, ...]
     source: str = "<template>"
+
+    @property
+    def framing(self) -> tuple[FieldSpec, ...]:
+        """The fields whose printed boxes register the page: all but tick boxes, which are
+        mostly too small to be found as boxes (all of them, for a template of tick boxes only)."""
+        return tuple(f for f in self.fields if f.charset != MARK) or self.fields
 
     def to_dict(self) -> dict:
         return {"name": self.name, "page_size": list(self.page_size),
@@ -153,7 +159,7 @@ def register(template: Template, boxes: list[Box], page_shape: tuple[int, int]) 
         if not votes:
             continue
         v = np.array([(a, b) for a, b, _, _ in votes])
-        tol = 0.5 * min(f.box[3] for f in template.fields) * s
+        tol = 0.5 * min(f.box[3] for f in template.framing) * s
         support = [(np.abs(v - v[i]).max(axis=1) <= tol) for i in range(len(v))]
         counts = [int(m.sum()) for m in support]
         i = int(np.argmax(counts))

@@ -68,3 +68,24 @@ def test_tick_boxes_on_generated_forms_are_read_and_never_as_characters(tmp_path
         assert {f.text for f in page.fields if f.charset == "mark"} <= {"X", ""}
     assert n == 24 and right == n
     assert {"tick", "cross", "empty"} <= states
+
+
+def test_tick_boxes_do_not_count_against_registration(tmp_path):
+    """A form of a few boxes and more tick boxes: registration is judged on the boxes it can
+    match (tick boxes are mostly too small to be found as boxes), so the page is not flagged."""
+    from segmentation.decode import decode
+    from segmentation.template import parse_template
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import Scan, render_form, save_scan, scan, template_dict
+    from worker.synth.score import score_marks
+
+    doc = template_dict(marks=True)
+    doc["fields"] = [f for f in doc["fields"] if f["name"] in ("surname", "city", "account") or f["charset"] == "mark"]
+    page, truth = render_form(12, marks=True)
+    sc = Scan(dpi=200, angle=0.6, noise=3)
+    img, truth = scan(page, truth, sc, 12)
+    result = PageReader(ReadOptions(template=parse_template(doc))).read_page(
+        next(decode(save_scan(img, tmp_path / "few.png", sc))))
+    assert not result.warnings and not any(f.needs_review for f in result.fields if f.charset == "mark")
+    right, n, _ = score_marks(truth, result)
+    assert n == 4 and right == 4

@@ -71,14 +71,15 @@ class PageReader:
         tpl = opts.template
         lines, reg, warnings = self._lines_and_registration(clean)
         rotation = 0
-        if tpl is not None and opts.orient and (warnings or reg.matched < len(tpl.fields) / 2):
+        framing = len(tpl.framing) if tpl is not None else 0  # fields whose boxes can register (not tick boxes)
+        if tpl is not None and opts.orient and (warnings or reg.matched < framing / 2):
             # a page fed upside down or sideways: keep the turn that registers the most fields
             for deg, turned, (t_lines, t_reg, t_warn) in self._turns(page):
-                if not t_warn and t_reg.matched >= len(tpl.fields) / 2 and (warnings or t_reg.matched > reg.matched):
+                if not t_warn and t_reg.matched >= framing / 2 and (warnings or t_reg.matched > reg.matched):
                     rotation, clean, lines, reg, warnings = deg, turned, t_lines, t_reg, []
-        if tpl is not None and not warnings and reg.matched < len(tpl.fields) / 2:
+        if tpl is not None and not warnings and reg.matched < framing / 2:
             # a registration on a few boxes may have matched the wrong ones: say so, and review
-            warnings = [f"template: only {reg.matched} of {len(tpl.fields)} field boxes matched the page's "
+            warnings = [f"template: only {reg.matched} of {framing} field boxes matched the page's "
                         "printed boxes; every field flagged for review"]
         result = self._read(page, clean, lines, reg, warnings, rotation)
         if tpl is None and opts.orient and result.lines and _mean_confidence(result) < ORIENT_GATE:
