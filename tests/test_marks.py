@@ -89,3 +89,28 @@ def test_tick_boxes_do_not_count_against_registration(tmp_path):
     assert not result.warnings and not any(f.needs_review for f in result.fields if f.charset == "mark")
     right, n, _ = score_marks(truth, result)
     assert n == 4 and right == 4
+
+
+def test_a_pale_mark_in_an_empty_box_of_an_ink_form_is_flagged_not_read(tmp_path):
+    """A pencil tick beside ink writing: Otsu leaves it out, the pale binarisation sees it; the
+    box reads empty, as the ink says, and is flagged for a person to look at."""
+    import random
+
+    from segmentation.decode import decode
+    from segmentation.template import parse_template
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import TICKS, Scan, draw_tick, render_form, save_scan, scan, template_dict
+
+    page, truth = render_form(3, marks=True)
+    empty = [f for f in truth["fields"] if f.get("state") == "empty"]
+    assert empty, "seed 3 leaves a tick box empty"
+    name = empty[0]["name"]
+    _, _, x, y, side = next(t for t in TICKS if t[0] == name)
+    draw_tick(page, "tick", x, y, side, 4, 200, random.Random(0))  # grey 200: a pencil
+    sc = Scan(dpi=200, angle=0.4, noise=2)
+    img, truth = scan(page, truth, sc, 3)
+    result = PageReader(ReadOptions(template=parse_template(template_dict(marks=True)))).read_page(
+        next(decode(save_scan(img, tmp_path / "pale.png", sc))))
+    field = next(f for f in result.fields if f.name == name)
+    assert field.text == "" and field.needs_review
+    assert not any(f.needs_review for f in result.fields if f.charset == "mark" and f.name != name)

@@ -200,14 +200,11 @@ class PageReader:
             if rect is None:
                 continue
             box = snap_to_box(rect, lines.boxes)
-            share = mark_ink(clean.binary, box)
+            share, pale = mark_ink(clean.binary, box), False
             if light_pen or not read_mark(share)[0]:
                 faint = mark_ink(clean.faint[0], box)
-                if light_pen:
-                    share = faint
-                out[i] = (share, not light_pen and read_mark(faint)[0])
-            else:
-                out[i] = (share, False)
+                share, pale = (faint, False) if light_pen else (share, read_mark(faint)[0])
+            out[i] = (share, pale)
         return out
 
     def _fields(self, chars: list[Character], unread: list[bool], regions: list[tuple[int, int, int, int]],
