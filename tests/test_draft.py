@@ -61,3 +61,15 @@ def test_a_page_with_nothing_to_make_fields_of_is_a_clear_error(tmp_path, blank_
     cv2.imwrite(str(tmp_path / "blank.png"), blank_page)
     proc = formicr("template", str(tmp_path / "blank.png"))
     assert proc.returncode == 3 and "blank.png: blank page" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_draft_from_a_filled_form_suggests_each_fields_charset_from_its_writing(tmp_path):
+    from worker.draft import charset_from, draft_template
+
+    path, truth = scanned(tmp_path, "filled", 9, Scan(dpi=200, angle=0.5, noise=3))
+    doc, _, _ = draft_template(path)
+    # what the true writing suggests (read as alnum, 3 characters come out as twins: DAV1S, O2021949, 679184872O1)
+    want = [charset_from(f["text"]) for f in truth["fields"] if f["kind"] != "mark"] + ["mark"] * len(TICKS)
+    assert [f["charset"] for f in doc["fields"]] == want
+    layout = [f["charset"] for f in truth["fields"]]
+    assert sum(a == b for a, b in zip(want, layout, strict=True)) >= len(layout) - 1  # the layout's own, but one

@@ -270,7 +270,7 @@ def template(scan, out, name):
     for f in fields:
         x, y, w, h = f.box
         extra = f"{f.cells} cells" if f.kind == "comb" else f.kind
-        click.echo(f"{f.name}  {f.charset:6s} {extra:9s} box [{x}, {y}, {w}, {h}]")
+        click.echo(f"{f.name}  {f.charset:7s} {extra:9s} box [{x}, {y}, {w}, {h}]")
     click.echo(f"{len(fields)} fields -> {out} (the fields drawn on the page: {png})")
 
 

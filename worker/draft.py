@@ -2,8 +2,9 @@
 
 Every printed box, comb and underline the reader finds becomes a field, named by its place
 (``field_01`` in reading order), with the charset ``alnum``, or ``mark`` for a small square
-box on its own (a tick box). The draft is valid as it stands; a person renames the fields
-and narrows their charsets, helped by the annotated page written beside it."""
+box on its own (a tick box). On a filled-in scan, a field written in digits (or letters)
+only is drafted as a digits (letters) field. The draft is valid as it stands; a person
+renames the fields and checks their charsets, helped by the annotated page written beside it."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from segmentation.charsets import MARK
+from segmentation.charsets import DIGITS, LETTERS, MARK
 from segmentation.clean import clean_page
 from segmentation.decode import decode
 from segmentation.errors import BlankPageError
@@ -25,6 +26,7 @@ from worker.results import atomic_write
 
 TICK_SIDE = 0.03  # a box on its own, square within 20%, no larger than this share of the page's long side (9 mm on A4)
 TICK_MIN = 0.008  # ... and no smaller than this (2.4 mm on A4): printed letters and specks are smaller
+CHARSET_SHARE = 0.8  # a filled-in field this much digits (or letters) is drafted as a digits (letters) field
 UNDERLINE_HEIGHT = 0.03  # writing space above an underline, as a share of the page's long side, without boxes to go by
 
 
@@ -93,8 +95,25 @@ def draft_template(path: str | Path, name: str | None = None) -> tuple[dict, lis
     h, w = page.image.shape
     doc = {"name": name or Path(path).stem, "page_size": [w, h],
            "fields": [{"name": f.name, "box": list(f.box), "charset": f.charset} for f in fields]}
-    parse_template(doc, str(path))  # the draft is valid as written
+    template = parse_template(doc, str(path))  # the draft is valid as written
+    # a filled-in scan says more: a field written in digits only is a digits field
+    from worker.pipeline import PageReader, ReadOptions
+
+    read = {f.name: f.text.replace(" ", "") for f in PageReader(ReadOptions(template=template)).read_page(page).fields}
+    for f, spec in zip(fields, doc["fields"], strict=True):
+        if f.charset != MARK:
+            f.charset = spec["charset"] = charset_from(read.get(f.name, ""))
     return doc, fields, page.image
+
+
+def charset_from(text: str) -> str:
+    """The charset a field's written text suggests: digits or letters when at least
+    ``CHARSET_SHARE`` of it (and three characters or more) is one class, else alnum."""
+    if len(text) < 3:
+        return "alnum"
+    digits = sum(c in DIGITS for c in text) / len(text)
+    letters = sum(c in LETTERS for c in text) / len(text)
+    return "digits" if digits >= CHARSET_SHARE else "letters" if letters >= CHARSET_SHARE else "alnum"
 
 
 def annotate_draft(grey: np.ndarray, fields: list[DraftField]) -> np.ndarray:
