@@ -15,7 +15,7 @@ import pytest
 
 from tests.queue_support import RedisServer, Worker, formicr, free_port, have_redis_server, queue_env
 from worker.jobs import JobStore, connect
-from worker.synth.forms import generate
+from worker.synth.forms import generate, template_dict
 
 pytestmark = [pytest.mark.queue]
 own_server = pytest.mark.skipif(not have_redis_server(),
@@ -23,11 +23,14 @@ own_server = pytest.mark.skipif(not have_redis_server(),
 FAST_LIMITS = {"FORMICR_SOFT_TIME_LIMIT": "20", "FORMICR_HARD_TIME_LIMIT": "30", "FORMICR_VISIBILITY_TIMEOUT": "35"}
 
 
+FIELDS = len(template_dict(marks=True)["fields"])  # 9 written fields and 4 tick boxes per form
+
+
 @pytest.fixture(scope="module")
 def roots(tmp_path_factory):
     base = tmp_path_factory.mktemp("queue")
     inbox, outbox = base / "inbox", base / "outbox"
-    generate(inbox / "batch", 6, seed=400)
+    generate(inbox / "batch", 6, seed=400, marks=True)  # tick boxes too: fields.csv holds them
     (inbox / "batch" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(500))
     outbox.mkdir()
     return base, inbox, outbox
@@ -133,7 +136,7 @@ def test_resubmitting_skips_forms_already_done(env, roots, shared_worker):
     assert again.returncode == 0, again.stderr
     assert "queued 3 forms, skipped 3 already read" in again.stderr
     rows = read_rows(outbox / "job-c" / "fields.csv")
-    assert Counter(r["source"] for r in rows) == {s: 9 for s in forms_in(inbox)}  # 9 fields each, once
+    assert Counter(r["source"] for r in rows) == {s: FIELDS for s in forms_in(inbox)}  # every field once
     job = again.stdout.split()[0]
     status = formicr(env, "status", job)
     assert status.returncode == 0 and "3 skipped" in status.stdout and "done" in status.stdout
@@ -284,7 +287,7 @@ def test_worker_killed_with_sigkill_mid_job_still_completes_every_form_once(root
     finally:
         srv.stop()
     rows = read_rows(outbox / "job-kill" / "fields.csv")
-    assert Counter(r["source"] for r in rows) == {s: 9 for s in forms_in(inbox)}
+    assert Counter(r["source"] for r in rows) == {s: FIELDS for s in forms_in(inbox)}
     assert (outbox / "job-kill" / "characters.csv").read_bytes() == (baseline / "characters.csv").read_bytes()
 
 
@@ -313,7 +316,7 @@ def test_redis_restarted_during_a_job_loses_no_form(roots, baseline, tmp_path, o
         worker.stop()
         srv.stop()
     rows = read_rows(outbox / f"job-restart-{outage:g}" / "fields.csv")
-    assert Counter(r["source"] for r in rows) == {s: 9 for s in forms_in(inbox)}
+    assert Counter(r["source"] for r in rows) == {s: FIELDS for s in forms_in(inbox)}
     assert (outbox / f"job-restart-{outage:g}" / "fields.csv").read_bytes() == (baseline / "fields.csv").read_bytes()
 
 
