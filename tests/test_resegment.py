@@ -104,11 +104,11 @@ def test_a_cut_through_ink_must_pay_for_itself():
     from dataclasses import replace
 
     whole = [{0: 0.9}, {1: 0.9}, {3: 0.85}]  # two fair pieces, a fair merge
-    gs = [glyph(0, 8, index=1), glyph(8, 8, index=2)]
+    gs = [glyph(0, 8, index=1), glyph(18, 8, index=2)]
     cands = merge_candidates(gs)
     masks = [np.ones(4, bool)] * 2
     out_gap, _ = resegment.choose(gs, cands, probs_for(whole), masks)
-    assert len(out_gap) == 2  # separate components: each piece earns the bonus
+    assert len(out_gap) == 2  # separate components a character's gap apart: each piece earns the bonus
     cut = [gs[0], replace(gs[1], cut=True)]  # one blob split in two by the reader
     out_cut, _ = resegment.choose(cut, merge_candidates(cut), probs_for(whole), masks)
     assert len(out_cut) == 1
@@ -176,7 +176,7 @@ def test_a_whole_O_shared_with_its_twin_zero_beats_two_sure_fragments():
 
     clf = Classifier()
     col = {c: i for i, c in enumerate(clf.labels)}
-    gs = [glyph(0, 8, index=1), glyph(12, 8, index=2)]
+    gs = [glyph(0, 8, index=1), glyph(18, 8, index=2)]
     cands = merge_candidates(gs)
     # an O broken at the top reads as C and a doubtful D; whole, it is O or 0, half each
     probs = probs_for([{col["C"]: 0.99}, {col["D"]: 0.3}, {col["O"]: 0.49, col["0"]: 0.49}], n=len(clf.labels))
@@ -186,3 +186,14 @@ def test_a_whole_O_shared_with_its_twin_zero_beats_two_sure_fragments():
     assert len(out) == 1 and clf.labels[rows[0].argmax()] in "O0"
     # a bare stroke is what fragments look like: I/1 is not pooled
     assert clf.pooled(probs_for([{col["I"]: 0.5, col["1"]: 0.5}], n=len(clf.labels))).max() == 0.5
+
+
+def test_a_piece_after_a_hairline_gap_earns_less_for_starting_a_character():
+    """A pen lifted inside a character (an H's first stem) leaves a hair's gap; between
+    characters the gap is wider. The same reads, with the pieces apart by 1 px or by 12 px."""
+    rows = [{0: 0.7}, {1: 0.7}, {2: 0.9}]  # pieces middling, the merge sure
+    near = [glyph(0, 8, index=1), glyph(9, 8, index=2)]
+    far = [glyph(0, 8, index=1), glyph(20, 8, index=2)]
+    mask = [np.ones(4, bool)] * 2
+    assert len(resegment.choose(near, merge_candidates(near), probs_for(rows), mask)[0]) == 1
+    assert len(resegment.choose(far, merge_candidates(far), probs_for(rows), mask)[0]) == 2
