@@ -475,6 +475,31 @@ def test_a_page_fed_upside_down_or_sideways_is_read_turned_without_a_template(re
     assert all(0 <= c.x < w and 0 <= c.y < h for ln in result.lines for c in ln.characters)  # on the page as fed
 
 
+@pytest.mark.parametrize(("deg", "gate", "turns"), [(0, 1.01, [0, 180]), (180, 1.01, [0, 180]),
+                                                    (90, 1.01, [0, 180, 90, 270]), (90, None, [0, 180, 90])])
+def test_a_doubtful_page_is_tried_sideways_only_when_its_characters_lie_wide(reader, monkeypatch, deg, gate, turns):
+    """With the gate raised past 1 every page is doubtful: an upright or upside-down page's
+    characters stand taller than wide, so only the 180-degree turn is read, and a sideways
+    page's lie wide, so all three are. At the usual gate, reading stops at the first turn that
+    reads with confidence."""
+    import cv2
+
+    import worker.pipeline as pipeline
+    from segmentation.decode import PageImage
+    from worker.synth.forms import Scan, render_form, scan
+
+    page, truth = render_form(46)
+    img, _ = scan(page, truth, Scan(dpi=200, angle=0.4, noise=3), 46)
+    fed = img if deg == 0 else cv2.rotate(img, {180: cv2.ROTATE_180, 90: cv2.ROTATE_90_COUNTERCLOCKWISE}[deg])
+    calls = []
+    real = pipeline.PageReader._read
+    monkeypatch.setattr(pipeline.PageReader, "_read", lambda self, *a: calls.append(a[-1]) or real(self, *a))
+    if gate is not None:
+        monkeypatch.setattr(pipeline, "ORIENT_GATE", gate)
+    result = reader.read_page(PageImage(fed, "fed", 1, None))
+    assert result.rotation == deg and calls == turns
+
+
 @pytest.mark.parametrize("grey", [255, 40], ids=["white", "dark"])
 def test_a_scanner_streak_down_the_page_reads_like_the_plain_page(reader, grey):
     """Dust on the feed glass draws a line down the scan. Before: a white one cut every box it
