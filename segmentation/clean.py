@@ -347,8 +347,9 @@ def clean_page(grey: np.ndarray, *, deskew: bool = True, long_side: int = WORK_L
     h, w = work.shape
     line_binary = None
     if is_bilevel(grey):
-        if s < 1:  # shrunk with every stroke widened first, so one-pixel lines stay whole
-            widened = cv2.erode(grey, np.ones((2, 2), np.uint8), iterations=int(np.ceil(1 / s)) - 1)
+        if s < 1:  # shrunk with every stroke widened first (by a pixel more than the shrinking
+            # takes), so one-pixel lines stay whole and short breaks in dashed ones close
+            widened = cv2.erode(grey, np.ones((2, 2), np.uint8), iterations=int(np.ceil(1 / s)))
             line_binary = binarize(downscale(widened, s))
         else:  # grey lines a bilevel scanner broke into dashes: bridge short gaps along x and y
             line_binary = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, np.ones((5, 1), np.uint8)) | \

@@ -324,7 +324,7 @@ def test_a_page_scanned_at_a_steep_slant_reads_like_a_straight_one(reader, tmp_p
     assert score_template(truth, tpl_reader.read_page(next(decode(tmp_path / "slanted.png")))).cer_template <= 0.05
 
 
-@pytest.mark.parametrize(("dpi", "blur", "noise"), [(400, 0.7, 4), (200, 0.85, 3), (150, 0.75, 7.5)])
+@pytest.mark.parametrize(("dpi", "blur", "noise"), [(400, 0.7, 4), (300, 0.93, 4), (300, 0.85, 6), (200, 0.85, 3), (150, 0.75, 7.5)])
 def test_grey_boxes_that_a_bilevel_scan_broke_into_dashes_are_still_found(reader, tmp_path, dpi, blur, noise):
     from segmentation.decode import decode
     from segmentation.template import parse_template
