@@ -117,7 +117,7 @@ def square_shape(w: int, h: int, dpi) -> tuple[int, int, float | None]:
         x, y = (float(v) for v in dpi[:2])
     except (TypeError, ValueError):
         return w, h, None
-    if x <= 0 or y <= 0:
+    if x <= 0 or y <= 0:  # one axis unstated: trust the other, if any
         return w, h, max(x, y) if max(x, y) > 0 else None
     if abs(x / y - 1) <= 0.05:
         return w, h, x

@@ -117,7 +117,7 @@ def _crop(labels: np.ndarray, comps: list[_Comp], clip: Rect | None = None) -> t
     return (x + bx, y + by, bw, bh), m[by : by + bh, bx : bx + bw]
 
 
-def _overlaps(a: list[Rect], b: list[Rect]) -> np.ndarray:
+def overlap_areas(a: list[Rect], b: list[Rect]) -> np.ndarray:
     """Intersection areas of every rect in ``a`` with every rect in ``b``: (len(a), len(b))."""
     if not a or not b:
         return np.zeros((len(a), len(b)))
@@ -319,7 +319,7 @@ def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = N
         boxes = []
         cells = [c for b in lines.boxes for c in b.cells]
         cell_area = np.array([c[2] * c[3] for c in cells], float)
-        ov = _overlaps(regions, cells)
+        ov = overlap_areas(regions, cells)
         for ri, r in enumerate(regions):
             inner = [cells[j] for j in np.nonzero(ov[ri] > 0.6 * cell_area)[0]] if cells else []
             boxes.append(Box(r, sorted(inner) if len(inner) > 1 else []))
@@ -347,7 +347,7 @@ def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = N
             continue
         if b.is_comb:
             # a comp belongs to the cell holding most of it; a comp spanning cells is clipped
-            ov = _overlaps([(c.x, c.y, c.w, c.h) for c in mine], b.cells)
+            ov = overlap_areas([(c.x, c.y, c.w, c.h) for c in mine], b.cells)
             hit = ov > 0.15 * np.array([c.w * c.h for c in mine], float)[:, None]
             for ci, cell in enumerate(b.cells):
                 inside = [mine[i] for i in np.nonzero(hit[:, ci])[0]]
@@ -419,7 +419,7 @@ def _owners(comps: list[_Comp], boxes: list[Box]) -> dict[int, int]:
         return {}
     c = np.array([(k.x, k.y, k.x1, k.y1) for k in comps], float)
     b = np.array([(r[0], r[1], r[0] + r[2], r[1] + r[3]) for r in (bx.rect for bx in boxes)], float)
-    ov = _overlaps([(k.x, k.y, k.w, k.h) for k in comps], [bx.rect for bx in boxes])
+    ov = overlap_areas([(k.x, k.y, k.w, k.h) for k in comps], [bx.rect for bx in boxes])
     best = ov.argmax(axis=1)
     best_ov = ov[np.arange(len(comps)), best]
     area = (c[:, 2] - c[:, 0]) * (c[:, 3] - c[:, 1])

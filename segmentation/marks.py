@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from segmentation.glyphs import overlap_areas
 from segmentation.lines import Box, Rect
 
 # The inside read: the box less this share of its shorter side on every edge, which keeps its
@@ -19,18 +20,16 @@ MARK_INK = 0.04
 SNAP_IOU = 0.5  # a printed box found on the page replaces the registered rectangle above this overlap
 
 
-def _iou(a: Rect, b: Rect) -> float:
-    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / max(a[2] * a[3] + b[2] * b[3] - inter, 1)
-
-
 def snap_to_box(rect: Rect, boxes: list[Box]) -> Rect:
     """The printed box on the page that the registered ``rect`` lands on, if one overlaps it
-    by ``SNAP_IOU``; else ``rect``. Registration is a few px off; the printed box is not."""
-    best = max(boxes, key=lambda b: _iou(rect, b.rect), default=None)
-    return best.rect if best is not None and _iou(rect, best.rect) >= SNAP_IOU else rect
+    by ``SNAP_IOU`` (intersection over union); else ``rect``. Registration is a few px off;
+    the printed box is not."""
+    if not boxes:
+        return rect
+    inter = overlap_areas([rect], [b.rect for b in boxes])[0]
+    iou = inter / np.maximum(rect[2] * rect[3] + np.array([b.rect[2] * b.rect[3] for b in boxes]) - inter, 1)
+    best = int(np.argmax(iou))
+    return boxes[best].rect if iou[best] >= SNAP_IOU else rect
 
 
 def mark_ink(ink: np.ndarray, rect: Rect) -> float:

@@ -148,10 +148,13 @@ def register(template: Template, boxes: list[Box], page_shape: tuple[int, int]) 
     if not rects:
         raise TemplateError(f"{template.source}: cannot register page: no printed boxes found on the page")
     best = None
+    framing = template.framing  # tick boxes are mostly too small to be found as printed boxes
     # the page may be cropped, padded, or lie small on a larger photo (a slip on a table)
     for s in (s0 * f for f in (1.0, 0.9, 1.1, 0.8, 1.25, 0.7, 0.6, 0.5)):
         votes = []
         for fi, f in enumerate(template.fields):
+            if f not in framing:
+                continue
             fx, fy, fw, fh = (v * s for v in f.box)
             for ri, (x, y, w, h) in enumerate(rects):
                 if abs(w - fw) <= 0.12 * fw + 4 and (open_top[ri] or abs(h - fh) <= 0.2 * fh + 4):
@@ -159,7 +162,7 @@ def register(template: Template, boxes: list[Box], page_shape: tuple[int, int]) 
         if not votes:
             continue
         v = np.array([(a, b) for a, b, _, _ in votes])
-        tol = 0.5 * min(f.box[3] for f in template.framing) * s
+        tol = 0.5 * min(f.box[3] for f in framing) * s
         support = [(np.abs(v - v[i]).max(axis=1) <= tol) for i in range(len(v))]
         counts = [int(m.sum()) for m in support]
         i = int(np.argmax(counts))
@@ -169,10 +172,10 @@ def register(template: Template, boxes: list[Box], page_shape: tuple[int, int]) 
                 _, _, fi, ri = votes[k]
                 pairs.setdefault(fi, ri)
             best = (len(pairs), s, pairs)
-    if best is None or best[0] < min(2, len(template.fields)):
+    if best is None or best[0] < min(2, len(framing)):
         found = 0 if best is None else best[0]
         raise TemplateError(f"{template.source}: cannot register page: matched {found} of "
-                            f"{len(template.fields)} field boxes to the page's printed boxes")
+                            f"{len(framing)} field boxes to the page's printed boxes")
     _, s, pairs = best
     src, dst = [], []
     for fi, ri in pairs.items():
