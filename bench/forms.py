@@ -3,6 +3,7 @@ UNIPEN/optdigits only; these glyphs come from the project's own skeleton generat
 
     python -m bench.forms [--count 40] [--seed 900] [--comb-style boxed|ticks|mixed] [--box-grey 0-255]
                           [--format png|jpg|tif|bmp] [--pen-grey 0-255] [--dpi N] [--captions] [--marks]
+                          [--box-colour red|pink|green|...] [--pen-colour blue|paleblue|...]
 
 Prints template-mode CER, template-free CER and the share of characters found; with
 ``--marks`` the forms carry four tick boxes each, and their reading is scored too."""
@@ -17,7 +18,7 @@ from pathlib import Path
 from segmentation.decode import decode
 from segmentation.template import load_template
 from worker.pipeline import PageReader, ReadOptions
-from worker.synth.forms import generate
+from worker.synth.forms import COLOURS, generate
 from worker.synth.score import Score, load_truth, score_free, score_marks, score_template
 
 
@@ -60,17 +61,24 @@ def main() -> None:
     ap.add_argument("--surround-grey", type=int, default=40, metavar="0-255",
                     help="the surround's grey (40 a scanner lid; 90-170 a grey desk or a wooden table)")
     ap.add_argument("--marks", action="store_true", help="four tick boxes per form, ticked, crossed or left empty")
+    ap.add_argument("--box-colour", choices=sorted(COLOURS), default=None,
+                    help="a colour form: the boxes printed in this colour (red, pink, green: dropout colours)")
+    ap.add_argument("--pen-colour", choices=sorted(COLOURS), default=None, help="the handwriting in this ink")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         forms = generate(tmp, args.count, seed=args.seed, fmt=args.format, comb_style=args.comb_style, box_ink=args.box_grey,
                          pen_ink=args.pen_grey, dpi=args.dpi, captions=args.captions,
-                         surround=args.surround, surround_grey=args.surround_grey, marks=args.marks)
+                         surround=args.surround, surround_grey=args.surround_grey, marks=args.marks,
+                         box_colour=args.box_colour, pen_colour=args.pen_colour)
         t1 = time.perf_counter()
         tpl, free, by_fmt, marks = evaluate(forms, Path(tmp) / "template.json")
         t2 = time.perf_counter()
+    colours = (f", {args.box_colour or 'black'} boxes, {args.pen_colour or 'black'} pen"
+               if args.box_colour or args.pen_colour else "")
     print(f"forms: {args.count} generated (seed {args.seed}, {args.comb_style} combs, box grey {args.box_grey}, pen grey {args.pen_grey}"
           f"{', captions in boxes' if args.captions else ''}"
+          f"{colours}"
           f"{f', {args.surround} px surround at grey {args.surround_grey}' if args.surround else ''}) in {t1 - t0:.1f}s, read twice in {t2 - t1:.1f}s")
     print(f"characters: {tpl.chars}")
     print(f"template mode:      CER {tpl.cer_template:.2%}  (target <= 2%)   found {tpl.found_rate:.2%}")

@@ -229,23 +229,18 @@ def test_a_dropout_form_fed_off_its_corner_is_read_where_the_writing_is(reader, 
 
 
 def test_a_colour_scan_with_pale_red_boxes_registers_on_them_and_reads_the_pen(tmp_path):
-    import cv2
-
     from segmentation.template import parse_template
     from worker.pipeline import PageReader, ReadOptions
-    from worker.synth.forms import render_form, template_dict
+    from worker.synth.forms import Scan, render_form, save_scan, scan, template_dict
     from worker.synth.score import score_template
 
-    boxed, truth = render_form(33)
-    page, _ = render_form(33, box_ink=255)  # the same writing without the boxes
-    colour = cv2.cvtColor(page, cv2.COLOR_GRAY2BGR)
-    box = (boxed < 128) & (page > 128)
-    colour[box] = (150, 150, 240)  # BGR: a pale red dropout ink, grey ~177 once decoded
-    for f in truth["fields"]:
-        f["page_box"] = f["box"]  # scanned at the template's own 200 DPI, no shift
-    path = tmp_path / "colour.png"
-    cv2.imwrite(str(path), colour)
-    res = PageReader(ReadOptions(template=parse_template(template_dict()))).read_file(path)
+    # pink dropout boxes (grey ~186 once decoded) and a blue ballpoint, as a colour JPEG
+    page, truth = render_form(33, box_colour="pink", pen_colour="blue")
+    assert page.ndim == 3
+    sc = Scan(dpi=200, fmt="jpg", jpeg_quality=80)
+    img, truth = scan(page, truth, sc)
+    res = PageReader(ReadOptions(template=parse_template(template_dict()))).read_file(
+        save_scan(img, tmp_path / "colour.jpg", sc))
     assert not res.errors  # registered on the red boxes, not the page-geometry fallback
     s = score_template(truth, res.pages[0])
     assert s.found_rate >= 0.98 and s.cer_template <= 0.05, (s.found_rate, s.cer_template)

@@ -53,6 +53,9 @@ TICKS = [
 ]
 # how a tick box is filled in, with its weight: a mark, or not
 TICK_STATES = {"tick": 4, "cross": 2, "scribble": 1, "empty": 3, "speck": 1}
+# colours (BGR) for colour forms: dropout print colours for the boxes, and pen inks
+COLOURS = {"black": (0, 0, 0), "red": (90, 90, 230), "pink": (170, 160, 245), "green": (140, 200, 120),
+           "blue": (150, 70, 30), "paleblue": (235, 190, 120)}
 
 
 @dataclass(frozen=True)
@@ -143,8 +146,11 @@ def draw_glyph(canvas: np.ndarray, ch: str, x: float, y: float, w: float, h: flo
 
 def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str] | None = None,
                 glyph_source=None, box_ink: int = 0, comb_style: str = "boxed",
-                pen_ink: int = 0, captions: bool = False, marks: bool = False) -> tuple[np.ndarray, dict]:
-    """Render a clean form in template coordinates; returns (grey page, truth dict).
+                pen_ink: int = 0, captions: bool = False, marks: bool = False,
+                box_colour: str | None = None, pen_colour: str | None = None) -> tuple[np.ndarray, dict]:
+    """Render a clean form in template coordinates; returns (page, truth dict): grey, or BGR
+    when ``box_colour`` or ``pen_colour`` names one of COLOURS (the boxes printed in that
+    colour, as dropout forms are; the writing in that ink, over the print).
     ``box_ink`` is the grey of the printed boxes: 255 makes a dropout-colour form, whose
     boxes vanish in the scan. ``comb_style`` "ticks" prints comb fields as a baseline with
     short ticks rising between the cells instead of closed boxes. ``pen_ink`` is the grey of the
@@ -160,25 +166,30 @@ def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str
     page = np.full((PAGE_H, PAGE_W), 255, np.uint8)
     cv2.putText(page, "APPLICATION FORM", (120, 200), cv2.FONT_HERSHEY_SIMPLEX, 1.6, 0, 3, cv2.LINE_AA)
     fields = []
-    writing = page if not pen_ink else np.full_like(page, 255)  # a pale pen: composited at the end
+    colour = bool(box_colour or pen_colour)
+    # a pale pen or a colour: the writing and the boxes are layers of their own, composited at the end
+    writing = page if not (pen_ink or colour) else np.full_like(page, 255)
+    boxes = page if not colour else np.full_like(page, 255)
+    if colour:
+        box_ink = 0
     for field in LAYOUT:
         name, label, kind, charset, n, fx, fy, fw, fh = field
         text = (texts or {}).get(name) or _random_text(field, rng)
         cv2.putText(page, label, (fx, fy - 14), cv2.FONT_HERSHEY_SIMPLEX, 0.55, 0, 1, cv2.LINE_AA)
         ticks = kind == "comb" and comb_style == "ticks"
         if ticks:
-            cv2.line(page, (fx, fy + fh), (fx + fw, fy + fh), box_ink, 3)
+            cv2.line(boxes, (fx, fy + fh), (fx + fw, fy + fh), box_ink, 3)
         else:
-            cv2.rectangle(page, (fx, fy), (fx + fw, fy + fh), box_ink, 3)
+            cv2.rectangle(boxes, (fx, fy), (fx + fw, fy + fh), box_ink, 3)
         if captions and kind == "box":
-            cv2.putText(page, label.title(), (fx + 6, fy + 19), cv2.FONT_HERSHEY_SIMPLEX, 0.7, box_ink, 1, cv2.LINE_AA)
+            cv2.putText(boxes, label.title(), (fx + 6, fy + 19), cv2.FONT_HERSHEY_SIMPLEX, 0.7, box_ink, 1, cv2.LINE_AA)
         chars = []
         gh = fh * writer.size
         if kind == "comb":
             cw = fw / n
             for i in range(0 if ticks else 1, n + 1 if ticks else n):
                 cx = int(round(fx + i * cw))
-                cv2.line(page, (cx, int(fy + fh * 0.7) if ticks else fy), (cx, fy + fh), box_ink, 2)
+                cv2.line(boxes, (cx, int(fy + fh * 0.7) if ticks else fy), (cx, fy + fh), box_ink, 2)
             for i, ch in enumerate(text[:n]):
                 gw = min(cw * 0.8, gh * writer.width)
                 x = fx + i * cw + (cw - gw) / 2 + rng.uniform(-0.06, 0.06) * cw
@@ -197,15 +208,28 @@ def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str
         mrng = random.Random(seed * 7919 + 17)
         pen = max(2, int(round(writer.pen * 60)))
         for name, label, x, y, side in TICKS:
-            cv2.rectangle(page, (x, y), (x + side, y + side), box_ink, 3)
+            cv2.rectangle(boxes, (x, y), (x + side, y + side), box_ink, 3)
             cv2.putText(page, label, (x + side + 14, y + side - 14), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 0, 1, cv2.LINE_AA)
             state = mrng.choices(list(TICK_STATES), weights=list(TICK_STATES.values()))[0]
             marked = draw_tick(writing, state, x, y, side, pen, 0, mrng)
             fields.append({"name": name, "charset": MARK, "kind": "mark", "text": MARKED if marked else "",
                            "state": state, "box": [x, y, side, side], "chars": []})
-    if pen_ink:
+    if colour:
+        page = _composite([(page, COLOURS["black"]), (boxes, COLOURS[box_colour or "black"]),
+                           (writing, COLOURS[pen_colour or "black"])])
+    elif pen_ink:
         np.minimum(page, (pen_ink + (255 - pen_ink) * (writing.astype(np.int32)) // 255).astype(np.uint8), out=page)
     return page, {"template_size": [PAGE_W, PAGE_H], "writer": writer.__dict__, "fields": fields}
+
+
+def _composite(layers: list[tuple[np.ndarray, tuple[int, int, int]]]) -> np.ndarray:
+    """BGR page of grey layers (0 ink, 255 paper) each printed in its colour, inks multiplying
+    as they do on paper."""
+    out = np.ones((*layers[0][0].shape, 3), np.float32)
+    for layer, bgr in layers:
+        cover = 1.0 - layer.astype(np.float32)[..., None] / 255.0
+        out *= 1.0 - cover * (1.0 - np.array(bgr, np.float32) / 255.0)
+    return np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
 def _put(page, ch, x, y, w, h, writer, rng, glyph_source):
@@ -247,16 +271,16 @@ class Scan:
 
 
 def scan(page: np.ndarray, truth: dict, sc: Scan, seed: int = 0) -> tuple[np.ndarray, dict]:
-    """Simulate scanning; maps every truth box into scan pixel coordinates."""
+    """Simulate scanning (a grey or a BGR page); maps every truth box into scan pixel coordinates."""
     rng = np.random.default_rng(seed)
     s = sc.dpi / TEMPLATE_DPI
-    h, w = page.shape
+    h, w = page.shape[:2]
     out_w, out_h = int(round(w * s)), int(round(h * s))
     m = cv2.getRotationMatrix2D((w / 2, h / 2), sc.angle, s)
     m[0, 2] += (out_w - w) / 2 + sc.shift[0]
     m[1, 2] += (out_h - h) / 2 + sc.shift[1]
     img = cv2.warpAffine(page, m, (out_w, out_h), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
-                         borderValue=255)
+                         borderValue=(255, 255, 255))
     if sc.blur > 0.05:
         img = cv2.GaussianBlur(img, (0, 0), sc.blur * s)
     if sc.noise > 0:
@@ -265,7 +289,7 @@ def scan(page: np.ndarray, truth: dict, sc: Scan, seed: int = 0) -> tuple[np.nda
         cv2.circle(img, (int(rng.integers(0, out_w)), int(rng.integers(0, out_h))), int(rng.integers(1, 3)), 0, -1)
     if sc.surround > 0:
         pad = sc.surround
-        img = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=sc.surround_grey)
+        img = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(sc.surround_grey,) * 3)
         if sc.noise > 0:  # the surround is as noisy as the page
             noise = rng.normal(0, sc.noise, img.shape)
             noise[pad:-pad, pad:-pad] = 0
@@ -291,7 +315,9 @@ def scan(page: np.ndarray, truth: dict, sc: Scan, seed: int = 0) -> tuple[np.nda
 
 
 def save_scan(img: np.ndarray, path: Path, sc: Scan) -> Path:
-    """Write the scan in its format (bilevel CCITT G4 TIFF for 'tif')."""
+    """Write the scan in its format (bilevel CCITT G4 TIFF for 'tif', thresholded from grey)."""
+    if sc.fmt == "tif" and img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
     if sc.fmt == "jpg":
         cv2.imwrite(str(path), img, [cv2.IMWRITE_JPEG_QUALITY, sc.jpeg_quality])
     elif sc.fmt == "tif":
@@ -306,13 +332,15 @@ def save_scan(img: np.ndarray, path: Path, sc: Scan) -> Path:
 def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None = None,
              scan_override: Scan | None = None, comb_style: str = "boxed", box_ink: int = 0,
              pen_ink: int = 0, dpi: int | None = None, captions: bool = False, surround: int = 0,
-             marks: bool = False, surround_grey: int = 40) -> list[Path]:
+             marks: bool = False, surround_grey: int = 40, box_colour: str | None = None,
+             pen_colour: str | None = None) -> list[Path]:
     """Write ``count`` scanned forms plus ``<form>.truth.json`` and ``template.json``
     (``comb_style``: "boxed" closed cells, "ticks" baseline ticks, "mixed" alternating;
     ``box_ink``: the grey the boxes are printed in; ``pen_ink``: the grey of the handwriting;
     ``dpi``: one scan resolution instead of a random one; ``captions``: box labels printed
     inside the boxes; ``surround``: px of surround, of grey ``surround_grey``, around each
-    scanned page; ``marks``: tick boxes too)."""
+    scanned page; ``marks``: tick boxes too; ``box_colour``/``pen_colour``: a colour form, see
+    render_form)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "template.json").write_text(json.dumps(template_dict(marks=marks), indent=2) + "\n")
@@ -321,7 +349,7 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
         rng = random.Random(seed * 1000 + i)
         style = comb_style if comb_style != "mixed" else ("boxed", "ticks")[i % 2]
         page, truth = render_form(seed * 1000 + i, comb_style=style, box_ink=box_ink, pen_ink=pen_ink,
-                                  captions=captions, marks=marks)
+                                  captions=captions, marks=marks, box_colour=box_colour, pen_colour=pen_colour)
         sc = scan_override or Scan.random(rng, fmt)
         if dpi:
             sc = replace(sc, dpi=dpi)
