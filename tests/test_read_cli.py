@@ -519,3 +519,40 @@ def test_a_scanner_streak_down_the_page_reads_like_the_plain_page(reader, grey):
     assert not result.warnings, result.warnings
     # the characters a dark streak crosses may lose a sliver
     assert score.found >= plain.found - 1 and score.edits_template <= plain.edits_template + 2, (score, plain)
+
+
+def test_review_sheet_shows_each_flagged_field_with_its_crop_and_the_queue_merge_writes_the_same(
+        forms_dir, form_files, tmp_path):
+    import re
+
+    import cv2
+
+    from segmentation.template import load_template
+    from worker.jobs import part_from_result, write_merged
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.runner import run_read
+
+    out = tmp_path / "read"
+    # a threshold no character reaches flags every field with writing
+    opts = ReadOptions(template=load_template(forms_dir / "template.json"), annotate_dir=out / "annotated",
+                       review_threshold=0.9999)
+    _, results = run_read([str(f) for f in form_files], out, opts, jobs=1, progress=False)
+    flagged = [r for r in rows(out / "fields.csv") if r["needs_review"] == "true"]
+    assert len(flagged) >= 9 * len(form_files)
+    sheet = (out / "review.html").read_text()
+    crops = re.findall(r'<img src="([^"]+)"', sheet)
+    assert len(crops) == len(flagged)
+    for row, src in zip(flagged, crops, strict=True):
+        assert src.endswith(f"-{row['field']}.png")
+        img = cv2.imread(str(out / src))
+        assert img is not None and img.shape[0] >= 20 and img.shape[1] >= 60
+    assert f"{len(flagged)} of {len(rows(out / 'fields.csv'))} fields need review" in sheet
+
+    # the queue's merge step, given the same forms' parts, writes the same sheet
+    merged = tmp_path / "merged"
+    reader = PageReader(ReadOptions(template=opts.template, annotate_dir=merged / "annotated",
+                                    review_threshold=opts.review_threshold))
+    parts = [part_from_result(reader.read_file(str(f))) for f in form_files]
+    write_merged(merged, parts, [], with_fields=True, annotated=True)
+    assert (merged / "review.html").read_text() == sheet
+    assert len(results) == len(form_files)

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from worker.results import PageResult, atomic_write
+from worker.review_sheet import crop_path, field_crop
 
 GOOD, UNSURE, BAD = (40, 160, 40), (0, 140, 255), (0, 0, 230)  # BGR
 FIELD = (200, 90, 20)
@@ -18,7 +19,8 @@ def confidence_colour(conf: float) -> tuple[int, int, int]:
 
 
 def annotate_page(grey: np.ndarray, result: PageResult, path: Path) -> Path:
-    """Draw on the deskewed working-scale page (what the reader actually analysed)."""
+    """Draw on the deskewed working-scale page (what the reader actually analysed); fields
+    that need review are also cropped out of it, for the review sheet."""
     img = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
     img = (img * 0.55 + 115).astype(np.uint8)  # fade the scan so the annotations stand out
     for c in result.characters:
@@ -50,8 +52,15 @@ def annotate_page(grey: np.ndarray, result: PageResult, path: Path) -> Path:
         if col is not None:
             cv2.rectangle(img, (10, 10 + 24 * i), (28, 28 + 24 * i), col, -1)
         cv2.putText(img, txt, (34, 26 + 24 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (40, 40, 40), 1, cv2.LINE_AA)
+    _write_png(path, img, result.source)
+    for f in result.fields:  # crops for the review sheet (worker.review_sheet)
+        if f.needs_review and f.work_rect is not None:
+            _write_png(crop_path(path, f.name), field_crop(img, f.work_rect), result.source)
+    return path
+
+
+def _write_png(path: Path, img: np.ndarray, source: str) -> None:
     ok, buf = cv2.imencode(".png", img)
     if not ok:
-        raise RuntimeError(f"could not encode annotation for {result.source}")
+        raise RuntimeError(f"could not encode annotation for {source}")
     atomic_write(path, buf.tobytes())
-    return path

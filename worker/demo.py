@@ -49,6 +49,8 @@ def main() -> int:
           f"characters found {total_t.found_rate:.2%}")
     print(f"CSVs: {OUT}/demo/{{characters,fields,errors}}.csv and {OUT}/demo-free/characters.csv")
     print(f"annotated pages: {OUT}/demo/annotated/*.png")
+    flagged = sum(f.needs_review for r in results for p in r.pages for f in p.fields)
+    print(f"review sheet ({flagged} fields to review, each with its crop): {OUT}/demo/review.html")
     return 0 if summary.errors == 0 else 3
 
 

@@ -5,7 +5,6 @@ the Celery task); neither has a code path of its own."""
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -25,7 +24,7 @@ from segmentation.normalize import normalize_batch
 from segmentation.template import Registration, Template, register, register_by_ink
 from worker import resegment
 from worker.classifier import Classifier
-from worker.results import REVIEW_THRESHOLD, Character, ErrorRow, Field, Line, PageResult
+from worker.results import REVIEW_THRESHOLD, Character, ErrorRow, Field, Line, PageResult, annotation_path
 
 # A field is flagged when ink that no read character covers adds up to this times the field
 # height squared: about half a hand-printed character (its ink is ~0.07 h^2 at 60% of h).
@@ -356,11 +355,6 @@ def error_message(exc: FormicrError, *prefixes: str) -> str:
             msg = msg[len(p) + 2 :]
             break
     return f"{exc.kind}: {msg}"
-
-
-def annotation_path(out_dir: Path, source: str, page: int) -> Path:
-    tag = hashlib.sha1(source.encode()).hexdigest()[:6]
-    return Path(out_dir) / f"{Path(source).stem}-{tag}-p{page}.png"
 
 
 __all__ = ["PageReader", "ReadOptions", "FileResult", "annotation_path", "error_message"]

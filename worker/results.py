@@ -6,6 +6,7 @@ This module is the one place that knows the CSV columns. Files are written atomi
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 import tempfile
@@ -142,6 +143,13 @@ def atomic_write(path: str | Path, data: str | bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def annotation_path(out_dir: str | Path, source: str, page: int) -> Path:
+    """The annotated PNG of one page (``--annotate``): its name is the source's stem, a hash
+    of the whole source path (two scans named alike in different folders), and the page."""
+    tag = hashlib.sha1(source.encode()).hexdigest()[:6]
+    return Path(out_dir) / f"{Path(source).stem}-{tag}-p{page}.png"
 
 
 def sort_rows(rows: list[list]) -> list[list]:

@@ -15,7 +15,8 @@ from pathlib import Path
 from segmentation.decode import EXTENSIONS
 from segmentation.errors import FormicrError
 from worker.pipeline import FileResult, PageReader, ReadOptions, error_message
-from worker.results import ErrorRow, write_outputs
+from worker.results import ErrorRow, field_rows, sort_rows, write_outputs
+from worker.review_sheet import write_review_sheet
 
 _READER: PageReader | None = None
 
@@ -135,4 +136,6 @@ def run_read(inputs: list[str], out_dir: Path, options: ReadOptions, *, jobs: in
     errors = errors + [e for r in results for e in r.errors]
     pages = [p for r in results for p in r.pages]
     write_outputs(out_dir, pages, errors, with_fields=options.template is not None)
+    if options.template is not None and options.annotate_dir is not None:
+        write_review_sheet(out_dir, sort_rows([r for p in pages for r in field_rows(p)]), options.annotate_dir)
     return summarise(results, errors, time.perf_counter() - t0), results
