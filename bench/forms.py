@@ -3,7 +3,7 @@ UNIPEN/optdigits only; these glyphs come from the project's own skeleton generat
 
     python -m bench.forms [--count 40] [--seed 900] [--comb-style boxed|ticks|mixed] [--box-grey 0-255]
                           [--format png|jpg|tif|bmp] [--pen-grey 0-255] [--dpi N] [--captions] [--marks]
-                          [--box-colour red|pink|green|...] [--pen-colour blue|paleblue|...]
+                          [--box-colour red|pink|green|...] [--pen-colour blue|paleblue|...] [--size LO HI]
 
 Prints template-mode CER, template-free CER and the share of characters found; with
 ``--marks`` the forms carry four tick boxes each, and their reading is scored too."""
@@ -64,13 +64,17 @@ def main() -> None:
     ap.add_argument("--box-colour", choices=sorted(COLOURS), default=None,
                     help="a colour form: the boxes printed in this colour (red, pink, green: dropout colours)")
     ap.add_argument("--pen-colour", choices=sorted(COLOURS), default=None, help="the handwriting in this ink")
+    ap.add_argument("--size", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                    help="writers' glyph height as a fraction of the box height (default 0.55 0.75; "
+                         "from about 0.8 the writing touches the box lines)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         forms = generate(tmp, args.count, seed=args.seed, fmt=args.format, comb_style=args.comb_style, box_ink=args.box_grey,
                          pen_ink=args.pen_grey, dpi=args.dpi, captions=args.captions,
                          surround=args.surround, surround_grey=args.surround_grey, marks=args.marks,
-                         box_colour=args.box_colour, pen_colour=args.pen_colour)
+                         box_colour=args.box_colour, pen_colour=args.pen_colour,
+                         size=tuple(args.size) if args.size else None)
         t1 = time.perf_counter()
         tpl, free, by_fmt, marks = evaluate(forms, Path(tmp) / "template.json")
         t2 = time.perf_counter()
@@ -78,7 +82,7 @@ def main() -> None:
                if args.box_colour or args.pen_colour else "")
     print(f"forms: {args.count} generated (seed {args.seed}, {args.comb_style} combs, box grey {args.box_grey}, pen grey {args.pen_grey}"
           f"{', captions in boxes' if args.captions else ''}"
-          f"{colours}"
+          f"{colours}{f', writing {args.size[0]}-{args.size[1]} of the box height' if args.size else ''}"
           f"{f', {args.surround} px surround at grey {args.surround_grey}' if args.surround else ''}) in {t1 - t0:.1f}s, read twice in {t2 - t1:.1f}s")
     print(f"characters: {tpl.chars}")
     print(f"template mode:      CER {tpl.cer_template:.2%}  (target <= 2%)   found {tpl.found_rate:.2%}")

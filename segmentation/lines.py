@@ -39,6 +39,14 @@ def _rect_kernel(w: int, h: int) -> np.ndarray:
 
 
 LINE_GAP = 7  # px at working scale: a gap this short in a printed horizontal line is bridged
+# A comb's cells are printed on one pitch, at most COMB_ASPECT times as wide as they are tall;
+# a separator off that pitch by more than COMB_TOL of it is a pen stroke (a tall I, a stem of
+# an N or an H) written between the box edges, and one grid place in COMB_MISSING may lack its
+# separator (a bilevel scan broke it; one of two in a three-cell comb). Cells are at least
+# COMB_NARROW times as wide as tall.
+COMB_ASPECT, COMB_TOL, COMB_MISSING, COMB_NARROW = 2.0, 0.12, 4, 0.5
+SLIVER = 3  # px: the narrowest hole between lines kept as a (piece of a) cell
+FILLED_GAP = 0.75  # x cell height: cells of one outline this far apart are still one comb
 
 
 def _runs(binary: np.ndarray, length: int, horizontal: bool) -> np.ndarray:
@@ -65,6 +73,10 @@ def find_lines(binary: np.ndarray, grey: np.ndarray | None = None) -> FormLines:
     hmask = cv2.morphologyEx(hmask, cv2.MORPH_CLOSE, _rect_kernel(LINE_GAP, 1))
     vcand = _runs(binary, max(12, int(0.012 * h)), horizontal=False)
     vmask = np.zeros((h, w), np.uint8)  # calloc'd: only the kept lines' pages are touched
+    # each joining run filled out to its upright rectangle, for finding cells: beside a slanted
+    # pen stroke taken for a separator, a cell stays a rectangle (_on_pitch then drops the stroke)
+    vfill = np.zeros((h, w), np.uint8)
+    vrects = []
     line_grey = float(np.median(grey[hmask > 0])) if grey is not None and hmask.any() else None
     for x, y, ww, hh in _rects(vcand):
         if ww > max(8, hh // 3):
@@ -76,9 +88,12 @@ def find_lines(binary: np.ndarray, grey: np.ndarray | None = None) -> FormLines:
         xa, xb = max(0, x - 1), x + ww + 1
         if hmask[max(0, y - 4) : y + 7, xa:xb].any() and hmask[max(0, y + hh - 7) : y + hh + 4, xa:xb].any():
             vmask[y : y + hh, x : x + ww] = vcand[y : y + hh, x : x + ww]
+            vfill[max(0, y - 4) : y + hh + 4, x : x + ww] = 255  # to the lines it met
+            vrects.append((x, y, ww, hh))
     hrects = _rects(hmask)
     thickness = _thickness(hmask, hrects)
-    boxes = _boxes(hmask | vmask, thickness)
+    boxes = _boxes(hmask | vfill, thickness)
+    boxes = [_on_pitch(b, vrects, vmask, thickness) for b in boxes]
     underlines = _underlines(hrects, boxes)
     tick_boxes, tmask = _tick_combs(binary, hmask, underlines, thickness)
     if tick_boxes:
@@ -192,21 +207,28 @@ def _boxes(mask: np.ndarray, thickness: float) -> list[Box]:
         if hrow[3] < 0:  # outer contour, not a hole
             continue
         x, y, w, h = cv2.boundingRect(c)
-        if w < min_side or h < min_side or cv2.contourArea(c) < 0.8 * w * h:
+        # narrow slivers too: a pen stroke taken for a separator cuts one off a cell (_on_pitch)
+        if w < SLIVER or h < min_side or cv2.contourArea(c) < 0.8 * w * h:
             continue
-        cells.append((x - 1, y - 1, w + 2, h + 2))  # undo the dilation of the grid
-    # Group cells that share top and bottom and sit side by side into comb fields.
+        cells.append(((x - 1, y - 1, w + 2, h + 2), int(hrow[3])))  # undo the dilation of the grid
+    # Group cells that share top and bottom and sit side by side into comb fields. Beside a
+    # slanted stroke taken for a separator, neighbouring cells overlap a little in x; between
+    # strokes taken for separators, cells are farther apart, but inside one printed outline.
     groups: list[list[Rect]] = []
-    for c in sorted(cells, key=lambda r: r[0]):
-        for g in groups:
+    parents: list[int] = []
+    for c, parent in sorted(cells, key=lambda r: r[0][0]):
+        for g, gp in zip(groups, parents, strict=True):
             last = g[-1]
             tol = max(4, 0.08 * last[3])
-            if (abs(c[1] - last[1]) <= tol and abs(c[3] - last[3]) <= tol
-                    and -2 <= c[0] - (last[0] + last[2]) <= 3 * thickness + 4):
+            gap = c[0] - (last[0] + last[2])
+            if (abs(c[1] - last[1]) <= tol and abs(c[3] - last[3]) <= tol and -tol <= gap
+                    and (gap <= 3 * thickness + 4 or (parent == gp and gap <= FILLED_GAP * last[3]))):
                 g.append(c)
                 break
         else:
             groups.append([c])
+            parents.append(parent)
+    groups = [g for g in groups if max(c[2] for c in g) >= min_side]
     groups.sort(key=lambda g: (g[0][1], g[0][0]))
     boxes = []
     for g in groups:
@@ -216,6 +238,49 @@ def _boxes(mask: np.ndarray, thickness: float) -> list[Box]:
         y1 = max(r[1] + r[3] for r in g)
         boxes.append(Box((x0, y0, x1 - x0, y1 - y0), g if len(g) > 1 else [g[0]]))
     return boxes
+
+
+def _on_pitch(box: Box, vrects: list[Rect], vmask: np.ndarray, thickness: float) -> Box:
+    """A comb whose cells are uneven, or too wide for comb cells, holds separators that are pen
+    strokes. Keep the most cells on one pitch whose every grid place has a separator (at most
+    one place in COMB_MISSING may lack it; its cell boundary then goes on the grid), no wider
+    than COMB_ASPECT cell heights; with none, the box is a free box. The strokes taken for
+    separators leave ``vmask``, so they are read as writing, not erased as lines."""
+    cells = box.cells
+    if len(cells) < 2:
+        return box
+    x0, y0, bw, bh = box.rect
+    x1 = x0 + bw
+    cell_h = float(np.median([c[3] for c in cells]))
+    widths = [c[2] for c in cells]
+    if max(widths) <= 1.35 * min(widths) and bw / len(cells) <= COMB_ASPECT * cell_h:
+        return box  # even cells: a printed comb
+    # each separator: (x centre, the left cell's right edge, the right cell's left edge)
+    seps = [((a[0] + a[2] + b[0]) / 2, a[0] + a[2], b[0]) for a, b in zip(cells, cells[1:], strict=False)]
+    sx = np.array([c for c, _, _ in seps], float)
+    keep: list[tuple[float, float, float]] = []
+    # from the narrowest cells a comb has (half as wide as tall) to the widest
+    for n in range(max(len(cells), int(bw / (COMB_NARROW * cell_h))), 1, -1):
+        pitch = bw / n
+        if pitch > COMB_ASPECT * cell_h:
+            break
+        grid = x0 + pitch * np.arange(1, n)
+        nearest = np.abs(sx[None, :] - grid[:, None]).argmin(axis=1)
+        near = np.abs(sx[nearest] - grid) <= COMB_TOL * pitch
+        if (~near).sum() <= (max(1, (n - 1) // COMB_MISSING) if n > 2 else 0):
+            keep = [seps[j] if ok else (g, g, g) for g, j, ok in zip(grid, nearest, near, strict=True)]
+            break
+    kept = {k[0] for k in keep}
+    pad = thickness + 3
+    for x, y, ww, hh in vrects:  # the strokes taken for separators go back to the writing
+        cx = x + ww / 2
+        if y0 - pad <= y + hh / 2 <= y0 + bh + pad and x0 + pad < cx < x1 - pad and \
+                not any(abs(cx - k) <= pad + ww / 2 for k in kept):
+            vmask[y : y + hh, x : x + ww] = 0
+    lefts = [x0, *(r for _, _, r in keep)]
+    rights = [*(le for _, le, _ in keep), x1]
+    new = [(int(round(a)), y0, int(round(b - a)), bh) for a, b in zip(lefts, rights, strict=True)]
+    return Box(box.rect, new if len(new) > 1 else [box.rect], box.open_top)
 
 
 def _underlines(hrects: list[Rect], boxes: list[Box]) -> list[Rect]:

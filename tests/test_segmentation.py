@@ -225,6 +225,39 @@ def test_comb_cells_give_one_glyph_per_filled_cell():
     assert len(glyphs) == sum(len(f["chars"]) for f in truth["fields"])
 
 
+@pytest.mark.parametrize(("seed", "dpi", "fmt"), [(21, 200, "png"), (22, 300, "jpg"), (23, 150, "tif")])
+def test_writing_that_fills_comb_cells_keeps_every_cell_and_each_character(tmp_path, seed, dpi, fmt):
+    # glyphs 85-95% of the cell height: stems of I, H, N, L join the box lines like separators
+    page, truth = render_form(seed, size=(0.85, 0.95))
+    sc = Scan(dpi=dpi, fmt=fmt)
+    img, truth = scan(page, truth, sc)
+    from segmentation.decode import decode
+    from worker.synth.forms import save_scan
+
+    c = clean_page(next(decode(save_scan(img, tmp_path / f"f.{fmt}", sc))).image)
+    lines = find_lines(c.binary)
+    combs = [b for b in lines.boxes if b.is_comb]
+    assert sorted(len(b.cells) for b in combs) == COMB_CELLS
+    free = [b for b in lines.boxes if not b.is_comb]
+    assert len(free) == sum(f[2] == "box" for f in LAYOUT)  # free boxes stay one cell each
+    glyphs = find_glyphs(remove_lines(c.binary, lines), lines)
+    assert len(glyphs) == sum(len(f["chars"]) for f in truth["fields"])
+
+
+def test_an_upright_stroke_between_a_boxs_lines_is_writing_and_a_lost_separator_is_put_back():
+    img = np.zeros((260, 1000), np.uint8)
+    cv2.rectangle(img, (50, 40), (650, 120), 255, 3)  # a free box, a tall I written in it
+    cv2.line(img, (300, 42), (300, 118), 255, 5)
+    cv2.rectangle(img, (50, 160), (530, 240), 255, 3)  # a comb of 6 cells, one separator lost
+    for k in (1, 2, 4, 5):
+        cv2.line(img, (50 + 80 * k, 160), (50 + 80 * k, 240), 255, 2)
+    lines = find_lines(img)
+    box, comb = sorted(lines.boxes, key=lambda b: b.rect[1])
+    assert not box.is_comb and lines.mask[80, 296:305].max() == 0  # the I is not erased as a line
+    assert len(comb.cells) == 6
+    assert all(abs(c[2] - 80) <= 6 for c in comb.cells), comb.cells
+
+
 @pytest.mark.parametrize(("dpi", "angle"), [(200, 0.0), (300, 1.2), (150, -1.5)])
 def test_tick_combs_are_found_as_open_top_cells(dpi, angle):
     page, truth = render_form(21, comb_style="ticks")

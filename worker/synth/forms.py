@@ -147,7 +147,8 @@ def draw_glyph(canvas: np.ndarray, ch: str, x: float, y: float, w: float, h: flo
 def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str] | None = None,
                 glyph_source=None, box_ink: int = 0, comb_style: str = "boxed",
                 pen_ink: int = 0, captions: bool = False, marks: bool = False,
-                box_colour: str | None = None, pen_colour: str | None = None) -> tuple[np.ndarray, dict]:
+                box_colour: str | None = None, pen_colour: str | None = None,
+                size: tuple[float, float] | None = None) -> tuple[np.ndarray, dict]:
     """Render a clean form in template coordinates; returns (page, truth dict): grey, or BGR
     when ``box_colour`` or ``pen_colour`` names one of COLOURS (the boxes printed in that
     colour, as dropout forms are; the writing in that ink, over the print).
@@ -163,6 +164,8 @@ def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str
     skeleton drawing (used by tests that paste ``../shared/data`` glyphs)."""
     rng = random.Random(seed)
     writer = writer or Writer.random(rng)
+    if size is not None:
+        writer = replace(writer, size=rng.uniform(*size))
     page = np.full((PAGE_H, PAGE_W), 255, np.uint8)
     cv2.putText(page, "APPLICATION FORM", (120, 200), cv2.FONT_HERSHEY_SIMPLEX, 1.6, 0, 3, cv2.LINE_AA)
     fields = []
@@ -333,14 +336,14 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
              scan_override: Scan | None = None, comb_style: str = "boxed", box_ink: int = 0,
              pen_ink: int = 0, dpi: int | None = None, captions: bool = False, surround: int = 0,
              marks: bool = False, surround_grey: int = 40, box_colour: str | None = None,
-             pen_colour: str | None = None) -> list[Path]:
+             pen_colour: str | None = None, size: tuple[float, float] | None = None) -> list[Path]:
     """Write ``count`` scanned forms plus ``<form>.truth.json`` and ``template.json``
     (``comb_style``: "boxed" closed cells, "ticks" baseline ticks, "mixed" alternating;
     ``box_ink``: the grey the boxes are printed in; ``pen_ink``: the grey of the handwriting;
     ``dpi``: one scan resolution instead of a random one; ``captions``: box labels printed
     inside the boxes; ``surround``: px of surround, of grey ``surround_grey``, around each
-    scanned page; ``marks``: tick boxes too; ``box_colour``/``pen_colour``: a colour form, see
-    render_form)."""
+    scanned page; ``marks``: tick boxes too; ``box_colour``/``pen_colour``: a colour form, and
+    ``size``: the writers' glyph heights, see render_form)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "template.json").write_text(json.dumps(template_dict(marks=marks), indent=2) + "\n")
@@ -349,7 +352,8 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
         rng = random.Random(seed * 1000 + i)
         style = comb_style if comb_style != "mixed" else ("boxed", "ticks")[i % 2]
         page, truth = render_form(seed * 1000 + i, comb_style=style, box_ink=box_ink, pen_ink=pen_ink,
-                                  captions=captions, marks=marks, box_colour=box_colour, pen_colour=pen_colour)
+                                  captions=captions, marks=marks, box_colour=box_colour, pen_colour=pen_colour,
+                                  size=size)
         sc = scan_override or Scan.random(rng, fmt)
         if dpi:
             sc = replace(sc, dpi=dpi)
