@@ -32,6 +32,7 @@ class FormLines:
     boxes: list[Box]
     underlines: list[Rect]
     thickness: float
+    horizontal: np.ndarray | None = None  # the horizontal lines of ``mask`` (the rest are upright)
 
 
 def _rect_kernel(w: int, h: int) -> np.ndarray:
@@ -100,7 +101,7 @@ def find_lines(binary: np.ndarray, grey: np.ndarray | None = None) -> FormLines:
         vmask |= tmask
         boxes = sorted(boxes + tick_boxes, key=lambda b: (b.rect[1], b.rect[0]))
         underlines = _underlines(hrects, boxes)
-    return FormLines(hmask | vmask, boxes, underlines, thickness)
+    return FormLines(hmask | vmask, boxes, underlines, thickness, hmask)
 
 
 def _tick_combs(binary: np.ndarray, hmask: np.ndarray, underlines: list[Rect],
@@ -296,9 +297,12 @@ def _underlines(hrects: list[Rect], boxes: list[Box]) -> list[Rect]:
     return out
 
 
-def remove_lines(binary: np.ndarray, lines: FormLines) -> np.ndarray:
+def remove_lines(binary: np.ndarray, lines: FormLines, scale: float = 1.0) -> np.ndarray:
     """Erase form lines, then restore line pixels that a character stroke crosses (ink on
-    both sides of the line in the same column, or row for vertical lines)."""
+    both sides of the line in the same column, or row for vertical lines) or runs along (the
+    line is thicker there than printed: a 7's or a T's bar written over a box's top line).
+    ``scale``: working px per scanned px; a coarse scan brought up to the working scale has
+    edges stepped that coarsely, which no pen stroke is taken from."""
     if not lines.mask.any():
         return binary.copy()
     line_px = cv2.dilate(lines.mask, _rect_kernel(3, 3)) & binary
@@ -306,5 +310,72 @@ def remove_lines(binary: np.ndarray, lines: FormLines) -> np.ndarray:
     k = int(np.ceil(lines.thickness)) + 6
     across_h = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, _rect_kernel(1, k))
     across_v = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, _rect_kernel(k, 1))
-    repaired = ink | ((across_h | across_v) & line_px)
-    return repaired
+    keep = across_h | across_v
+    if lines.horizontal is not None:
+        hmask = lines.horizontal
+        vmask = lines.mask & ~hmask
+        near_h, near_v = (cv2.dilate(m, _rect_kernel(3, 3)) for m in (hmask, vmask))
+        step = max(1, int(round(scale)))
+        for x, y, w, h in _along(binary, hmask, near_v, lines.thickness, step):
+            keep[y : y + h, x : x + w] = 255
+        for y, x, h, w in _along(binary.T, vmask.T, near_h.T, lines.thickness, step, _rects(vmask)):
+            keep[y : y + h, x : x + w] = 255
+    return ink | (keep & line_px)
+
+
+ALONG_EXCESS, ALONG_RUN, ALONG_LEAVE = 0.4, 1.0, 1.5  # x line thickness: see _along
+
+
+def _along(binary: np.ndarray, lmask: np.ndarray, near_other: np.ndarray, thickness: float,
+           step: int = 1, rects: list[Rect] | None = None) -> list[Rect]:
+    """Stretches of each horizontal line (``lmask``; transposed for upright ones, with their
+    ``rects`` found untransposed) where the ink through the line is thicker than along most of
+    that line by ALONG_EXCESS line thicknesses (at least 2 px, and more than the scan's
+    ``step``), over ALONG_RUN thicknesses of length or more (at least 3 px), and from which a
+    stroke leaves the line (ink runs on from it for ALONG_LEAVE thicknesses, at least 4 px): a
+    pen stroke drawn along the line, not a scan's ragged edge. Ink ``near_other`` lines (a box's
+    corner, a separator meeting the line) does not count. Returns the stretches' rectangles, padded as
+    remove_lines erases."""
+    excess = max(2, step + 1, int(round(ALONG_EXCESS * thickness)))
+    min_run = max(3, int(round(ALONG_RUN * thickness)))
+    leave = max(4, int(round(ALONG_LEAVE * thickness)))
+    rects = [(r[1], r[0], r[3], r[2]) for r in rects] if rects is not None else _rects(lmask)
+    rects = [r for r in rects if r[2] >= min_run]
+    if not rects:
+        return []
+    # every line's columns side by side: its top and bottom row in each column
+    cols, tops, bottoms, has = [], [], [], []
+    for x, y, w, hh in rects:
+        band = lmask[y : y + hh, x : x + w] > 0
+        cols.append(np.arange(x, x + w))
+        tops.append(y + band.argmax(axis=0))
+        bottoms.append(y + hh - 1 - band[::-1].argmax(axis=0))
+        has.append(band.any(axis=0))
+    cols, tops, bottoms, has = (np.concatenate(v) for v in (cols, tops, bottoms, has))
+    h = binary.shape[0]
+    steps = np.arange(1, leave + 1)[:, None]
+
+    def run_from(rows: np.ndarray) -> np.ndarray:
+        inside = (rows >= 0) & (rows < h)
+        rows = np.clip(rows, 0, h - 1)
+        return np.cumprod(inside & (binary[rows, cols] > 0) & (near_other[rows, cols] == 0), axis=0).sum(axis=0)
+
+    up, down = run_from(tops - steps), run_from(bottoms + steps)
+    through = bottoms - tops + 1 + up + down
+    leaves = np.maximum(up, down) >= leave
+    out = []
+    start = 0
+    for x, y, w, hh in rects:
+        sl = slice(start, start + w)
+        start += w
+        if not has[sl].any():
+            continue
+        hit = has[sl] & (through[sl] >= np.median(through[sl][has[sl]]) + excess)
+        if not hit.any():
+            continue
+        # runs of hit columns long enough to be a stroke, not a speck on the line
+        edges = np.flatnonzero(np.diff(np.r_[0, hit.astype(np.int8), 0]))
+        for a, b in zip(edges[::2], edges[1::2], strict=True):
+            if b - a >= min_run and leaves[sl][max(0, a - min_run) : b + min_run].any():
+                out.append((x + int(a), max(0, y - 2), int(b - a), hh + 4))
+    return out

@@ -110,7 +110,7 @@ class PageReader:
         """Characters and fields of one cleaned page, its lines found and registered."""
         opts = self.options
         tpl = opts.template
-        ink = remove_lines(clean.binary, lines)
+        ink = remove_lines(clean.binary, lines, clean.scale)
         regions = [reg.field_rect(f.box) for f in tpl.fields] if tpl is not None else None
 
         # tick boxes are read by their ink (_fields), never as characters
