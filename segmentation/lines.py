@@ -20,6 +20,7 @@ class Box:
     rect: Rect
     cells: list[Rect] = field(default_factory=list)
     open_top: bool = False  # a tick comb: only the baseline and cell width are printed, not the top
+    placed: int = 0  # separators not found but put back on the comb's pitch
 
     @property
     def is_comb(self) -> bool:
@@ -94,7 +95,7 @@ def find_lines(binary: np.ndarray, grey: np.ndarray | None = None) -> FormLines:
     hrects = _rects(hmask)
     thickness = _thickness(hmask, hrects)
     boxes = _boxes(hmask | vfill, thickness)
-    boxes = [_on_pitch(b, vrects, vmask, thickness) for b in boxes]
+    boxes = [_on_pitch(b, vrects, vmask, thickness, binary) for b in boxes]
     underlines = _underlines(hrects, boxes)
     tick_boxes, tmask = _tick_combs(binary, hmask, underlines, thickness)
     if tick_boxes:
@@ -241,12 +242,14 @@ def _boxes(mask: np.ndarray, thickness: float) -> list[Box]:
     return boxes
 
 
-def _on_pitch(box: Box, vrects: list[Rect], vmask: np.ndarray, thickness: float) -> Box:
+def _on_pitch(box: Box, vrects: list[Rect], vmask: np.ndarray, thickness: float, binary: np.ndarray) -> Box:
     """A comb whose cells are uneven, or too wide for comb cells, holds separators that are pen
     strokes. Keep the most cells on one pitch whose every grid place has a separator (at most
     one place in COMB_MISSING may lack it; its cell boundary then goes on the grid), no wider
-    than COMB_ASPECT cell heights; with none, the box is a free box. The strokes taken for
-    separators leave ``vmask``, so they are read as writing, not erased as lines."""
+    than COMB_ASPECT cell heights; failing that, the grid with the most separators that has
+    every separator on it and at least half its places filled; with none, the box is a free box.
+    The strokes taken for separators leave ``vmask``, so they are read as writing, not erased as
+    lines; what ``binary`` has of a separator put back (its dashes) joins it, so it is erased."""
     cells = box.cells
     if len(cells) < 2:
         return box
@@ -260,17 +263,26 @@ def _on_pitch(box: Box, vrects: list[Rect], vmask: np.ndarray, thickness: float)
     seps = [((a[0] + a[2] + b[0]) / 2, a[0] + a[2], b[0]) for a, b in zip(cells, cells[1:], strict=False)]
     sx = np.array([c for c, _, _ in seps], float)
     keep: list[tuple[float, float, float]] = []
+    lost: list[tuple[int, list[tuple[float, float, float]]]] = []  # (separators on it, keep)
     # from the narrowest cells a comb has (half as wide as tall) to the widest
     for n in range(max(len(cells), int(bw / (COMB_NARROW * cell_h))), 1, -1):
         pitch = bw / n
         if pitch > COMB_ASPECT * cell_h:
             break
         grid = x0 + pitch * np.arange(1, n)
-        nearest = np.abs(sx[None, :] - grid[:, None]).argmin(axis=1)
-        near = np.abs(sx[nearest] - grid) <= COMB_TOL * pitch
+        dist = np.abs(sx[None, :] - grid[:, None])
+        nearest = dist.argmin(axis=1)
+        near = dist[np.arange(n - 1), nearest] <= COMB_TOL * pitch
+        fit = [seps[j] if ok else (g, g, g) for g, j, ok in zip(grid, nearest, near, strict=True)]
         if (~near).sum() <= (max(1, (n - 1) // COMB_MISSING) if n > 2 else 0):
-            keep = [seps[j] if ok else (g, g, g) for g, j, ok in zip(grid, nearest, near, strict=True)]
+            keep = fit
             break
+        # every separator on this grid, but more places without one: a comb whose separators
+        # a bilevel scan of grey print broke (a pen stroke is seldom on the pitch)
+        if (dist.min(axis=0) <= COMB_TOL * pitch).all() and near.sum() >= max(2, (n - 1) / 2):
+            lost.append((int(near.sum()), fit))
+    if not keep and lost:
+        keep = max(lost, key=lambda c: c[0])[1]
     kept = {k[0] for k in keep}
     pad = thickness + 3
     for x, y, ww, hh in vrects:  # the strokes taken for separators go back to the writing
@@ -278,10 +290,17 @@ def _on_pitch(box: Box, vrects: list[Rect], vmask: np.ndarray, thickness: float)
         if y0 - pad <= y + hh / 2 <= y0 + bh + pad and x0 + pad < cx < x1 - pad and \
                 not any(abs(cx - k) <= pad + ww / 2 for k in kept):
             vmask[y : y + hh, x : x + ww] = 0
+    half = thickness / 2 + 1
+    for g, le, r in keep:
+        if g == le == r:  # put back on the pitch: erase what is left of it as a line
+            xa, xb = int(g - half), int(np.ceil(g + half)) + 1
+            ya, yb = max(0, y0 - 2), y0 + bh + 2
+            vmask[ya:yb, xa:xb] |= binary[ya:yb, xa:xb]
     lefts = [x0, *(r for _, _, r in keep)]
     rights = [*(le for _, le, _ in keep), x1]
     new = [(int(round(a)), y0, int(round(b - a)), bh) for a, b in zip(lefts, rights, strict=True)]
-    return Box(box.rect, new if len(new) > 1 else [box.rect], box.open_top)
+    placed = sum(g == le == r for g, le, r in keep)
+    return Box(box.rect, new if len(new) > 1 else [box.rect], box.open_top, placed)
 
 
 def _underlines(hrects: list[Rect], boxes: list[Box]) -> list[Rect]:

@@ -336,7 +336,8 @@ def page_lines(clean: CleanPage) -> FormLines:
 
 
 def _cells(lines: FormLines) -> int:
-    return sum(len(b.cells) for b in lines.boxes)
+    """Cells bounded by separators found on the page (not put back on a comb's pitch)."""
+    return sum(len(b.cells) - b.placed for b in lines.boxes)
 
 
 def _try_register(tpl: Template, lines: FormLines) -> tuple[Registration | None, TemplateError | None]:
