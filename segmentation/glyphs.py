@@ -148,6 +148,7 @@ CUT_NEAR, CUT_FAR = 0.3, 0.45  # the reader's cut lies this near an even boundar
 CUT_OPTIONS, CUT_APART = 4, 0.15  # places offered per cut, at least this far apart (x the step)
 CAPTION_H, CAPTION_TOP, CAPTION_MIN, CAPTION_GAP, CAPTION_LEFT = 0.3, 0.4, 3, 3.0, 0.3  # _printed_caption
 CAPTION_REL, CAPTION_ALONE_H = 0.6, 0.2
+CELL_OWN = 0.65  # a component with this share of its box in one comb cell is that cell's, whole
 WIDE_CAP = 0.9  # a character's expected width is at most this x the run's median height
 MERGE_PARTS, MERGE_ASPECT = 3, 1.4  # a merged character: at most this many pieces, this wide x run height
 
@@ -346,16 +347,23 @@ def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = N
         if not mine:
             continue
         if b.is_comb:
-            # a comp belongs to the cell holding most of it; a comp spanning cells is clipped
-            ov = overlap_areas([(c.x, c.y, c.w, c.h) for c in mine], b.cells)
-            hit = ov > 0.15 * np.array([c.w * c.h for c in mine], float)[:, None]
+            # a comp lying mostly in one cell (a glyph written wider than its cell) is that
+            # cell's, whole; one spread over cells (glyphs joined across a separator) is clipped
+            # to each cell holding a fair part of it
+            share = overlap_areas([(c.x, c.y, c.w, c.h) for c in mine], b.cells) / \
+                np.array([c.w * c.h for c in mine], float)[:, None]
+            whole = share.max(axis=1) >= CELL_OWN
+            hit = np.where(whole[:, None], share == share.max(axis=1, keepdims=True), share > 0.15)
             for ci, cell in enumerate(b.cells):
-                inside = [mine[i] for i in np.nonzero(hit[:, ci])[0]]
-                if not inside:
+                idx = np.nonzero(hit[:, ci])[0]
+                if not len(idx):
                     continue
+                inside = [mine[i] for i in idx]
                 cx, cy, cw, ch = cell
-                clip = (cx, cy - ch // 2, cw, 2 * ch)
-                multi = [c for c in inside if c.x < cx - 2 or c.x1 > cx + cw + 2]
+                x0 = min([cx] + [mine[i].x for i in idx if whole[i]])
+                x1 = max([cx + cw] + [mine[i].x1 for i in idx if whole[i]])
+                clip = (x0, cy - ch // 2, x1 - x0, 2 * ch)
+                multi = [mine[i] for i in idx if not whole[i] and (mine[i].x < cx - 2 or mine[i].x1 > cx + cw + 2)]
                 rect, m = _crop(labels, inside, clip if multi else None)
                 if rect[2] > 0 and rect[3] >= 0.2 * ch and cv2.countNonZero(m) >= 0.004 * cw * ch:
                     out.append(Glyph(rect, m, bi, ci))

@@ -301,6 +301,21 @@ def test_an_upright_stroke_between_a_boxs_lines_is_writing_and_a_lost_separator_
     assert all(abs(c[2] - 80) <= 6 for c in comb.cells), comb.cells
 
 
+def test_a_glyph_wider_than_its_comb_cell_stays_whole_in_its_cell(tmp_path):
+    from segmentation.decode import decode
+    from worker.pipeline import PageReader, ReadOptions
+
+    img = np.zeros((600, 1000), np.uint8)
+    cv2.rectangle(img, (50, 100), (650, 200), 255, 3)  # a comb of 6 cells, 100 px wide
+    for k in range(1, 6):
+        cv2.line(img, (50 + 100 * k, 100), (50 + 100 * k, 200), 255, 2)
+    img = draw_text(img, "M", 60, 115, 75, width=1.65)  # 120 px wide: its right stem in cell 2
+    img = draw_text(img, "A", 470, 115, 75, width=0.6)
+    cv2.imwrite(str(tmp_path / "comb.png"), 255 - img)
+    read = PageReader(ReadOptions()).read_page(next(decode(tmp_path / "comb.png")))
+    assert [c.char for c in read.characters] == ["M", "A"]  # not N and 1 cut at the separator
+
+
 @pytest.mark.parametrize(("dpi", "angle"), [(200, 0.0), (300, 1.2), (150, -1.5)])
 def test_tick_combs_are_found_as_open_top_cells(dpi, angle):
     page, truth = render_form(21, comb_style="ticks")
