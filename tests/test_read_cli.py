@@ -556,3 +556,14 @@ def test_review_sheet_shows_each_flagged_field_with_its_crop_and_the_queue_merge
     write_merged(merged, parts, [], with_fields=True, annotated=True)
     assert (merged / "review.html").read_text() == sheet
     assert len(results) == len(form_files)
+
+
+def test_synth_writes_big_writing_on_request_and_refuses_a_reversed_size(tmp_path):
+    import json
+
+    done = formicr("synth", "--out", str(tmp_path), "--count", "1", "--size", "0.9", "1.0", "--format", "png")
+    assert done.returncode == 0, done.stderr
+    truth = json.loads(next(tmp_path.glob("*.truth.json")).read_text())
+    assert 0.9 <= truth["writer"]["size"] <= 1.0
+    bad = formicr("synth", "--out", str(tmp_path / "b"), "--size", "1.0", "0.9")
+    assert bad.returncode == 2 and "--size" in bad.stderr

@@ -285,11 +285,16 @@ def template(scan, out, name):
 @click.option("--comb-style", type=click.Choice(["boxed", "ticks", "mixed"]), default="boxed", show_default=True,
               help="Comb fields as closed cells, as ticks on a baseline, or alternating by form.")
 @click.option("--marks", is_flag=True, help="Four tick boxes per form too (template charset 'mark').")
-def synth(out, count, seed, fmt, comb_style, marks):
+@click.option("--size", type=(click.FloatRange(0.3, 1.2), click.FloatRange(0.3, 1.2)), default=None,
+              metavar="LO HI", help="Writers' glyph height as a fraction of the box height (default: 0.55 "
+              "to 0.75; from about 0.8 the writing touches the box lines).")
+def synth(out, count, seed, fmt, comb_style, marks, size):
     """Generate synthetic hand-printed forms with ground truth and their template."""
     from worker.synth.forms import generate
 
-    for p in generate(out, count, seed, fmt, comb_style=comb_style, marks=marks):
+    if size is not None and size[0] > size[1]:
+        raise click.BadParameter(f"LO {size[0]} is above HI {size[1]}", param_hint="--size")
+    for p in generate(out, count, seed, fmt, comb_style=comb_style, marks=marks, size=size):
         click.echo(str(p))
 
 
