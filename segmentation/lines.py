@@ -352,9 +352,9 @@ def _along(binary: np.ndarray, lmask: np.ndarray, near_other: np.ndarray, thickn
     that line by ALONG_EXCESS line thicknesses (at least 2 px, and more than the scan's
     ``step``), over ALONG_RUN thicknesses of length or more (at least 3 px), and from which a
     stroke leaves the line (ink runs on from it for ALONG_LEAVE thicknesses, at least 4 px): a
-    pen stroke drawn along the line, not a scan's ragged edge. Ink ``near_other`` lines (a box's
-    corner, a separator meeting the line) does not count. Returns the stretches' rectangles, padded as
-    remove_lines erases."""
+    pen stroke drawn along the line, not a scan's ragged edge. Ink ``near_other`` lines (a
+    box's corner, a separator meeting the line) does not count. Returns the stretches'
+    rectangles, padded as remove_lines erases."""
     excess = max(2, step + 1, int(round(ALONG_EXCESS * thickness)))
     min_run = max(3, int(round(ALONG_RUN * thickness)))
     leave = max(4, int(round(ALONG_LEAVE * thickness)))

@@ -158,7 +158,9 @@ def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str
     handwriting (170 and up is a pencil paler than black boxes' Otsu threshold). ``captions``
     also prints each free box's label small in its top-left corner, inside the box, as many
     real forms do. ``marks`` adds the tick boxes of TICKS, each ticked, crossed, scribbled in,
-    left empty or specked (truth ``kind`` "mark", text MARKED or "").
+    left empty or specked (truth ``kind`` "mark", text MARKED or ""). ``size`` (lo, hi) draws
+    the writer's glyph height, as a fraction of the box height, from that range (from about 0.8
+    the writing touches the box lines).
 
     ``glyph_source(ch, rng)`` may supply a real 28x28 glyph (white on black) instead of a
     skeleton drawing (used by tests that paste ``../shared/data`` glyphs)."""
