@@ -290,16 +290,16 @@ def _on_pitch(box: Box, vrects: list[Rect], vmask: np.ndarray, thickness: float,
         if y0 - pad <= y + hh / 2 <= y0 + bh + pad and x0 + pad < cx < x1 - pad and \
                 not any(abs(cx - k) <= pad + ww / 2 for k in kept):
             vmask[y : y + hh, x : x + ww] = 0
-    half = thickness / 2 + 1
+    half, placed = thickness / 2 + 1, 0
     for g, le, r in keep:
         if g == le == r:  # put back on the pitch: erase what is left of it as a line
+            placed += 1
             xa, xb = int(g - half), int(np.ceil(g + half)) + 1
             ya, yb = max(0, y0 - 2), y0 + bh + 2
             vmask[ya:yb, xa:xb] |= binary[ya:yb, xa:xb]
     lefts = [x0, *(r for _, _, r in keep)]
     rights = [*(le for _, le, _ in keep), x1]
     new = [(int(round(a)), y0, int(round(b - a)), bh) for a, b in zip(lefts, rights, strict=True)]
-    placed = sum(g == le == r for g, le, r in keep)
     return Box(box.rect, new if len(new) > 1 else [box.rect], box.open_top, placed)
 
 
