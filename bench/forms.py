@@ -19,27 +19,29 @@ from segmentation.decode import decode
 from segmentation.template import load_template
 from worker.pipeline import PageReader, ReadOptions
 from worker.synth.forms import COLOURS, generate
-from worker.synth.score import Score, load_truth, score_free, score_marks, score_template
+from worker.synth.score import Score, load_truth, score_free, score_free_marks, score_marks, score_template
 
 
-def evaluate(forms: list[Path], template_path: Path) -> tuple[Score, Score, dict, list[int]]:
+def evaluate(forms: list[Path], template_path: Path) -> tuple[Score, Score, dict, list[int], list[int]]:
     """Template and template-free scores, template scores by format, and the tick boxes
-    [read right, in all, wrong but flagged]."""
+    [read right, in all, wrong but flagged] read with the template and without."""
     tpl_reader = PageReader(ReadOptions(template=load_template(template_path)))
     free_reader = PageReader(ReadOptions(), classifier=tpl_reader.classifier)
-    tpl_score, free_score, by_fmt, marks = Score(), Score(), {}, [0, 0, 0]
+    tpl_score, free_score, by_fmt, marks, free_marks = Score(), Score(), {}, [0, 0, 0], [0, 0, 0]
     for f in forms:
         page = next(decode(f))
         truth = load_truth(f)
         read = tpl_reader.read_page(page)
         st = score_template(truth, read)
         marks = [a + b for a, b in zip(marks, score_marks(truth, read), strict=True)]
-        sf = score_free(truth, free_reader.read_page(page))
+        free = free_reader.read_page(page)
+        sf = score_free(truth, free)
+        free_marks = [a + b for a, b in zip(free_marks, score_free_marks(truth, free), strict=True)]
         tpl_score += st
         free_score += sf
         fmt = truth["scan"]["fmt"]
         by_fmt[fmt] = by_fmt.get(fmt, Score()) + st
-    return tpl_score, free_score, by_fmt, marks
+    return tpl_score, free_score, by_fmt, marks, free_marks
 
 
 def main() -> None:
@@ -76,7 +78,7 @@ def main() -> None:
                          box_colour=args.box_colour, pen_colour=args.pen_colour,
                          size=tuple(args.size) if args.size else None)
         t1 = time.perf_counter()
-        tpl, free, by_fmt, marks = evaluate(forms, Path(tmp) / "template.json")
+        tpl, free, by_fmt, marks, free_marks = evaluate(forms, Path(tmp) / "template.json")
         t2 = time.perf_counter()
     colours = (f", {args.box_colour or 'black'} boxes, {args.pen_colour or 'black'} pen"
                if args.box_colour or args.pen_colour else "")
@@ -90,9 +92,10 @@ def main() -> None:
     print(f"characters found (template mode): {tpl.found_rate:.2%}  (target >= 99.5%)")
     for fmt, s in sorted(by_fmt.items()):
         print(f"  {fmt:4s}: template CER {s.cer_template:.2%} over {s.chars} chars")
-    if marks[1]:
-        print(f"tick boxes: {marks[0]} of {marks[1]} read right ({marks[0] / marks[1]:.2%}); "
-              f"of the {marks[1] - marks[0]} wrong, {marks[2]} flagged for review")
+    for mode, m in (("template", marks), ("template-free", free_marks)):
+        if m[1]:
+            print(f"tick boxes ({mode}): {m[0]} of {m[1]} read right ({m[0] / m[1]:.2%}); "
+                  f"of the {m[1] - m[0]} wrong, {m[2]} flagged for review")
 
 
 if __name__ == "__main__":

@@ -316,6 +316,19 @@ def _underlines(hrects: list[Rect], boxes: list[Box]) -> list[Rect]:
     return out
 
 
+def reading_order(rects: list[Rect]) -> list[int]:
+    """Indices of ``rects`` in reading order: rows (a rect whose top is within half the row's
+    first rect's height joins that row), top to bottom, then left to right in each row."""
+    rows: list[list[int]] = []
+    for i in sorted(range(len(rects)), key=lambda i: rects[i][1]):
+        first = rects[rows[-1][0]] if rows else None
+        if first is not None and rects[i][1] - first[1] < 0.5 * first[3]:
+            rows[-1].append(i)
+        else:
+            rows.append([i])
+    return [i for row in rows for i in sorted(row, key=lambda i: rects[i][0])]
+
+
 def remove_lines(binary: np.ndarray, lines: FormLines, scale: float = 1.0) -> np.ndarray:
     """Erase form lines, then restore line pixels that a character stroke crosses (ink on
     both sides of the line in the same column, or row for vertical lines) or runs along (the

@@ -47,27 +47,57 @@ def test_confidence_is_lowest_at_the_threshold_and_full_for_an_empty_or_clearly_
 
 @pytest.mark.parametrize(("pen", "fmt"), [(0, None), (180, "png")], ids=["pen", "pencil"])
 def test_tick_boxes_on_generated_forms_are_read_and_never_as_characters(tmp_path, pen, fmt):
+    """With the template, by name; without one, every tick box found on the page, in reading
+    order (``tick_01``...), its mark kept out of the characters."""
     from segmentation.decode import decode
     from segmentation.template import load_template
     from worker.pipeline import PageReader, ReadOptions
     from worker.synth.forms import TICKS, generate
-    from worker.synth.score import load_truth, score_marks, score_template
+    from worker.synth.score import load_truth, score_free, score_free_marks, score_marks, score_template
 
     # PNG, JPEG and bilevel TIFF at 150-400 DPI; a pencil paler than Otsu's threshold on PNG
     paths = generate(tmp_path, 6, seed=31, marks=True, pen_ink=pen, fmt=fmt)
     reader = PageReader(ReadOptions(template=load_template(tmp_path / "template.json")))
-    right = n = 0
+    free_reader = PageReader(ReadOptions(), classifier=reader.classifier)
+    right = free_right = n = 0
     states = set()
     for p in paths:
-        truth, page = load_truth(p), reader.read_page(next(decode(p)))
+        truth, image = load_truth(p), next(decode(p))
+        page, free = reader.read_page(image), free_reader.read_page(image)
         r, k, _ = score_marks(truth, page)
         right, n = right + r, n + k
+        free_right += score_free_marks(truth, free)[0]
         states |= {f["state"] for f in truth["fields"] if f["kind"] == "mark"}
         assert score_template(truth, page).cer_template < 0.05
+        assert score_free(truth, free).cer_free < 0.05
         assert not any(c.field in {t[0] for t in TICKS} for c in page.characters)
         assert {f.text for f in page.fields if f.charset == "mark"} <= {"X", ""}
-    assert n == 24 and right == n
+        assert [f.name for f in free.fields] == ["tick_01", "tick_02", "tick_03", "tick_04"]
+        ticks = [f["page_box"] for f in truth["fields"] if f["kind"] == "mark"]
+        assert not any(x <= c.x + c.w / 2 <= x + w and y <= c.y + c.h / 2 <= y + h
+                       for c in free.characters for x, y, w, h in ticks)
+    assert n == 24 and right == n and free_right == n
     assert {"tick", "cross", "empty"} <= states
+
+
+def _scribble(p):
+    for y in range(84, 118, 6):  # strokes run from border to border, 4 px ink and 2 px paper
+        cv2.line(p, (80, y), (120, y + 2), 255, 4)
+
+
+@pytest.mark.parametrize(("fill", "found"), [(None, True), (TICK, True), (CROSS, True), (_scribble, True),
+                                             (lambda p: cv2.rectangle(p, (80, 80), (120, 120), 255, -1), False)],
+                         ids=["empty", "tick", "cross", "scribbled", "solid"])
+def test_a_tick_box_is_any_small_printed_square_but_a_solid_one(fill, found):
+    """A box scribbled in from border to border (most of its inside ink) is still a tick box;
+    a solid square (a printed registration mark or bullet) is not."""
+    from segmentation.lines import find_lines
+    from segmentation.marks import find_tick_boxes
+
+    page, _ = box_page(fill)
+    page = cv2.copyMakeBorder(page, 0, 1800, 0, 1200, cv2.BORDER_CONSTANT, value=0)  # a 2000 px page
+    boxes = find_tick_boxes(page, find_lines(page).mask, 16, 60)
+    assert (len(boxes) == 1) == found, boxes
 
 
 def test_tick_boxes_do_not_count_against_registration(tmp_path):

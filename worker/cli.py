@@ -142,11 +142,12 @@ def evaluate(model, data, writers, pen):
 @main.command()
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--template", "template_path", type=click.Path(path_type=Path), default=None,
-              help="Form template JSON: read its fields (fields.csv) with their charsets.")
+              help="Form template JSON: read its fields (fields.csv) with their charsets. Without "
+              "one, every box and line is read, and fields.csv holds the tick boxes (tick_01...).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("out"), show_default=True)
 @click.option("--jobs", type=click.IntRange(1, 256), default=None, help="Processes (default: number of cores).")
-@click.option("--annotate", is_flag=True, help="Write one annotated PNG per page to OUT/annotated/; with "
-              "--template also OUT/review.html, the fields that need review with their crops.")
+@click.option("--annotate", is_flag=True, help="Write one annotated PNG per page to OUT/annotated/, and "
+              "OUT/review.html, the fields that need review with their crops.")
 @click.option("--model", type=click.Path(path_type=Path), default=None, help="Model .json (default: shipped).")
 @click.option("--review-threshold", type=click.FloatRange(0, 1), default=None,
               help="Fields whose weakest character is below this need review (default 0.80).")
@@ -187,8 +188,8 @@ def exit_code(summary) -> int:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("out"), show_default=True,
               help="Job output directory (must lie under FORMICR_OUTPUT_ROOT).")
 @click.option("--broker", default=None, help="Redis URL (default: $FORMICR_BROKER_URL or redis://localhost:6379/0).")
-@click.option("--annotate", is_flag=True, help="Workers write annotated PNGs to OUT/annotated/; with "
-              "--template the job also writes OUT/review.html, the fields that need review with their crops.")
+@click.option("--annotate", is_flag=True, help="Workers write annotated PNGs to OUT/annotated/, and the job "
+              "OUT/review.html, the fields that need review with their crops.")
 @click.option("--wait", "wait_", is_flag=True, help="Show progress until the job is done, then the summary.")
 @click.option("--timeout", type=click.FloatRange(0), default=None, help="With --wait: give up after this many seconds.")
 def submit(inputs, template_path, out, broker, annotate, wait_, timeout):

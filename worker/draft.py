@@ -19,20 +19,14 @@ from segmentation.charsets import DIGITS, LETTERS, MARK
 from segmentation.clean import clean_page
 from segmentation.decode import decode
 from segmentation.errors import BlankPageError
-from segmentation.marks import find_tick_boxes
+from segmentation.lines import reading_order
+from segmentation.marks import is_tick_box, tick_boxes
 from segmentation.template import parse_template
 from worker.pipeline import page_lines
 from worker.results import atomic_write
 
-TICK_SIDE = 0.03  # a box on its own, square within 20%, no larger than this share of the page's long side (9 mm on A4)
-TICK_MIN = 0.008  # ... and no smaller than this (2.4 mm on A4): printed letters and specks are smaller
 CHARSET_SHARE = 0.8  # a filled-in field this much digits (or letters) is drafted as a digits (letters) field
 UNDERLINE_HEIGHT = 0.03  # writing space above an underline, as a share of the page's long side, without boxes to go by
-
-
-def _inside(r: tuple[int, int, int, int], outer: tuple[int, int, int, int]) -> bool:
-    cx, cy = r[0] + r[2] / 2, r[1] + r[3] / 2
-    return outer[0] <= cx <= outer[0] + outer[2] and outer[1] <= cy <= outer[1] + outer[3]
 
 
 @dataclass
@@ -51,32 +45,15 @@ def draft_fields(grey: np.ndarray) -> list[DraftField]:
     long_side = max(grey.shape)
     found: list[tuple[tuple[int, int, int, int], str, int]] = []
     for b in lines.boxes:
-        x, y, w, h = clean.input_box(*b.rect)
-        if b.is_comb:
-            found.append(((x, y, w, h), "comb", len(b.cells)))
-        elif max(w, h) <= TICK_SIDE * long_side and 0.8 <= w / max(h, 1) <= 1.25:
-            found.append(((x, y, w, h), "tick", 1))
-        else:
-            found.append(((x, y, w, h), "box", 1))
-    # tick boxes too small for a printed line's length: squares on their own, outside every box
-    work_long = max(clean.binary.shape)
-    for r in find_tick_boxes(clean.binary, lines.mask, int(TICK_MIN * work_long), int(TICK_SIDE * work_long)):
-        if not any(_inside(r, b.rect) for b in lines.boxes):
-            found.append((clean.input_box(*r), "tick", 1))
+        if not is_tick_box(b, max(clean.binary.shape)):
+            found.append((clean.input_box(*b.rect), "comb" if b.is_comb else "box", len(b.cells) if b.is_comb else 1))
+    found += [(clean.input_box(*r), "tick", 1) for r in tick_boxes(clean.binary, lines.mask, lines.boxes)]
     heights = [f[0][3] for f in found if f[1] != "tick"]
     space = int(np.median(heights)) if heights else int(UNDERLINE_HEIGHT * long_side)
     for r in lines.underlines:
         x, y, w, h = clean.input_box(*r)
         found.append(((x, max(0, y - space), w, min(space + h, y + h)), "line", 1))
-    # reading order: rows (a field whose top is within half the previous one's height joins it), then x
-    found.sort(key=lambda f: f[0][1])
-    rows: list[list] = []
-    for f in found:
-        if rows and f[0][1] - rows[-1][0][0][1] < 0.5 * rows[-1][0][0][3]:
-            rows[-1].append(f)
-        else:
-            rows.append([f])
-    ordered = [f for row in rows for f in sorted(row, key=lambda f: f[0][0])]
+    ordered = [found[i] for i in reading_order([f[0] for f in found])]
     width = max(2, len(str(len(ordered))))
     return [DraftField(f"field_{i:0{width}d}", box, MARK if kind == "tick" else "alnum", kind, cells)
             for i, (box, kind, cells) in enumerate(ordered, start=1)]

@@ -109,13 +109,12 @@ def part_from_result(result) -> FormPart:
                     [r for e in result.errors for r in error_rows(e)])
 
 
-def write_merged(out_dir: Path, parts: list[FormPart], extra_errors: list[ErrorRow], with_fields: bool,
-                 annotated: bool = False) -> None:
-    """The job's CSVs from its forms' parts; with ``annotated`` fields, the review sheet too."""
+def write_merged(out_dir: Path, parts: list[FormPart], extra_errors: list[ErrorRow], annotated: bool = False) -> None:
+    """The job's CSVs from its forms' parts; with ``annotated``, the review sheet too."""
     fields = [r for p in parts for r in p.fields]
     write_csvs(out_dir, [r for p in parts for r in p.characters], fields,
-               [r for p in parts for r in p.errors] + [r for e in extra_errors for r in error_rows(e)], with_fields)
-    if with_fields and annotated:
+               [r for p in parts for r in p.errors] + [r for e in extra_errors for r in error_rows(e)])
+    if annotated:
         write_review_sheet(out_dir, sort_rows(fields), Path(out_dir) / "annotated")
 
 
@@ -207,7 +206,6 @@ class JobStore:
         lock = self.r.lock(job_key(job_id) + ":merge", timeout=120, blocking_timeout=60)
         with lock:
             write_merged(Path(st["out"]), self.parts(job_id), st["submit_errors"],
-                         with_fields=st["options"].get("template") is not None,
                          annotated=bool(st["options"].get("annotate")))
             self.r.hset(job_key(job_id), "merged", 1)
         self.close(job_id)

@@ -18,8 +18,8 @@ from segmentation.clean import PALE_LINE_GREY, CleanPage, clean_page, mask_grey
 from segmentation.decode import MAX_PAGES, MAX_PIXELS, PageImage, decode
 from segmentation.errors import FormicrError, InputError, TemplateError
 from segmentation.glyphs import find_glyphs, merge_candidates, unread_ink
-from segmentation.lines import FormLines, find_lines, remove_lines
-from segmentation.marks import mark_ink, read_mark, snap_to_box
+from segmentation.lines import FormLines, find_lines, reading_order, remove_lines
+from segmentation.marks import is_tick_box, mark_ink, read_mark, snap_to_box, tick_boxes
 from segmentation.normalize import normalize_batch
 from segmentation.template import Registration, Template, register, register_by_ink
 from worker import resegment
@@ -113,18 +113,21 @@ class PageReader:
         ink = remove_lines(clean.binary, lines, clean.scale)
         regions = [reg.field_rect(f.box) for f in tpl.fields] if tpl is not None else None
 
-        # tick boxes are read by their ink (_fields), never as characters
+        # tick boxes are read by their ink (_fields), never as characters; without a template,
+        # every tick box found on the page is (free_ticks), and its ink is kept from the glyphs
         tick = {i for i, f in enumerate(tpl.fields) if f.charset == MARK} if tpl is not None else set()
+        free_ticks = tick_boxes(clean.binary, lines.mask, lines.boxes) if tpl is None else []
+        char_lines = replace(lines, boxes=[b for b in lines.boxes if not is_tick_box(b, max(ink.shape))])
 
         def glyphs_in(ink):
             if tpl is None:
-                return find_glyphs(ink, lines)
+                return find_glyphs(_erase(ink, free_ticks), char_lines)
             return [g for g in find_glyphs(ink, lines, regions=regions, free_text=False) if g.region not in tick]
 
         glyphs = glyphs_in(ink)
         # fields (or, without a template, printed boxes) where nothing was read: a pen lighter
         # than the printed lines may have written there
-        lighter, pale_marks = _light_pen_ink(clean, lines, ink, regions or [b.rect for b in lines.boxes],
+        lighter, pale_marks = _light_pen_ink(clean, lines, ink, regions or [b.rect for b in char_lines.boxes],
                                              {g.region for g in glyphs} | tick)
         if lighter is not None:
             ink = lighter
@@ -166,6 +169,11 @@ class PageReader:
             ticks = self._ticks(clean, lines, [regions[i] if i in tick else None for i in range(len(regions))],
                                 light_pen=lighter is not None)
             fields = self._fields(chars, unread, regions, ticks, unregistered=bool(warnings))
+        elif free_ticks:
+            rects = [free_ticks[i] for i in reading_order(free_ticks)]
+            ticks = self._ticks(clean, lines, rects, light_pen=lighter is not None)
+            width = max(2, len(str(len(rects))))
+            fields = [self._mark_field(f"tick_{i + 1:0{width}d}", ticks[i], rects[i]) for i in range(len(rects))]
         h, w = page.image.shape
         return PageResult(page.source, page.page, line_list, fields, (w, h), clean.angle, warnings=warnings,
                           rotation=rotation)
@@ -209,6 +217,14 @@ class PageReader:
             out[i] = (share, pale)
         return out
 
+    def _mark_field(self, name: str, reading: tuple[float, bool], rect: tuple[int, int, int, int],
+                    unregistered: bool = False) -> Field:
+        """A tick box's field from its ``_ticks`` reading: MARKED or empty, flagged for review
+        when doubtful, when a pale mark lies in an empty box, or on an unregistered page."""
+        marked, conf = read_mark(reading[0])
+        return Field(name, MARK, MARKED if marked else "", conf,
+                     unregistered or reading[1] or conf < self.options.review_threshold, [], rect)
+
     def _fields(self, chars: list[Character], unread: list[bool], regions: list[tuple[int, int, int, int]],
                 ticks: dict[int, tuple[float, bool]], unregistered: bool = False) -> list[Field]:
         """The template's fields: characters joined by word, or, for a tick box (``ticks``,
@@ -216,9 +232,7 @@ class PageReader:
         out = []
         for i, (spec, lost, rect) in enumerate(zip(self.options.template.fields, unread, regions, strict=True)):
             if i in ticks:
-                marked, conf = read_mark(ticks[i][0])
-                out.append(Field(spec.name, spec.charset, MARKED if marked else "", conf,
-                                 unregistered or ticks[i][1] or conf < self.options.review_threshold, [], rect))
+                out.append(self._mark_field(spec.name, ticks[i], rect, unregistered))
                 continue
             mine = sorted((c for c in chars if c.field == spec.name), key=lambda c: (c.line, c.index))
             text, prev = [], None
@@ -251,6 +265,20 @@ class PageReader:
             res.errors.append(ErrorRow(source, None, error_message(exc, str(path), source)))
         res.seconds = time.perf_counter() - t0
         return res
+
+
+TICK_MARGIN = 0.15  # a tick box's ink is kept from the glyphs this share of its side beyond its edges (a tick overshoots)
+
+
+def _erase(ink: np.ndarray, rects: list[tuple[int, int, int, int]]) -> np.ndarray:
+    """``ink`` with every rect in ``rects`` (tick boxes), widened by ``TICK_MARGIN``, made paper."""
+    if not rects:
+        return ink
+    out = ink.copy()
+    for x, y, w, h in rects:
+        m = int(round(TICK_MARGIN * max(w, h)))
+        out[max(0, y - m) : y + h + m, max(0, x - m) : x + w + m] = 0
+    return out
 
 
 def _light_pen_ink(clean: CleanPage, lines: FormLines, ink: np.ndarray, regions: list[tuple[int, int, int, int]],

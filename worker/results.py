@@ -161,21 +161,18 @@ def sort_rows(rows: list[list]) -> list[list]:
     return sorted(rows, key=key)
 
 
-def write_csvs(out_dir: str | Path, chars: list[list], fields: list[list], errors: list[list],
-               with_fields: bool) -> dict[str, Path]:
-    """Sort and write the output CSVs atomically (fields.csv only with a template)."""
+def write_csvs(out_dir: str | Path, chars: list[list], fields: list[list], errors: list[list]) -> dict[str, Path]:
+    """Sort and write the output CSVs atomically. Without a template, fields.csv holds the tick
+    boxes found on the page (``tick_01``...), which are not characters."""
     out = Path(out_dir)
-    paths = {"characters": out / CHARACTERS_CSV, "errors": out / ERRORS_CSV}
+    paths = {"characters": out / CHARACTERS_CSV, "fields": out / FIELDS_CSV, "errors": out / ERRORS_CSV}
     atomic_write(paths["characters"], csv_text(CHARACTER_COLUMNS, sort_rows(chars)))
+    atomic_write(paths["fields"], csv_text(FIELD_COLUMNS, sort_rows(fields)))
     atomic_write(paths["errors"], csv_text(ERROR_COLUMNS, sort_rows(errors)))
-    if with_fields:
-        paths["fields"] = out / FIELDS_CSV
-        atomic_write(paths["fields"], csv_text(FIELD_COLUMNS, sort_rows(fields)))
     return paths
 
 
-def write_outputs(out_dir: str | Path, pages: list[PageResult], errors: list[ErrorRow],
-                  with_fields: bool) -> dict[str, Path]:
-    """Write characters.csv, errors.csv and (with a template) fields.csv for these pages."""
+def write_outputs(out_dir: str | Path, pages: list[PageResult], errors: list[ErrorRow]) -> dict[str, Path]:
+    """Write characters.csv, fields.csv and errors.csv for these pages."""
     return write_csvs(out_dir, [r for p in pages for r in character_rows(p)], [r for p in pages for r in field_rows(p)],
-                      [r for e in errors for r in error_rows(e)], with_fields)
+                      [r for e in errors for r in error_rows(e)])

@@ -135,7 +135,7 @@ def run_read(inputs: list[str], out_dir: Path, options: ReadOptions, *, jobs: in
             bar.close()
     errors = errors + [e for r in results for e in r.errors]
     pages = [p for r in results for p in r.pages]
-    write_outputs(out_dir, pages, errors, with_fields=options.template is not None)
-    if options.template is not None and options.annotate_dir is not None:
+    write_outputs(out_dir, pages, errors)
+    if options.annotate_dir is not None:
         write_review_sheet(out_dir, sort_rows([r for p in pages for r in field_rows(p)]), options.annotate_dir)
     return summarise(results, errors, time.perf_counter() - t0), results

@@ -6,7 +6,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from worker.results import PageResult
+from segmentation.charsets import MARK
+from segmentation.lines import reading_order
+from worker.results import Field, PageResult
 
 
 def levenshtein(a: str, b: str) -> int:
@@ -94,17 +96,25 @@ def score_template(truth: dict, page: PageResult) -> Score:
 
 
 def score_marks(truth: dict, page: PageResult) -> tuple[int, int, int]:
-    """(tick boxes read right, tick boxes, of the wrong ones those flagged for review)."""
+    """(tick boxes read right, tick boxes, of the wrong ones those flagged for review), for a
+    template-mode read: the template names each tick box."""
     got = {f.name: f for f in page.fields}
-    right = wrong_flagged = n = 0
-    for f in truth["fields"]:
-        if f.get("kind") == "mark":
-            n += 1
-            g = got.get(f["name"])
-            ok = g is not None and g.text == f["text"]
-            right += ok
-            wrong_flagged += (not ok) and g is not None and g.needs_review
-    return right, n, wrong_flagged
+    return _mark_counts([(f["text"], got.get(f["name"])) for f in truth["fields"] if f.get("kind") == "mark"])
+
+
+def score_free_marks(truth: dict, page: PageResult) -> tuple[int, int, int]:
+    """The same for a template-free read, whose tick boxes are ``tick_01``... in reading order:
+    the truth's tick boxes are matched in the form's reading order (a box not found is wrong)."""
+    marks = [f for f in truth["fields"] if f.get("kind") == "mark"]
+    order = reading_order([tuple(f["box"]) for f in marks])
+    got = [f for f in page.fields if f.charset == MARK]
+    return _mark_counts([(marks[i]["text"], got[k] if k < len(got) else None) for k, i in enumerate(order)])
+
+
+def _mark_counts(pairs: list[tuple[str, Field | None]]) -> tuple[int, int, int]:
+    right = sum(g is not None and g.text == want for want, g in pairs)
+    flagged = sum(g is not None and g.text != want and g.needs_review for want, g in pairs)
+    return right, len(pairs), flagged
 
 
 def score_free(truth: dict, page: PageResult) -> Score:
