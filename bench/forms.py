@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from segmentation.decode import decode
@@ -22,10 +23,14 @@ from worker.synth.forms import COLOURS, generate
 from worker.synth.score import Score, load_truth, score_free, score_free_marks, score_marks, score_template
 
 
-def evaluate(forms: list[Path], template_path: Path) -> tuple[Score, Score, dict, list[int], list[int]]:
+def evaluate(forms: list[Path], template_path: Path, patterns: bool = True) -> tuple[Score, Score, dict, list[int], list[int]]:
     """Template and template-free scores, template scores by format, and the tick boxes
-    [read right, in all, wrong but flagged] read with the template and without."""
-    tpl_reader = PageReader(ReadOptions(template=load_template(template_path)))
+    [read right, in all, wrong but flagged] read with the template and without. Without
+    ``patterns``, the template's field patterns are left out."""
+    template = load_template(template_path)
+    if not patterns:
+        template = replace(template, fields=tuple(replace(f, pattern=None) for f in template.fields))
+    tpl_reader = PageReader(ReadOptions(template=template))
     free_reader = PageReader(ReadOptions(), classifier=tpl_reader.classifier)
     tpl_score, free_score, by_fmt, marks, free_marks = Score(), Score(), {}, [0, 0, 0], [0, 0, 0]
     for f in forms:
@@ -66,6 +71,8 @@ def main() -> None:
     ap.add_argument("--box-colour", choices=sorted(COLOURS), default=None,
                     help="a colour form: the boxes printed in this colour (red, pink, green: dropout colours)")
     ap.add_argument("--pen-colour", choices=sorted(COLOURS), default=None, help="the handwriting in this ink")
+    ap.add_argument("--no-patterns", action="store_true",
+                    help="read without the template's field patterns (the date's and the country code's)")
     ap.add_argument("--size", type=float, nargs=2, default=None, metavar=("LO", "HI"),
                     help="writers' glyph height as a fraction of the box height (default 0.55 0.75; "
                          "from about 0.8 the writing touches the box lines)")
@@ -78,7 +85,7 @@ def main() -> None:
                          box_colour=args.box_colour, pen_colour=args.pen_colour,
                          size=tuple(args.size) if args.size else None)
         t1 = time.perf_counter()
-        tpl, free, by_fmt, marks, free_marks = evaluate(forms, Path(tmp) / "template.json")
+        tpl, free, by_fmt, marks, free_marks = evaluate(forms, Path(tmp) / "template.json", patterns=not args.no_patterns)
         t2 = time.perf_counter()
     colours = (f", {args.box_colour or 'black'} boxes, {args.pen_colour or 'black'} pen"
                if args.box_colour or args.pen_colour else "")
@@ -90,6 +97,8 @@ def main() -> None:
     print(f"template mode:      CER {tpl.cer_template:.2%}  (target <= 2%)   found {tpl.found_rate:.2%}")
     print(f"template-free mode: CER {free.cer_free:.2%}  (target <= 5%)   found {free.found_rate:.2%}")
     print(f"characters found (template mode): {tpl.found_rate:.2%}  (target >= 99.5%)")
+    print(f"review flags (template mode): of {tpl.fields} fields, {tpl.wrong_unflagged} read wrong and not flagged, "
+          f"{tpl.right_flagged} read right and flagged")
     for fmt, s in sorted(by_fmt.items()):
         print(f"  {fmt:4s}: template CER {s.cer_template:.2%} over {s.chars} chars")
     for mode, m in (("template", marks), ("template-free", free_marks)):

@@ -3,15 +3,19 @@
 Schema (exact)::
 
     {"name": "...", "page_size": [W, H],
-     "fields": [{"name": "surname", "box": [x, y, w, h], "charset": "letters"}]}
+     "fields": [{"name": "surname", "box": [x, y, w, h], "charset": "letters"},
+                {"name": "date", "box": [x, y, w, h], "charset": "digits", "pattern": "[0-3][0-9][01][0-9][0-9]{4}"}]}
 
 ``box`` is in the template's own pixel coordinates; ``charset`` is ``letters`` (A-Z),
 ``digits`` (0-9), ``alnum``, or ``mark`` (a tick box: its box is the printed square, and it
-reads as marked or empty)."""
+reads as marked or empty). ``pattern``, optional and not for tick boxes, is a regular
+expression (Python ``re``) the field's text, spaces left out, must match in full; a field
+whose text does not (a blank one too, unless the pattern allows it) needs review."""
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +28,7 @@ from segmentation.lines import Box, Rect
 
 TOP_KEYS = {"name", "page_size", "fields"}
 FIELD_KEYS = {"name", "box", "charset"}
+FIELD_OPTIONAL = {"pattern"}
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,11 @@ class FieldSpec:
     name: str
     box: tuple[float, float, float, float]
     charset: str
+    pattern: str | None = None  # the text (spaces left out) must match it in full
+
+    def fits(self, text: str) -> bool:
+        """Whether ``text`` as read passes the field's pattern (always, without one)."""
+        return self.pattern is None or re.fullmatch(self.pattern, text.replace(" ", "")) is not None
 
 
 @dataclass(frozen=True)
@@ -48,7 +58,8 @@ class Template:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "page_size": list(self.page_size),
-                "fields": [{"name": f.name, "box": list(f.box), "charset": f.charset} for f in self.fields]}
+                "fields": [{"name": f.name, "box": list(f.box), "charset": f.charset}
+                           | ({"pattern": f.pattern} if f.pattern is not None else {}) for f in self.fields]}
 
 
 def _num(v) -> bool:
@@ -60,15 +71,15 @@ def parse_template(data: dict, source: str = "<template>") -> Template:
     def fail(msg: str) -> TemplateError:
         return TemplateError(f"{source}: {msg}")
 
-    def check_object(obj, keys: set[str], where: str) -> None:
-        """An object with exactly ``keys`` and a non-empty string 'name'."""
+    def check_object(obj, keys: set[str], where: str, optional: frozenset[str] = frozenset()) -> None:
+        """An object with exactly ``keys`` (and any of ``optional``) and a non-empty string 'name'."""
         prefix = f"{where}: " if where else ""
         if not isinstance(obj, dict):
             raise fail(f"{prefix or 'template '}must be {'a JSON object' if not where else 'an object'}")
         if keys - set(obj):
             raise fail(f"{prefix}missing key(s) {sorted(keys - set(obj))}")
-        if set(obj) - keys:
-            raise fail(f"{prefix}unknown key(s) {sorted(set(obj) - keys)} (allowed: {sorted(keys)})")
+        if set(obj) - keys - optional:
+            raise fail(f"{prefix}unknown key(s) {sorted(set(obj) - keys - optional)} (allowed: {sorted(keys | optional)})")
         if not isinstance(obj["name"], str) or not obj["name"].strip():
             raise fail(f"{prefix}'name' must be a non-empty string")
 
@@ -82,7 +93,7 @@ def parse_template(data: dict, source: str = "<template>") -> Template:
     out, seen = [], set()
     for i, f in enumerate(fields):
         where = f"fields[{i}]" + (f" ({f.get('name')!r})" if isinstance(f, dict) and "name" in f else "")
-        check_object(f, FIELD_KEYS, where)
+        check_object(f, FIELD_KEYS, where, frozenset(FIELD_OPTIONAL))
         if f["name"] in seen:
             raise fail(f"{where}: duplicate field name {f['name']!r}")
         seen.add(f["name"])
@@ -96,7 +107,17 @@ def parse_template(data: dict, source: str = "<template>") -> Template:
             raise fail(f"{where}: box {box!r} lies outside page_size {ps!r}")
         if f["charset"] not in FIELD_CHARSETS:
             raise fail(f"{where}: charset {f['charset']!r} is not one of {sorted(FIELD_CHARSETS)}")
-        out.append(FieldSpec(f["name"], tuple(float(v) for v in box), f["charset"]))
+        pattern = f.get("pattern")
+        if pattern is not None:
+            if f["charset"] == MARK:
+                raise fail(f"{where}: a tick box (charset 'mark') takes no 'pattern'")
+            if not isinstance(pattern, str):
+                raise fail(f"{where}: 'pattern' must be a string (a regular expression), got {pattern!r}")
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise fail(f"{where}: 'pattern' {pattern!r} is not a valid regular expression: {exc}") from exc
+        out.append(FieldSpec(f["name"], tuple(float(v) for v in box), f["charset"], pattern))
     return Template(data["name"], (int(ps[0]), int(ps[1])), tuple(out), source)
 
 

@@ -89,12 +89,41 @@ def test_annotated_png_per_page(template_run, form_files):
     assert all(p.stat().st_size > 10_000 for p in pngs)
 
 
-def test_field_confidence_is_the_weakest_character_and_review_follows_threshold(template_run):
+def test_field_confidence_is_the_weakest_character_and_review_follows_threshold(template_run, forms_dir):
+    from segmentation.template import load_template
+
     _, out, _ = template_run
+    specs = {f.name: f for f in load_template(forms_dir / "template.json").fields}
     for f in rows(out / "fields.csv"):
         assert f["needs_review"] in ("true", "false")
-        if f["text"]:
-            assert (f["needs_review"] == "true") == (float(f["confidence"]) < 0.80)
+        if f["text"]:  # doubtful, or not what the field's pattern allows (a date's month 13)
+            assert (f["needs_review"] == "true") == (float(f["confidence"]) < 0.80 or not specs[f["field"]].fits(f["text"]))
+
+
+def test_a_field_whose_text_does_not_match_its_pattern_needs_review(reader, form_files):
+    """The same page, the same reading: a pattern the text fails flags the field; a pattern it
+    passes, or none, leaves it as its confidence says. A blank field fails a pattern that asks
+    for writing."""
+    from segmentation.decode import decode
+    from segmentation.template import parse_template
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import template_dict
+
+    doc = template_dict()
+    for f in doc["fields"]:
+        f.pop("pattern", None)
+    doc["fields"].append({"name": "office_use", "box": [120, 1900, 600, 90], "charset": "alnum"})  # nothing printed or written there
+    page = next(decode(form_files[0]))
+    plain = {f.name: f for f in PageReader(ReadOptions(template=parse_template(doc)), classifier=reader.classifier).read_page(page).fields}
+    sure = next(n for n, f in plain.items() if f.text and not f.needs_review)
+    assert plain["office_use"].text == "" and not plain["office_use"].needs_review
+    patterns = {sure: "X{40}", "office_use": ".+"}
+    for f in doc["fields"]:
+        f.update({"pattern": patterns[f["name"]]} if f["name"] in patterns else
+                 {"pattern": plain[f["name"]].text.replace(" ", "")} if plain[f["name"]].text else {})
+    read = {f.name: f for f in PageReader(ReadOptions(template=parse_template(doc)), classifier=reader.classifier).read_page(page).fields}
+    assert read[sure].needs_review and read["office_use"].needs_review
+    assert all(read[n].needs_review == f.needs_review and read[n].text == f.text for n, f in plain.items() if n not in patterns)
 
 
 def test_end_to_end_cer_on_generated_forms_is_below_a_floor(reader, form_files):

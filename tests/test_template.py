@@ -31,6 +31,14 @@ def test_good_template_parses():
     assert t.to_dict() == {**GOOD, "fields": [{**GOOD["fields"][0], "box": [10.0, 20.0, 300.0, 60.0]}]}
 
 
+def test_a_field_pattern_is_matched_in_full_with_spaces_left_out_and_kept_by_to_dict():
+    t = parse_template(field(charset="digits", pattern="[0-9]{8}"))
+    spec = t.fields[0]
+    assert spec.fits("01021990") and spec.fits("0102 1990")
+    assert not spec.fits("0102199") and not spec.fits("010219900") and not spec.fits("")
+    assert parse_template(GOOD).fields[0].fits("") and parse_template(t.to_dict()) == t
+
+
 def test_a_tick_box_field_has_the_mark_charset():
     t = parse_template(with_(fields=[GOOD["fields"][0], {"name": "agree", "box": [10, 100, 40, 40], "charset": "mark"}]))
     assert [f.charset for f in t.fields] == ["letters", "mark"]
@@ -53,6 +61,9 @@ def test_a_tick_box_field_has_the_mark_charset():
         (field(charest="letters"), "unknown key"),
         (with_(fields=[GOOD["fields"][0], GOOD["fields"][0]]), "duplicate field name"),
         ([1, 2], "JSON object"),
+        (field(pattern="[0-9"), r"fields\[0\] \('surname'\): 'pattern' '\[0-9' is not a valid regular expression"),
+        (field(pattern=8), "'pattern' must be a string"),
+        (field(charset="mark", pattern="X"), "takes no 'pattern'"),
     ],
 )
 def test_invalid_templates_get_clear_errors(doc, message):

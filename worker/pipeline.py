@@ -228,7 +228,8 @@ class PageReader:
     def _fields(self, chars: list[Character], unread: list[bool], regions: list[tuple[int, int, int, int]],
                 ticks: dict[int, tuple[float, bool]], unregistered: bool = False) -> list[Field]:
         """The template's fields: characters joined by word, or, for a tick box (``ticks``,
-        from ``_ticks``), MARKED or empty; a pale mark in an empty box is flagged for review."""
+        from ``_ticks``), MARKED or empty; a pale mark in an empty box is flagged for review,
+        and so is a text that does not match its field's pattern."""
         out = []
         for i, (spec, lost, rect) in enumerate(zip(self.options.template.fields, unread, regions, strict=True)):
             if i in ticks:
@@ -242,9 +243,9 @@ class PageReader:
                 text.append(c.char)
                 prev = c
             conf = min((c.confidence for c in mine), default=1.0)
+            doubtful = bool(mine) and conf < self.options.review_threshold
             out.append(Field(spec.name, spec.charset, "".join(text), conf,
-                             unregistered or lost or (bool(mine) and conf < self.options.review_threshold), mine,
-                             rect))
+                             unregistered or lost or doubtful or not spec.fits("".join(text)), mine, rect))
         return out
 
     def read_file(self, path: str | Path, display: str | None = None) -> FileResult:

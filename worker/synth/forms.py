@@ -44,6 +44,10 @@ LAYOUT = [
     ("reference", "REFERENCE", "box", "alnum", 9, 120, 1200, 900, 90),
 ]
 
+# what a valid entry looks like (template "pattern"): a day, a month and a year from 1900; a
+# blank date passes (not every form is filled in)
+PATTERNS = {"date_of_birth": "((0[1-9]|[12][0-9]|3[01])(0[1-9]|1[0-2])(19|20)[0-9]{2})?", "country": "([A-Z]{3})?"}
+
 # tick boxes (``render_form(marks=True)``): name, label, x, y, side
 TICKS = [
     ("consent", "I CONSENT", 120, 1420, 50),
@@ -78,7 +82,8 @@ class Writer:
 def template_dict(name: str = "synthetic-application-v1", marks: bool = False) -> dict:
     """The template (the exact schema ``segmentation.template`` validates) for LAYOUT, and
     with ``marks`` its tick boxes (TICKS)."""
-    fields = [{"name": f[0], "box": [f[5], f[6], f[7], f[8]], "charset": f[3]} for f in LAYOUT]
+    fields = [{"name": f[0], "box": [f[5], f[6], f[7], f[8]], "charset": f[3]}
+              | ({"pattern": PATTERNS[f[0]]} if f[0] in PATTERNS else {}) for f in LAYOUT]
     if marks:
         fields += [{"name": t[0], "box": [t[2], t[3], t[4], t[4]], "charset": MARK} for t in TICKS]
     return {"name": name, "page_size": [PAGE_W, PAGE_H], "fields": fields}

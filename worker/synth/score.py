@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from segmentation.charsets import MARK
@@ -48,10 +48,12 @@ class Score:
     edits_template: int = 0
     edits_free: int = 0
     found: int = 0
+    fields: int = 0  # template mode: text fields, those read wrong and not flagged, read right and flagged
+    wrong_unflagged: int = 0
+    right_flagged: int = 0
 
     def __add__(self, o: Score) -> Score:
-        return Score(self.chars + o.chars, self.edits_template + o.edits_template,
-                     self.edits_free + o.edits_free, self.found + o.found)
+        return Score(*(getattr(self, f.name) + getattr(o, f.name) for f in fields(self)))
 
     @property
     def cer_template(self) -> float:
@@ -88,10 +90,19 @@ def _text_fields(truth: dict) -> list[dict]:
 
 
 def score_template(truth: dict, page: PageResult) -> Score:
-    """Per-field CER (spaces ignored) and characters found, for a template-mode read."""
-    got = {f.name: f.text.replace(" ", "") for f in page.fields}
-    s = Score(chars=sum(len(f["text"]) for f in _text_fields(truth)), found=_found(truth, page))
-    s.edits_template = sum(levenshtein(got.get(f["name"], ""), f["text"]) for f in _text_fields(truth))
+    """Per-field CER (spaces ignored), characters found, and how the review flags fell: fields
+    read wrong without a flag (what escapes a reviewer), fields read right with one (work for
+    nothing), for a template-mode read."""
+    got = {f.name: f for f in page.fields}
+    text = {n: f.text.replace(" ", "") for n, f in got.items()}
+    want = _text_fields(truth)
+    s = Score(chars=sum(len(f["text"]) for f in want), found=_found(truth, page), fields=len(want))
+    s.edits_template = sum(levenshtein(text.get(f["name"], ""), f["text"]) for f in want)
+    for f in want:
+        g = got.get(f["name"])
+        flagged = g is not None and g.needs_review
+        s.wrong_unflagged += text.get(f["name"], "") != f["text"] and not flagged
+        s.right_flagged += text.get(f["name"], "") == f["text"] and flagged
     return s
 
 
