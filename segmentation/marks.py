@@ -61,6 +61,10 @@ TICK_EDGE = 0.9  # a printed square has ink along this share of each of its four
 # A square this solid inside is printed (a registration mark, a bullet), not a tick box; one
 # scribbled in leaves gaps (at most 77% ink inside on 40 generated forms, 160 boxes).
 TICK_SOLID = 0.95
+# A QR code's three finder patterns are small printed squares too: a 7-module ring round a solid
+# 3-module core (3/7 of the side), apart from it. A square holding such a core is not a tick box.
+FINDER_CORE = (0.3, 0.6)
+FINDER_FILL = 0.9
 TICK_SIDE = 0.03  # a tick box: square within 20%, no larger than this share of the page's long side (9 mm on A4)
 TICK_MIN = 0.008  # ... and no smaller than this (2.4 mm on A4): printed letters and specks are smaller
 
@@ -68,8 +72,8 @@ TICK_MIN = 0.008  # ... and no smaller than this (2.4 mm on A4): printed letters
 def find_tick_boxes(binary: np.ndarray, lines_mask: np.ndarray, min_side: int, max_side: int) -> list[Rect]:
     """Small printed squares on their own (tick boxes, too small for ``find_lines``' line
     lengths): components of the page less its form lines, ``min_side`` to ``max_side`` px
-    and square within 20%, inked along each of their four edges, and not solid (``TICK_SOLID``):
-    empty, ticked, crossed or scribbled in. Working px."""
+    and square within 20%, inked along each of their four edges, not solid (``TICK_SOLID``)
+    and not a QR code's finder pattern: empty, ticked, crossed or scribbled in. Working px."""
     rest = cv2.bitwise_and(binary, cv2.bitwise_not(lines_mask))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(rest, connectivity=8)
     out = []
@@ -81,9 +85,29 @@ def find_tick_boxes(binary: np.ndarray, lines_mask: np.ndarray, min_side: int, m
         band = max(2, int(round(0.12 * min(w, h))))
         edges = (m[:band].any(axis=0), m[-band:].any(axis=0), m[:, :band].any(axis=1), m[:, -band:].any(axis=1))
         inside = m[band:-band, band:-band]
-        if all(e.mean() >= TICK_EDGE for e in edges) and inside.size and inside.mean() < TICK_SOLID:
+        if all(e.mean() >= TICK_EDGE for e in edges) and inside.size and inside.mean() < TICK_SOLID \
+                and not _finder_core(labels, stats, i, (x, y, w, h), band):
             out.append((int(x), int(y), int(w), int(h)))
     return out
+
+
+def _finder_core(labels: np.ndarray, stats: np.ndarray, ring: int, rect: Rect, band: int) -> bool:
+    """Whether the square ``rect`` (component ``ring``) holds, apart from it, a solid square
+    (``FINDER_FILL``) centred in it and ``FINDER_CORE`` of its side: a QR code's finder pattern
+    (a ring of 7 modules round a core of 3), not a tick box. A hand's filled-in mark is neither
+    that square nor that solid."""
+    x, y, w, h = rect
+    inner = labels[y + band : y + h - band, x + band : x + w - band]
+    for j in np.unique(inner):
+        if j in (0, ring):
+            continue
+        cx, cy, cw, ch, area = stats[j]
+        side = max(cw, ch) / max(w, h)
+        centred = abs(cx + cw / 2 - (x + w / 2)) <= 0.1 * w and abs(cy + ch / 2 - (y + h / 2)) <= 0.1 * h
+        if FINDER_CORE[0] <= side <= FINDER_CORE[1] and 0.8 <= cw / ch <= 1.25 and centred \
+                and area >= FINDER_FILL * cw * ch:
+            return True
+    return False
 
 
 def _square(w: int, h: int, long_side: int) -> bool:

@@ -144,3 +144,25 @@ def test_a_pale_mark_in_an_empty_box_of_an_ink_form_is_flagged_not_read(tmp_path
     field = next(f for f in result.fields if f.name == name)
     assert field.text == "" and field.needs_review
     assert not any(f.needs_review for f in result.fields if f.charset == "mark" and f.name != name)
+
+
+def test_a_qr_code_printed_on_the_form_is_not_taken_for_tick_boxes(tmp_path):
+    """A QR code's three finder patterns are small printed squares inked along their edges;
+    their solid cores tell them apart, so a template-free read and a drafted template see
+    only the form's four tick boxes."""
+    from segmentation.decode import decode
+    from worker.draft import draft_fields
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import generate
+
+    path = generate(tmp_path, 1, seed=31, marks=True, fmt="png")[0]
+    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    h, w = img.shape
+    side = int(0.08 * w)  # 17 mm on A4
+    qr = cv2.resize(cv2.QRCodeEncoder.create().encode("https://example.org/forms/application-v1"), (side, side),
+                    interpolation=cv2.INTER_NEAREST)
+    img[int(0.85 * h) : int(0.85 * h) + side, int(0.8 * w) : int(0.8 * w) + side] = qr
+    cv2.imwrite(str(path), img)
+    read = PageReader(ReadOptions()).read_page(next(decode(path)))
+    assert [f.name for f in read.fields] == ["tick_01", "tick_02", "tick_03", "tick_04"]
+    assert [f.kind for f in draft_fields(img)].count("tick") == 4
