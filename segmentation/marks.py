@@ -65,6 +65,8 @@ TICK_SOLID = 0.95
 # 3-module core (3/7 of the side), apart from it. A square holding such a core is not a tick box.
 FINDER_CORE = (0.3, 0.6)
 FINDER_FILL = 0.9
+TICK_TRIM, TICK_TRIM_RUN = 0.15, 0.2  # _trim: how much may stick out of a tick box's square, how thin
+TICK_TRIM_MAX = 1 / (1 - 2 * TICK_TRIM)  # a component this much larger than a tick box may trim down to one
 TICK_SIDE = 0.03  # a tick box: square within 20%, no larger than this share of the page's long side (9 mm on A4)
 TICK_MIN = 0.008  # ... and no smaller than this (2.4 mm on A4): printed letters and specks are smaller
 
@@ -79,9 +81,12 @@ def find_tick_boxes(binary: np.ndarray, lines_mask: np.ndarray, min_side: int, m
     out = []
     for i in range(1, n):
         x, y, w, h, _ = stats[i]
+        if not (min_side <= min(w, h) and max(w, h) <= TICK_TRIM_MAX * max_side):
+            continue
+        m, (x, y) = _trim(labels[y : y + h, x : x + w] == i, x, y)
+        h, w = m.shape
         if not (min_side <= min(w, h) and max(w, h) <= max_side and 0.8 <= w / h <= 1.25):
             continue
-        m = labels[y : y + h, x : x + w] == i
         band = max(2, int(round(0.12 * min(w, h))))
         edges = (m[:band].any(axis=0), m[-band:].any(axis=0), m[:, :band].any(axis=1), m[:, -band:].any(axis=1))
         inside = m[band:-band, band:-band]
@@ -89,6 +94,24 @@ def find_tick_boxes(binary: np.ndarray, lines_mask: np.ndarray, min_side: int, m
                 and not _finder_core(labels, stats, i, (x, y, w, h), band):
             out.append((int(x), int(y), int(w), int(h)))
     return out
+
+
+def _trim(m: np.ndarray, x: int, y: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """A component's mask less thin bits sticking out of it (a speck joined to a corner, a tick's
+    tail over the edge): outer rows (columns) inked over at most ``TICK_TRIM_RUN`` of its width
+    (height), up to ``TICK_TRIM`` of its height (width) from each side. Returns it and its corner."""
+    h, w = m.shape
+    rows, cols = m.sum(axis=1) > TICK_TRIM_RUN * w, m.sum(axis=0) > TICK_TRIM_RUN * h
+    k_r, k_c = int(TICK_TRIM * h), int(TICK_TRIM * w)
+
+    def span(keep: np.ndarray, k: int) -> tuple[int, int]:
+        idx = np.nonzero(keep)[0]
+        if not len(idx):
+            return 0, len(keep)
+        return min(idx[0], k), max(idx[-1] + 1, len(keep) - k)
+
+    (y0, y1), (x0, x1) = span(rows, k_r), span(cols, k_c)
+    return m[y0:y1, x0:x1], (x + x0, y + y0)
 
 
 def _finder_core(labels: np.ndarray, stats: np.ndarray, ring: int, rect: Rect, band: int) -> bool:

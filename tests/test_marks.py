@@ -85,12 +85,23 @@ def _scribble(p):
         cv2.line(p, (80, y), (120, y + 2), 255, 4)
 
 
+def _corner_speck(p):  # a bilevel scan's speck joined to the box's corner, 6 px out
+    cv2.line(p, (80, 74), (80, 80), 255, 2)
+    cv2.circle(p, (80, 74), 2, 255, -1)
+
+
+def _long_tick(p):  # a tick whose tail runs 6 px out over the top edge
+    cv2.polylines(p, [np.array([(88, 102), (96, 114), (124, 74)], np.int32)], False, 255, 3)
+
+
 @pytest.mark.parametrize(("fill", "found"), [(None, True), (TICK, True), (CROSS, True), (_scribble, True),
+                                             (_corner_speck, True), (_long_tick, True),
                                              (lambda p: cv2.rectangle(p, (80, 80), (120, 120), 255, -1), False)],
-                         ids=["empty", "tick", "cross", "scribbled", "solid"])
+                         ids=["empty", "tick", "cross", "scribbled", "corner-speck", "long-tick", "solid"])
 def test_a_tick_box_is_any_small_printed_square_but_a_solid_one(fill, found):
-    """A box scribbled in from border to border (most of its inside ink) is still a tick box;
-    a solid square (a printed registration mark or bullet) is not."""
+    """A box scribbled in from border to border (most of its inside ink) is still a tick box,
+    and so is one with a speck or a tick's tail sticking out of it (found as its printed
+    square); a solid square (a printed registration mark or bullet) is not."""
     from segmentation.lines import find_lines
     from segmentation.marks import find_tick_boxes
 
@@ -98,6 +109,8 @@ def test_a_tick_box_is_any_small_printed_square_but_a_solid_one(fill, found):
     page = cv2.copyMakeBorder(page, 0, 1800, 0, 1200, cv2.BORDER_CONSTANT, value=0)  # a 2000 px page
     boxes = find_tick_boxes(page, find_lines(page).mask, 16, 60)
     assert (len(boxes) == 1) == found, boxes
+    if found:  # the printed square, 40 px and a pen's width
+        assert all(abs(a - b) <= 3 for a, b in zip(boxes[0], (78, 78, 45, 45), strict=True)), boxes
 
 
 def test_tick_boxes_do_not_count_against_registration(tmp_path):
