@@ -71,6 +71,8 @@ def main() -> None:
     ap.add_argument("--box-colour", choices=sorted(COLOURS), default=None,
                     help="a colour form: the boxes printed in this colour (red, pink, green: dropout colours)")
     ap.add_argument("--pen-colour", choices=sorted(COLOURS), default=None, help="the handwriting in this ink")
+    ap.add_argument("--keystone", type=float, default=0.0, metavar="K",
+                    help="photographed at an angle: the top corners move in by up to K of the width (0.05 is steep)")
     ap.add_argument("--no-patterns", action="store_true",
                     help="read without the template's field patterns (the date's and the country code's)")
     ap.add_argument("--size", type=float, nargs=2, default=None, metavar=("LO", "HI"),
@@ -83,7 +85,7 @@ def main() -> None:
                          pen_ink=args.pen_grey, dpi=args.dpi, captions=args.captions,
                          surround=args.surround, surround_grey=args.surround_grey, marks=args.marks,
                          box_colour=args.box_colour, pen_colour=args.pen_colour,
-                         size=tuple(args.size) if args.size else None)
+                         size=tuple(args.size) if args.size else None, keystone=args.keystone)
         t1 = time.perf_counter()
         tpl, free, by_fmt, marks, free_marks = evaluate(forms, Path(tmp) / "template.json", patterns=not args.no_patterns)
         t2 = time.perf_counter()
@@ -92,7 +94,8 @@ def main() -> None:
     print(f"forms: {args.count} generated (seed {args.seed}, {args.comb_style} combs, box grey {args.box_grey}, pen grey {args.pen_grey}"
           f"{', captions in boxes' if args.captions else ''}"
           f"{colours}{f', writing {args.size[0]}-{args.size[1]} of the box height' if args.size else ''}"
-          f"{f', {args.surround} px surround at grey {args.surround_grey}' if args.surround else ''}) in {t1 - t0:.1f}s, read twice in {t2 - t1:.1f}s")
+          f"{f', {args.surround} px surround at grey {args.surround_grey}' if args.surround else ''}"
+          f"{f', keystone {args.keystone}' if args.keystone else ''}) in {t1 - t0:.1f}s, read twice in {t2 - t1:.1f}s")
     print(f"characters: {tpl.chars}")
     print(f"template mode:      CER {tpl.cer_template:.2%}  (target <= 2%)   found {tpl.found_rate:.2%}")
     print(f"template-free mode: CER {free.cer_free:.2%}  (target <= 5%)   found {free.found_rate:.2%}")

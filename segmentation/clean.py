@@ -3,7 +3,7 @@
 Analysis runs at a working scale (the long side brought to ~``WORK_LONG_SIDE`` px: down for fine
 scans, up for coarse ones), which makes 72-600 DPI inputs look alike and keeps every later step
 cheap. The
-affine ``to_input`` maps working coordinates back to the pixels of the page as given."""
+homography ``to_input`` maps working coordinates back to the pixels of the page as given."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class CleanPage:
     binary: np.ndarray  # deskewed, uint8, ink = 255
     scale: float  # working px per input px
     angle: float  # degrees the page was rotated by to deskew it
-    to_input: np.ndarray  # 2x3 affine: working coords -> input page coords
+    to_input: np.ndarray  # 3x3 homography: working coords -> input page coords
     rotation: np.ndarray  # 2x3 affine: working -> deskewed working
     # bilevel scans only: a second binary page for finding printed lines (not the writing) in,
     # whose thin or dashed lines are whole; the reader uses it where it finds clearly more cells
@@ -50,6 +50,7 @@ class CleanPage:
     def input_box(self, x: float, y: float, w: float, h: float) -> tuple[int, int, int, int]:
         """An axis-aligned working box as the bounding box in input-page pixels."""
         pts = np.array([[x, y, 1], [x + w, y, 1], [x, y + h, 1], [x + w, y + h, 1]], float) @ self.to_input.T
+        pts = pts[:, :2] / pts[:, 2:]
         x0, y0 = np.floor(pts.min(0)).astype(int)
         x1, y1 = np.ceil(pts.max(0)).astype(int)
         return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
@@ -198,6 +199,42 @@ def page_outline(grey: np.ndarray) -> np.ndarray | None:
     return cv2.dilate(outside, np.ones((5, 5), np.uint8))  # and the page's soft edge
 
 
+KEYSTONE = 0.03  # rectify: opposite sides of the page's outline this much (of the longer) apart in length
+
+
+def page_quad(margin: np.ndarray) -> np.ndarray | None:
+    """The corners (top-left, top-right, bottom-right, bottom-left; float32) of the page that
+    ``margin`` (what lies around it) leaves, when its outline is a quadrilateral; else None."""
+    contours, _ = cv2.findContours(cv2.bitwise_not(margin), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return None
+    hull = cv2.convexHull(max(contours, key=cv2.contourArea))
+    quad = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True).reshape(-1, 2).astype(np.float32)
+    if len(quad) != 4 or cv2.contourArea(quad) < PAGE_MIN * margin.size:
+        return None
+    total, diff = quad.sum(1), np.diff(quad, axis=1).ravel()  # x+y, y-x
+    return np.float32([quad[np.argmin(total)], quad[np.argmin(diff)], quad[np.argmax(total)], quad[np.argmax(diff)]])
+
+
+def rectify(work: np.ndarray, margin: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """A page photographed at an angle (its outline a quadrilateral whose opposite sides differ
+    in length by ``KEYSTONE`` or more): (the page warped to the rectangle of its longer sides,
+    the margin warped with it, the 3x3 homography from ``work`` to it). None for a page that
+    is a rectangle, tilted or not (deskew straightens that), or whose outline is not four-sided."""
+    quad = page_quad(margin)
+    if quad is None:
+        return None
+    side = lambda a, b: float(np.linalg.norm(quad[a] - quad[b]))  # noqa: E731
+    top, bottom, left, right = side(0, 1), side(3, 2), side(0, 3), side(1, 2)
+    if abs(top - bottom) < KEYSTONE * max(top, bottom) and abs(left - right) < KEYSTONE * max(left, right):
+        return None
+    w, h = int(round(max(top, bottom))), int(round(max(left, right)))
+    hom = cv2.getPerspectiveTransform(quad, np.float32([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]]))
+    page = cv2.warpPerspective(work, hom, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    rest = cv2.warpPerspective(margin, hom, (w, h), flags=cv2.INTER_NEAREST, borderValue=255)
+    return page, rest, hom
+
+
 def surround(grey: np.ndarray) -> np.ndarray | None:
     """What lies around the page, to be painted as paper: a dark surround, or a lighter one
     around a page-shaped region; None on nearly every scan."""
@@ -329,6 +366,9 @@ def clean_page(grey: np.ndarray, *, deskew: bool = True, long_side: int = WORK_L
             s = working_scale(grey.shape, long_side)
             work = downscale(grey, s)
             margin = surround(work)  # what is left: the corners of a tilted page
+    keystone = np.eye(3)  # working page before -> after rectify
+    if margin is not None and (rect := rectify(work, margin)) is not None:
+        work, margin, keystone = rect  # photographed at an angle: the page made a rectangle again
     if margin is not None:  # paint the dark surround as paper, so no later step sees it as ink
         work = _paint_paper(work, margin)
     binary = binarize(work)
@@ -361,9 +401,7 @@ def clean_page(grey: np.ndarray, *, deskew: bool = True, long_side: int = WORK_L
             line_binary = cv2.warpAffine(line_binary, rot, (w, h), flags=cv2.INTER_NEAREST, borderValue=0)
     else:
         angle, rot = 0.0, np.array([[1.0, 0, 0], [0, 1.0, 0]])
-    # working(deskewed) -> working(original) -> input
-    inv_rot = cv2.invertAffineTransform(rot)
-    to_input = np.vstack([inv_rot, [0, 0, 1]])
-    to_input = (np.diag([1 / s, 1 / s, 1.0]) @ to_input)[:2]
-    to_input[:, 2] += offset
-    return CleanPage(work, binary, s, angle, to_input, rot, line_binary)
+    # working(deskewed) -> working(rectified) -> working(original) -> input
+    to_input = np.array([[1 / s, 0, offset[0]], [0, 1 / s, offset[1]], [0, 0, 1]]) @ np.linalg.inv(keystone) @ \
+        np.vstack([cv2.invertAffineTransform(rot), [0, 0, 1]])
+    return CleanPage(work, binary, s, angle, to_input / to_input[2, 2], rot, line_binary)

@@ -335,8 +335,7 @@ def _clean_turned(image: np.ndarray, code: int, deskew: bool) -> CleanPage:
             cv2.ROTATE_90_CLOCKWISE: [[0, 1, 0], [-1, 0, h]],
             cv2.ROTATE_90_COUNTERCLOCKWISE: [[0, -1, w], [1, 0, 0]]}[code]
     c = clean_page(cv2.rotate(image, code), deskew=deskew)
-    to_input = np.vstack([back, [0, 0, 1]]) @ np.vstack([c.to_input, [0, 0, 1]])
-    return replace(c, to_input=to_input[:2])
+    return replace(c, to_input=np.vstack([back, [0, 0, 1]]) @ c.to_input)
 
 
 def _line_candidates(clean: CleanPage) -> tuple[FormLines, FormLines | None]:

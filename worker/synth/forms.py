@@ -271,6 +271,7 @@ class Scan:
     jpeg_quality: int = 85
     surround: int = 0  # px of dark surround on every side: a page scanned with the lid open, or on a table
     surround_grey: int = 40
+    keystone: float = 0.0  # a photo taken at an angle: the top corners move in by up to this share of the width
 
     @classmethod
     def random(cls, rng: random.Random, fmt: str | None = None) -> Scan:
@@ -306,10 +307,20 @@ def scan(page: np.ndarray, truth: dict, sc: Scan, seed: int = 0) -> tuple[np.nda
             img = np.clip(img + noise, 0, 255).astype(np.uint8)
         m[:, 2] += pad  # truth boxes move with the page
         out_w, out_h = out_w + 2 * pad, out_h + 2 * pad
+    persp = np.eye(3)
+    if sc.keystone > 0:  # the camera nearer the bottom edge: the top one narrower, each corner a little off
+        corners = np.float32([[0, 0], [out_w, 0], [out_w, out_h], [0, out_h]])
+        inset = rng.uniform(0.5, 1.0) * sc.keystone * out_w
+        moved = corners + np.float32([[inset, 0], [-inset, 0], [0, 0], [0, 0]]) + \
+            rng.uniform(-0.2, 0.2, (4, 2)).astype(np.float32) * sc.keystone * np.float32([out_w, out_h])
+        persp = cv2.getPerspectiveTransform(corners, moved.astype(np.float32))
+        img = cv2.warpPerspective(img, persp, (out_w, out_h), flags=cv2.INTER_LINEAR,
+                                  borderValue=(sc.surround_grey if sc.surround else 255,) * 3)
 
     def tf_box(b):
         x, y, bw, bh = b
         pts = np.array([[x, y, 1], [x + bw, y, 1], [x, y + bh, 1], [x + bw, y + bh, 1]], float) @ m.T
+        pts = cv2.perspectiveTransform(pts[None].astype(np.float64), persp)[0]
         x0, y0 = pts.min(0)
         x1, y1 = pts.max(0)
         return [int(round(x0)), int(round(y0)), int(round(x1 - x0)), int(round(y1 - y0))]
@@ -320,7 +331,7 @@ def scan(page: np.ndarray, truth: dict, sc: Scan, seed: int = 0) -> tuple[np.nda
         for c in f["chars"]:
             c["bbox"] = tf_box(c["bbox"])
     t["scan"] = {**sc.__dict__, "shift": list(sc.shift), "size": [out_w, out_h],
-                 "affine_template_to_page": m.tolist()}
+                 "affine_template_to_page": m.tolist(), "perspective_after": persp.tolist()}
     return img, t
 
 
@@ -343,14 +354,16 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
              scan_override: Scan | None = None, comb_style: str = "boxed", box_ink: int = 0,
              pen_ink: int = 0, dpi: int | None = None, captions: bool = False, surround: int = 0,
              marks: bool = False, surround_grey: int = 40, box_colour: str | None = None,
-             pen_colour: str | None = None, size: tuple[float, float] | None = None) -> list[Path]:
+             pen_colour: str | None = None, size: tuple[float, float] | None = None,
+             keystone: float = 0.0) -> list[Path]:
     """Write ``count`` scanned forms plus ``<form>.truth.json`` and ``template.json``
     (``comb_style``: "boxed" closed cells, "ticks" baseline ticks, "mixed" alternating;
     ``box_ink``: the grey the boxes are printed in; ``pen_ink``: the grey of the handwriting;
     ``dpi``: one scan resolution instead of a random one; ``captions``: box labels printed
     inside the boxes; ``surround``: px of surround, of grey ``surround_grey``, around each
-    scanned page; ``marks``: tick boxes too; ``box_colour``/``pen_colour``: a colour form, and
-    ``size``: the writers' glyph heights, see render_form)."""
+    scanned page; ``marks``: tick boxes too; ``box_colour``/``pen_colour``: a colour form,
+    ``size``: the writers' glyph heights, see render_form, and ``keystone``: photographed at an
+    angle, see Scan)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "template.json").write_text(json.dumps(template_dict(marks=marks), indent=2) + "\n")
@@ -366,6 +379,8 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
             sc = replace(sc, dpi=dpi)
         if surround:
             sc = replace(sc, surround=surround, surround_grey=surround_grey)
+        if keystone:
+            sc = replace(sc, keystone=keystone)
         img, truth = scan(page, truth, sc, seed * 1000 + i)
         path = save_scan(img, out / f"form_{seed:03d}_{i:03d}.{sc.fmt}", sc)
         path.with_suffix(".truth.json").write_text(json.dumps(truth, indent=1) + "\n")
