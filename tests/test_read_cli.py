@@ -477,6 +477,28 @@ def test_a_tilted_rectangle_is_left_to_deskew_and_a_trapezium_is_rectified():
                                      [0, flat.shape[0] - 1]]).max() <= 3
 
 
+@pytest.mark.parametrize(("pen", "fmt"), [(255, "png"), (180, "tif"), (0, "png")],
+                         ids=["blank-form", "pencil-lost-by-a-bilevel-scan", "filled"])
+def test_a_page_with_nothing_written_on_it_is_read_and_reported(reader, tmp_path, pen, fmt):
+    """A blank form fed by mistake, or a pencil too pale for a bilevel scanner's threshold: every
+    field reads blank, which alone would look like a form nobody filled in; errors.csv says so."""
+    from segmentation.decode import decode
+    from segmentation.template import parse_template
+    from worker.pipeline import NOTHING_WRITTEN, PageReader, ReadOptions
+    from worker.synth.forms import Scan, render_form, save_scan, scan, template_dict
+
+    page, truth = render_form(46, pen_ink=pen)
+    sc = Scan(dpi=200, angle=0.4, noise=3, fmt=fmt)
+    img, truth = scan(page, truth, sc, 46)
+    image = next(decode(save_scan(img, tmp_path / f"form.{fmt}", sc)))
+    tpl = PageReader(ReadOptions(template=parse_template(template_dict())), classifier=reader.classifier).read_page(image)
+    free = reader.read_page(image)
+    assert len(tpl.fields) == len(template_dict()["fields"])
+    for result in (tpl, free):
+        assert (NOTHING_WRITTEN in result.warnings) == (pen != 0), result.warnings
+        assert (not result.characters) == (pen != 0)
+
+
 def test_a_slip_photographed_on_a_dark_table_is_not_read_as_a_negative(reader, tmp_path):
     """Mostly table, so the photo is dark and its light part is large: a negative's is strokes."""
     import numpy as np

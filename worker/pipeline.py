@@ -91,6 +91,9 @@ class PageReader:
                     result, clean = t_result, turned
                 if _mean_confidence(result) >= ORIENT_GATE:  # read with confidence: no need to try more
                     break
+        if not result.characters and not any(f.text for f in result.fields):
+            # read, but nothing on it: a blank form fed by mistake, or a pencil the scan lost
+            result.warnings.append(NOTHING_WRITTEN)
         result.seconds = time.perf_counter() - t0
         if opts.annotate_dir is not None:
             from worker.annotate import annotate_page
@@ -323,6 +326,9 @@ def _mean_confidence(result: PageResult) -> float:
     conf = [c.confidence for ln in result.lines for c in ln.characters]
     return float(np.mean(conf)) if conf else 0.0
 
+
+NOTHING_WRITTEN = ("blank: no writing found on the page (a blank form, or writing too pale for the scan "
+                   "to keep: a pencil on a bilevel scan)")
 
 ROTATIONS = ((180, cv2.ROTATE_180), (90, cv2.ROTATE_90_CLOCKWISE), (270, cv2.ROTATE_90_COUNTERCLOCKWISE))
 
