@@ -197,3 +197,26 @@ def test_a_piece_after_a_hairline_gap_earns_less_for_starting_a_character():
     mask = [np.ones(4, bool)] * 2
     assert len(resegment.choose(near, merge_candidates(near), probs_for(rows), mask)[0]) == 1
     assert len(resegment.choose(far, merge_candidates(far), probs_for(rows), mask)[0]) == 2
+
+
+def test_a_tiny_piece_is_no_character_on_its_own_but_may_complete_a_neighbour():
+    """A speck or a caption's letter beside the writing (under TINY of the run's height both
+    ways) is left out however surely it reads; merged where the merge reads better; and kept
+    in a comb cell, where each cell holds one character."""
+    gs = [glyph(0, 8, h=10, index=1), glyph(12, 20, index=2), glyph(40, 20, index=3)]
+    cands = merge_candidates(gs)
+    assert (0, 1) in {(c.first, c.last) for c in cands}
+    mask = np.ones(4, bool)
+
+    def rows(merged: float, alone: float):
+        return probs_for([{0: 0.97}, {1: alone}, {2: 0.99}] +
+                         [{3: merged} if (c.first, c.last) == (0, 1) else {3: 0.01} for c in cands])
+
+    out, probs = resegment.choose(gs, cands, rows(merged=0.2, alone=0.99), [mask] * 3)
+    assert [g.rect[0] for g in out] == [12, 40] and [g.index for g in out] == [1, 2]
+    assert probs.argmax(1).tolist() == [1, 2]
+    out, probs = resegment.choose(gs, cands, rows(merged=0.99, alone=0.3), [mask] * 3)
+    assert [g.rect[:3] for g in out] == [(0, 100, 32), (40, 100, 20)] and probs.argmax(1).tolist() == [3, 2]
+    cells = [glyph(0, 8, h=10, run=-1, index=1), glyph(30, 20, run=-1, index=2)]
+    out, _ = resegment.choose(cells, [], probs_for([{0: 0.97}, {1: 0.99}]), [mask] * 2)
+    assert len(out) == 2

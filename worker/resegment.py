@@ -36,6 +36,10 @@ PIECE_BONUS = 0.7
 FULL_GAP = 0.25
 # Log-probability a cut must gain to move from where the least ink is crossed.
 CUT_MARGIN = 0.5
+# A piece of free writing smaller than this share of its run's height, both ways, is no
+# character on its own (a speck, a full stop, a caption's letter the writing touches): it is
+# merged with a neighbour where that reads better, else left out.
+TINY = 0.3
 
 
 def _best(probs: np.ndarray, mask: np.ndarray) -> float:
@@ -123,10 +127,13 @@ def choose(glyphs: list[Glyph], candidates: list[Candidate], probs: np.ndarray,
            masks: list[np.ndarray], scores: np.ndarray | None = None) -> tuple[list[Glyph], np.ndarray]:
     """``probs`` holds the glyphs' rows, then the candidates' rows; ``masks`` each glyph's
     charset mask over the labels; ``scores`` (default ``probs``) the rows the choice is
-    scored by. Returns the chosen glyphs (reading order, renumbered within their lines)
-    and their probability rows."""
+    scored by. A ``TINY`` piece of free writing is never a character on its own: it is
+    merged, or left out. Returns the chosen glyphs (reading order, renumbered within their
+    lines) and their probability rows."""
     n = len(glyphs)
-    if not candidates:
+    heights = run_heights(glyphs)
+    tiny = [g.run >= 0 and max(g.rect[2], g.rect[3]) < TINY * heights[g.run] for g in glyphs]
+    if not candidates and not any(tiny):
         return glyphs, probs[:n]
     scores = probs if scores is None else scores
 
@@ -140,14 +147,19 @@ def choose(glyphs: list[Glyph], candidates: list[Candidate], probs: np.ndarray,
     back: list[tuple[int, int]] = [(0, 0)] * (n + 1)
     for k in range(n):
         for first, row in ending[k]:
-            v = best[first] + _best(scores[row], masks[first]) + bonus[first]
+            if row == k and tiny[k]:  # not a character on its own: left out (row -1), or merged
+                v, row = best[k] + bonus[k], -1
+            else:
+                v = best[first] + _best(scores[row], masks[first]) + bonus[first]
             if v > best[k + 1]:
                 best[k + 1], back[k + 1] = v, (first, row)
     chosen: list[tuple[Glyph, int]] = []
     k = n
     while k > 0:
         first, row = back[k]
-        if row < n:
+        if row < 0:
+            pass
+        elif row < n:
             chosen.append((glyphs[row], row))
         else:
             c = candidates[row - n]
