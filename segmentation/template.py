@@ -10,13 +10,16 @@ Schema (exact)::
 ``digits`` (0-9), ``alnum``, or ``mark`` (a tick box: its box is the printed square, and it
 reads as marked or empty). ``pattern``, optional and not for tick boxes, is a regular
 expression (Python ``re``) the field's text, spaces left out, must match in full; a field
-whose text does not (a blank one too, unless the pattern allows it) needs review."""
+whose text does not (a blank one too, unless the pattern allows it) needs review. ``page``,
+optional (default 1), is the page of a multi-page form the field is on: a file's pages are
+read as that form's pages in turn (page k as page (k - 1) mod P + 1 of a P-page form), so
+one file may hold many forms one after another."""
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -28,7 +31,8 @@ from segmentation.lines import Box, Rect
 
 TOP_KEYS = {"name", "page_size", "fields"}
 FIELD_KEYS = {"name", "box", "charset"}
-FIELD_OPTIONAL = {"pattern"}
+FIELD_OPTIONAL = {"pattern", "page"}
+MAX_FORM_PAGES = 100
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class FieldSpec:
     box: tuple[float, float, float, float]
     charset: str
     pattern: str | None = None  # the text (spaces left out) must match it in full
+    page: int = 1  # the page of a multi-page form it is on
 
     def fits(self, text: str) -> bool:
         """Whether ``text`` as read passes the field's pattern (always, without one)."""
@@ -51,6 +56,18 @@ class Template:
     source: str = "<template>"
 
     @property
+    def pages(self) -> int:
+        """How many pages the form has: 1 unless fields name later pages."""
+        return max(f.page for f in self.fields)
+
+    def for_page(self, page: int) -> Template:
+        """The one-page template for page ``page`` (1-based) of a file: page (page - 1) mod
+        ``pages`` + 1 of the form, its fields only."""
+        k = (page - 1) % self.pages + 1
+        fields = tuple(replace(f, page=1) for f in self.fields if f.page == k)
+        return replace(self, fields=fields, source=f"{self.source} (page {k})" if self.pages > 1 else self.source)
+
+    @property
     def framing(self) -> tuple[FieldSpec, ...]:
         """The fields whose printed boxes register the page: all but tick boxes, which are
         mostly too small to be found as boxes (all of them, for a template of tick boxes only)."""
@@ -59,7 +76,8 @@ class Template:
     def to_dict(self) -> dict:
         return {"name": self.name, "page_size": list(self.page_size),
                 "fields": [{"name": f.name, "box": list(f.box), "charset": f.charset}
-                           | ({"pattern": f.pattern} if f.pattern is not None else {}) for f in self.fields]}
+                           | ({"pattern": f.pattern} if f.pattern is not None else {})
+                           | ({"page": f.page} if f.page != 1 else {}) for f in self.fields]}
 
 
 def _num(v) -> bool:
@@ -117,7 +135,13 @@ def parse_template(data: dict, source: str = "<template>") -> Template:
                 re.compile(pattern)
             except re.error as exc:
                 raise fail(f"{where}: 'pattern' {pattern!r} is not a valid regular expression: {exc}") from exc
-        out.append(FieldSpec(f["name"], tuple(float(v) for v in box), f["charset"], pattern))
+        page = f.get("page", 1)
+        if not isinstance(page, int) or isinstance(page, bool) or not 1 <= page <= MAX_FORM_PAGES:
+            raise fail(f"{where}: 'page' must be a whole number from 1 to {MAX_FORM_PAGES}, got {page!r}")
+        out.append(FieldSpec(f["name"], tuple(float(v) for v in box), f["charset"], pattern, page))
+    missing = sorted(set(range(1, max(f.page for f in out) + 1)) - {f.page for f in out})
+    if missing:
+        raise fail(f"page(s) {missing} of the form have no fields (pages are numbered 1, 2, ... with none left out)")
     return Template(data["name"], (int(ps[0]), int(ps[1])), tuple(out), source)
 
 

@@ -499,6 +499,40 @@ def test_a_page_with_nothing_written_on_it_is_read_and_reported(reader, tmp_path
         assert (not result.characters) == (pen != 0)
 
 
+def test_a_multi_page_form_reads_each_page_with_its_own_fields(reader, tmp_path):
+    """A two-page form, twice in one TIFF: pages 1 and 3 are read with the fields of page 1,
+    pages 2 and 4 (laid out 300 px lower) with those the template puts on page 2."""
+    import numpy as np
+    from PIL import Image
+
+    from segmentation.template import parse_template
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import Scan, render_form, scan, template_dict
+    from worker.synth.score import levenshtein
+
+    doc = template_dict()
+    second = ("date_of_birth", "phone", "account")
+    doc["fields"] += [{"name": f"p2_{f['name']}", "box": [f["box"][0], f["box"][1] + 300, *f["box"][2:]],
+                       "charset": f["charset"], "page": 2} for f in doc["fields"] if f["name"] in second]
+    images, truths = [], []
+    for k in range(4):
+        page, truth = render_form(51 + k)
+        if k % 2:  # the second page's layout: everything 300 px lower
+            page = np.vstack([np.full((300, page.shape[1]), 255, np.uint8), page[:-300]])
+        img, truth = scan(page, truth, Scan(dpi=200, angle=0.3, noise=3), 51 + k)
+        images.append(Image.fromarray(img))
+        truths.append({f["name"]: f["text"] for f in truth["fields"]})
+    images[0].save(tmp_path / "forms.tif", save_all=True, append_images=images[1:], compression="tiff_lzw")
+    res = PageReader(ReadOptions(template=parse_template(doc)), classifier=reader.classifier).read_file(tmp_path / "forms.tif")
+    assert not res.errors and len(res.pages) == 4
+    for k, (page, want) in enumerate(zip(res.pages, truths, strict=True)):
+        got = {f.name: f.text.replace(" ", "") for f in page.fields}
+        names = [f"p2_{n}" for n in second] if k % 2 else [f["name"] for f in doc["fields"] if f.get("page", 1) == 1]
+        assert sorted(got) == sorted(names)
+        edits = sum(levenshtein(got[n], want[n.removeprefix("p2_")]) for n in names)
+        assert edits <= 2, (k, got)
+
+
 def test_a_slip_photographed_on_a_dark_table_is_not_read_as_a_negative(reader, tmp_path):
     """Mostly table, so the photo is dark and its light part is large: a negative's is strokes."""
     import numpy as np

@@ -39,6 +39,15 @@ def test_a_field_pattern_is_matched_in_full_with_spaces_left_out_and_kept_by_to_
     assert parse_template(GOOD).fields[0].fits("") and parse_template(t.to_dict()) == t
 
 
+def test_a_multi_page_template_gives_each_page_of_a_file_its_own_fields_in_turn():
+    two = [GOOD["fields"][0], {"name": "total", "box": [10, 20, 300, 60], "charset": "digits", "page": 2}]
+    t = parse_template(with_(fields=two), "form.json")
+    assert t.pages == 2 and parse_template(GOOD).pages == 1
+    assert [[f.name for f in t.for_page(k).fields] for k in (1, 2, 3, 4)] == [["surname"], ["total"]] * 2
+    assert t.for_page(4).pages == 1 and t.for_page(2).source == "form.json (page 2)"
+    assert parse_template(t.to_dict(), "form.json") == t and "page" not in t.to_dict()["fields"][0]
+
+
 def test_a_tick_box_field_has_the_mark_charset():
     t = parse_template(with_(fields=[GOOD["fields"][0], {"name": "agree", "box": [10, 100, 40, 40], "charset": "mark"}]))
     assert [f.charset for f in t.fields] == ["letters", "mark"]
@@ -64,6 +73,11 @@ def test_a_tick_box_field_has_the_mark_charset():
         (field(pattern="[0-9"), r"fields\[0\] \('surname'\): 'pattern' '\[0-9' is not a valid regular expression"),
         (field(pattern=8), "'pattern' must be a string"),
         (field(charset="mark", pattern="X"), "takes no 'pattern'"),
+        (field(page=0), "'page' must be a whole number"),
+        (field(page="2"), "'page' must be a whole number"),
+        (field(page=True), "'page' must be a whole number"),
+        (with_(fields=[GOOD["fields"][0], {"name": "b", "box": [10, 20, 30, 40], "charset": "digits", "page": 3}]),
+         r"page\(s\) \[2\] of the form have no fields"),
     ],
 )
 def test_invalid_templates_get_clear_errors(doc, message):

@@ -64,6 +64,10 @@ class PageReader:
         self.classifier = classifier or (Classifier(model, threads=threads) if model else Classifier(threads=threads))
 
     def read_page(self, page: PageImage) -> PageResult:
+        tpl = self.options.template
+        if tpl is not None and tpl.pages > 1:  # a multi-page form: this page's fields
+            sub = PageReader(replace(self.options, template=tpl.for_page(page.page)), classifier=self.classifier)
+            return sub.read_page(page)
         t0 = time.perf_counter()
         opts = self.options
         clean = clean_page(page.image, deskew=opts.deskew)
