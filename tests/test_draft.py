@@ -73,3 +73,41 @@ def test_a_draft_from_a_filled_form_suggests_each_fields_charset_from_its_writin
     assert [f["charset"] for f in doc["fields"]] == want
     layout = [f["charset"] for f in truth["fields"]]
     assert sum(a == b for a, b in zip(want, layout, strict=True)) >= len(layout) - 1  # the layout's own, but one
+
+
+def test_a_template_drafted_from_the_pages_of_a_multi_page_form_reads_each_page(tmp_path):
+    """`formicr template --pages 2` on a two-page scan: fields numbered across the pages, each
+    with its page; the draft reads a batch of such forms page by page."""
+    from PIL import Image
+
+    from segmentation.template import load_template
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.score import score_template
+
+    paths = [scanned(tmp_path, f"p{k}", 60 + k, Scan(dpi=200, angle=0.4, noise=3), blank=True)[0] for k in range(2)]
+    pages = [Image.open(p) for p in paths]
+    pages[0].save(tmp_path / "blank.tif", save_all=True, append_images=pages[1:], compression="tiff_lzw")
+    proc = formicr("template", str(tmp_path / "blank.tif"), "--pages", "2", "--out", str(tmp_path / "two.json"))
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "two.png").is_file() and (tmp_path / "two-p2.png").is_file() and "26 fields" in proc.stdout
+    doc = json.loads((tmp_path / "two.json").read_text())
+    assert [f.get("page") for f in doc["fields"]] == [1] * 13 + [2] * 13
+    assert [f["name"] for f in doc["fields"]] == [f"field_{i:02d}" for i in range(1, 27)]
+    # renamed as a person would (page 2 the same layout here), it reads filled pages in turn
+    for f, (name, *_rest) in zip(doc["fields"], (LAYOUT + [(t[0],) for t in TICKS]) * 2, strict=True):
+        f["name"] = name + ("_2" if f["page"] == 2 else "")
+    (tmp_path / "named.json").write_text(json.dumps(doc))
+    reader = PageReader(ReadOptions(template=load_template(tmp_path / "named.json")))
+    from segmentation.decode import decode
+
+    for k in range(2):
+        path, truth = scanned(tmp_path, f"filled{k}", 70 + k, Scan(dpi=200, angle=-0.5, noise=3))
+        page = next(decode(path))
+        page.page = k + 1  # as the file's k-th page
+        read = reader.read_page(page)
+        if k:
+            for f in read.fields:
+                f.name = f.name.removesuffix("_2")
+        assert score_template(truth, read).cer_template < 0.05
+    proc = formicr("template", str(tmp_path / "blank.tif"), "--pages", "3", "--out", str(tmp_path / "three.json"))
+    assert proc.returncode == 3 and "has 2 page(s), not the 3 asked for" in proc.stderr

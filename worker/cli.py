@@ -261,20 +261,22 @@ def status(job, broker, requeue):
               help="Template JSON to write (default: SCAN's name with .template.json); an annotated "
                    "PNG of the fields is written beside it.")
 @click.option("--name", default=None, help="The template's name (default: SCAN's file name).")
-def template(scan, out, name):
+@click.option("--pages", type=click.IntRange(1, 100), default=1, show_default=True,
+              help="Draft from the first N pages of SCAN, as the pages of one form (fields say their page).")
+def template(scan, out, name, pages):
     """Draft a template from a scan of the form (blank is best): every printed box, comb and
     underline becomes a field named field_01... in reading order, charset alnum, and every
-    small square on its own a tick box (charset mark). Rename the fields and narrow their
-    charsets, then read with --template."""
+    small square on its own a tick box (charset mark); with --pages N, over the first N pages of
+    a multi-page form. Rename the fields and narrow their charsets, then read with --template."""
     from worker.draft import write_draft
 
     out = out or scan.with_name(scan.stem + ".template.json")
-    fields, png = write_draft(scan, out, name)
+    fields, pngs = write_draft(scan, out, name, pages)
     for f in fields:
         x, y, w, h = f.box
         extra = f"{f.cells} cells" if f.kind == "comb" else f.kind
-        click.echo(f"{f.name}  {f.charset:7s} {extra:9s} box [{x}, {y}, {w}, {h}]")
-    click.echo(f"{len(fields)} fields -> {out} (the fields drawn on the page: {png})")
+        click.echo(f"{f.name}  {f.charset:7s} {extra:9s} box [{x}, {y}, {w}, {h}]" + (f"  page {f.page}" if pages > 1 else ""))
+    click.echo(f"{len(fields)} fields -> {out} (the fields drawn on the page: {', '.join(map(str, pngs))})")
 
 
 @main.command()

@@ -9,7 +9,7 @@ renames the fields and checks their charsets, helped by the annotated page writt
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -17,7 +17,7 @@ import numpy as np
 
 from segmentation.charsets import DIGITS, LETTERS, MARK
 from segmentation.clean import clean_page
-from segmentation.decode import decode
+from segmentation.decode import PageImage, decode
 from segmentation.errors import BlankPageError
 from segmentation.lines import reading_order
 from segmentation.marks import is_tick_box, tick_boxes
@@ -36,6 +36,7 @@ class DraftField:
     charset: str
     kind: str  # box | comb | line | tick
     cells: int
+    page: int = 1  # the form's page it is on
 
 
 def draft_fields(grey: np.ndarray) -> list[DraftField]:
@@ -59,28 +60,44 @@ def draft_fields(grey: np.ndarray) -> list[DraftField]:
             for i, (box, kind, cells) in enumerate(ordered, start=1)]
 
 
-def draft_template(path: str | Path, name: str | None = None) -> tuple[dict, list[DraftField], np.ndarray]:
-    """(template dict, its fields, the page) for the first page of ``path``. Raises
-    InputError subclasses for a bad file, and BlankPageError when no field is found."""
-    page = next(decode(path))
-    try:
-        fields = draft_fields(page.image)
-    except BlankPageError as exc:
-        raise BlankPageError(f"{path}: {exc}") from exc
-    if not fields:
-        raise BlankPageError(f"{path}: no printed box, comb or underline found to make fields of")
-    h, w = page.image.shape
+def draft_template(path: str | Path, name: str | None = None,
+                   pages: int = 1) -> tuple[dict, list[DraftField], list[np.ndarray]]:
+    """(template dict, its fields, the pages) drafted from the first ``pages`` pages of ``path``,
+    taken as the pages of one form (fields numbered across them, each with its ``page``).
+    Raises InputError subclasses for a bad file, and BlankPageError when a page has no field
+    or the file has fewer pages."""
+    images, fields = [], []
+    for page in decode(path):
+        if len(images) == pages:
+            break
+        where = f"{path}: page {page.page}" if pages > 1 else str(path)
+        try:
+            found = draft_fields(page.image)
+        except BlankPageError as exc:
+            raise BlankPageError(f"{where}: {exc}") from exc
+        if not found:
+            raise BlankPageError(f"{where}: no printed box, comb or underline found to make fields of")
+        images.append(page.image)
+        fields += [replace(f, page=page.page) for f in found]
+    if len(images) < pages:
+        raise BlankPageError(f"{path}: has {len(images)} page(s), not the {pages} asked for")
+    width = max(2, len(str(len(fields))))
+    fields = [replace(f, name=f"field_{i:0{width}d}") for i, f in enumerate(fields, start=1)]
+    w, h = max(im.shape[1] for im in images), max(im.shape[0] for im in images)
     doc = {"name": name or Path(path).stem, "page_size": [w, h],
-           "fields": [{"name": f.name, "box": list(f.box), "charset": f.charset} for f in fields]}
+           "fields": [{"name": f.name, "box": list(f.box), "charset": f.charset} | ({"page": f.page} if pages > 1 else {})
+                      for f in fields]}
     template = parse_template(doc, str(path))  # the draft is valid as written
     # a filled-in scan says more: a field written in digits only is a digits field
     from worker.pipeline import PageReader, ReadOptions
 
-    read = {f.name: f.text.replace(" ", "") for f in PageReader(ReadOptions(template=template)).read_page(page).fields}
+    reader = PageReader(ReadOptions(template=template))
+    read = {f.name: f.text.replace(" ", "") for k, im in enumerate(images, start=1)
+            for f in reader.read_page(PageImage(im, str(path), k, None)).fields}
     for f, spec in zip(fields, doc["fields"], strict=True):
         if f.charset != MARK:
             f.charset = spec["charset"] = charset_from(read.get(f.name, ""))
-    return doc, fields, page.image
+    return doc, fields, images
 
 
 def charset_from(text: str) -> str:
@@ -108,13 +125,17 @@ def annotate_draft(grey: np.ndarray, fields: list[DraftField]) -> np.ndarray:
     return img
 
 
-def write_draft(path: str | Path, out: Path, name: str | None = None) -> tuple[list[DraftField], Path]:
-    """Draft the template for ``path`` into ``out`` (JSON) and ``out`` with ``.png`` (the
-    annotated page); returns the fields and the PNG's path."""
-    doc, fields, grey = draft_template(path, name)
+def write_draft(path: str | Path, out: Path, name: str | None = None,
+                pages: int = 1) -> tuple[list[DraftField], list[Path]]:
+    """Draft the template for ``path`` into ``out`` (JSON) and, per page, ``out`` with ``.png``
+    (``-p2.png``... for later pages: the annotated page); returns the fields and the PNGs."""
+    doc, fields, images = draft_template(path, name, pages)
     atomic_write(out, (json.dumps(doc, indent=2) + "\n").encode())
-    ok, buf = cv2.imencode(".png", annotate_draft(grey, fields))
-    png = out.with_suffix(".png")
-    if ok:
-        atomic_write(png, buf.tobytes())
-    return fields, png
+    pngs = []
+    for k, grey in enumerate(images, start=1):
+        ok, buf = cv2.imencode(".png", annotate_draft(grey, [f for f in fields if f.page == k]))
+        png = out.with_suffix(".png") if k == 1 else out.with_name(f"{out.stem}-p{k}.png")
+        if ok:
+            atomic_write(png, buf.tobytes())
+            pngs.append(png)
+    return fields, pngs
