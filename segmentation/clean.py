@@ -171,6 +171,22 @@ SURROUND_EDGE = 0.5  # ... along at least this share of the image's outermost ro
 PAGE_MIN = 0.2  # the page found is at least this share of the image
 
 
+def _corners(hull: np.ndarray) -> np.ndarray:
+    return cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True)
+
+
+def _page_hull(page: np.ndarray) -> np.ndarray | None:
+    """The convex hull of the largest region of the mask ``page``, when it is page-shaped: four
+    corners and at least ``PAGE_MIN`` of the image; else None."""
+    contours, _ = cv2.findContours(page, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return None
+    hull = cv2.convexHull(max(contours, key=cv2.contourArea))
+    if cv2.contourArea(hull) < PAGE_MIN * page.size or len(_corners(hull)) != 4:
+        return None
+    return hull
+
+
 def page_outline(grey: np.ndarray) -> np.ndarray | None:
     """Mask (255) of what lies outside the page when it lies on a surround lighter than
     ``dark_margin`` finds (a grey desk, a wooden table): the page is the largest bright region,
@@ -185,12 +201,8 @@ def page_outline(grey: np.ndarray) -> np.ndarray | None:
         return None
     level = float(np.median(edges))
     bright, square = _solid(cv2.threshold(grey, (level + paper) / 2, 255, cv2.THRESH_BINARY)[1])
-    contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    if not contours:
-        return None
-    hull = cv2.convexHull(max(contours, key=cv2.contourArea))
-    if cv2.contourArea(hull) < PAGE_MIN * grey.size or \
-            len(cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True)) != 4:
+    hull = _page_hull(bright)
+    if hull is None:
         return None  # no page-shaped region: a vignetted photo, a dark page
     outside = np.full(grey.shape, 255, np.uint8)
     cv2.fillConvexPoly(outside, hull, 0)
@@ -205,13 +217,10 @@ KEYSTONE = 0.03  # rectify: opposite sides of the page's outline this much (of t
 def page_quad(margin: np.ndarray) -> np.ndarray | None:
     """The corners (top-left, top-right, bottom-right, bottom-left; float32) of the page that
     ``margin`` (what lies around it) leaves, when its outline is a quadrilateral; else None."""
-    contours, _ = cv2.findContours(cv2.bitwise_not(margin), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    if not contours:
+    hull = _page_hull(cv2.bitwise_not(margin))
+    if hull is None:
         return None
-    hull = cv2.convexHull(max(contours, key=cv2.contourArea))
-    quad = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True).reshape(-1, 2).astype(np.float32)
-    if len(quad) != 4 or cv2.contourArea(quad) < PAGE_MIN * margin.size:
-        return None
+    quad = _corners(hull).reshape(-1, 2).astype(np.float32)
     total, diff = quad.sum(1), np.diff(quad, axis=1).ravel()  # x+y, y-x
     return np.float32([quad[np.argmin(total)], quad[np.argmin(diff)], quad[np.argmax(total)], quad[np.argmax(diff)]])
 

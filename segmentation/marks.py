@@ -85,7 +85,7 @@ def find_tick_boxes(binary: np.ndarray, lines_mask: np.ndarray, min_side: int, m
             continue
         m, (x, y) = _trim(labels[y : y + h, x : x + w] == i, x, y)
         h, w = m.shape
-        if not (min_side <= min(w, h) and max(w, h) <= max_side and 0.8 <= w / h <= 1.25):
+        if not (min_side <= min(w, h) and max(w, h) <= max_side and _squarish(w, h)):
             continue
         band = max(2, int(round(0.12 * min(w, h))))
         edges = (m[:band].any(axis=0), m[-band:].any(axis=0), m[:, :band].any(axis=1), m[:, -band:].any(axis=1))
@@ -127,14 +127,14 @@ def _finder_core(labels: np.ndarray, stats: np.ndarray, ring: int, rect: Rect, b
         cx, cy, cw, ch, area = stats[j]
         side = max(cw, ch) / max(w, h)
         centred = abs(cx + cw / 2 - (x + w / 2)) <= 0.1 * w and abs(cy + ch / 2 - (y + h / 2)) <= 0.1 * h
-        if FINDER_CORE[0] <= side <= FINDER_CORE[1] and 0.8 <= cw / ch <= 1.25 and centred \
+        if FINDER_CORE[0] <= side <= FINDER_CORE[1] and _squarish(cw, ch) and centred \
                 and area >= FINDER_FILL * cw * ch:
             return True
     return False
 
 
-def _square(w: int, h: int, long_side: int) -> bool:
-    return max(w, h) <= TICK_SIDE * long_side and 0.8 <= w / max(h, 1) <= 1.25
+def _squarish(w: int, h: int) -> bool:
+    return 0.8 <= w / max(h, 1) <= 1.25
 
 
 def _centre_in(r: Rect, outer: Rect) -> bool:
@@ -142,17 +142,14 @@ def _centre_in(r: Rect, outer: Rect) -> bool:
     return outer[0] <= cx <= outer[0] + outer[2] and outer[1] <= cy <= outer[1] + outer[3]
 
 
-def is_tick_box(box: Box, long_side: int) -> bool:
-    """A printed box the line finder found that is a tick box: a small square, not a comb."""
-    return not box.is_comb and _square(box.rect[2], box.rect[3], long_side)
-
-
-def tick_boxes(binary: np.ndarray, lines_mask: np.ndarray, boxes: list[Box]) -> list[Rect]:
-    """Every tick box on a page (working px): the small squares among the printed ``boxes``,
-    and those too small for the line finder (``find_tick_boxes``) outside every box."""
+def split_tick_boxes(binary: np.ndarray, lines_mask: np.ndarray, boxes: list[Box]) -> tuple[list[Rect], list[Box]]:
+    """(every tick box on a page, the printed ``boxes`` that are not one), working px. Tick
+    boxes are the small squares among ``boxes`` (not combs) and those too small for the line
+    finder (``find_tick_boxes``) outside every box."""
     long_side = max(binary.shape)
-    found = [b.rect for b in boxes if is_tick_box(b, long_side)]
+    small = [not b.is_comb and max(b.rect[2:]) <= TICK_SIDE * long_side and _squarish(*b.rect[2:]) for b in boxes]
+    ticks = [b.rect for b, t in zip(boxes, small, strict=True) if t]
     for r in find_tick_boxes(binary, lines_mask, int(TICK_MIN * long_side), int(TICK_SIDE * long_side)):
         if not any(_centre_in(r, b.rect) for b in boxes):
-            found.append(r)
-    return found
+            ticks.append(r)
+    return ticks, [b for b, t in zip(boxes, small, strict=True) if not t]

@@ -31,7 +31,7 @@ from segmentation.lines import Box, Rect
 
 TOP_KEYS = {"name", "page_size", "fields"}
 FIELD_KEYS = {"name", "box", "charset"}
-FIELD_OPTIONAL = {"pattern", "page"}
+FIELD_OPTIONAL = frozenset({"pattern", "page"})
 MAX_FORM_PAGES = 100
 
 
@@ -111,7 +111,7 @@ def parse_template(data: dict, source: str = "<template>") -> Template:
     out, seen = [], set()
     for i, f in enumerate(fields):
         where = f"fields[{i}]" + (f" ({f.get('name')!r})" if isinstance(f, dict) and "name" in f else "")
-        check_object(f, FIELD_KEYS, where, frozenset(FIELD_OPTIONAL))
+        check_object(f, FIELD_KEYS, where, FIELD_OPTIONAL)
         if f["name"] in seen:
             raise fail(f"{where}: duplicate field name {f['name']!r}")
         seen.add(f["name"])

@@ -20,7 +20,7 @@ from segmentation.clean import clean_page
 from segmentation.decode import PageImage, decode
 from segmentation.errors import BlankPageError
 from segmentation.lines import reading_order
-from segmentation.marks import is_tick_box, tick_boxes
+from segmentation.marks import split_tick_boxes
 from segmentation.template import parse_template
 from worker.pipeline import page_lines
 from worker.results import atomic_write
@@ -45,10 +45,10 @@ def draft_fields(grey: np.ndarray) -> list[DraftField]:
     lines = page_lines(clean)
     long_side = max(grey.shape)
     found: list[tuple[tuple[int, int, int, int], str, int]] = []
-    for b in lines.boxes:
-        if not is_tick_box(b, max(clean.binary.shape)):
-            found.append((clean.input_box(*b.rect), "comb" if b.is_comb else "box", len(b.cells) if b.is_comb else 1))
-    found += [(clean.input_box(*r), "tick", 1) for r in tick_boxes(clean.binary, lines.mask, lines.boxes)]
+    ticks, boxes = split_tick_boxes(clean.binary, lines.mask, lines.boxes)
+    for b in boxes:
+        found.append((clean.input_box(*b.rect), "comb" if b.is_comb else "box", len(b.cells) if b.is_comb else 1))
+    found += [(clean.input_box(*r), "tick", 1) for r in ticks]
     heights = [f[0][3] for f in found if f[1] != "tick"]
     space = int(np.median(heights)) if heights else int(UNDERLINE_HEIGHT * long_side)
     for r in lines.underlines:

@@ -19,7 +19,7 @@ from segmentation.decode import MAX_PAGES, MAX_PIXELS, PageImage, decode
 from segmentation.errors import FormicrError, InputError, TemplateError
 from segmentation.glyphs import find_glyphs, merge_candidates, unread_ink
 from segmentation.lines import FormLines, find_lines, reading_order, remove_lines
-from segmentation.marks import is_tick_box, mark_ink, read_mark, snap_to_box, tick_boxes
+from segmentation.marks import mark_ink, read_mark, snap_to_box, split_tick_boxes
 from segmentation.normalize import normalize_batch
 from segmentation.template import Registration, Template, register, register_by_ink
 from worker import resegment
@@ -123,8 +123,9 @@ class PageReader:
         # tick boxes are read by their ink (_fields), never as characters; without a template,
         # every tick box found on the page is (free_ticks), and its ink is kept from the glyphs
         tick = {i for i, f in enumerate(tpl.fields) if f.charset == MARK} if tpl is not None else set()
-        free_ticks = tick_boxes(clean.binary, lines.mask, lines.boxes) if tpl is None else []
-        char_lines = replace(lines, boxes=[b for b in lines.boxes if not is_tick_box(b, max(ink.shape))])
+        free_ticks, char_boxes = split_tick_boxes(clean.binary, lines.mask, lines.boxes) if tpl is None \
+            else ([], lines.boxes)
+        char_lines = replace(lines, boxes=char_boxes)
 
         def glyphs_in(ink):
             if tpl is None:

@@ -157,11 +157,9 @@ def choose(glyphs: list[Glyph], candidates: list[Candidate], probs: np.ndarray,
     k = n
     while k > 0:
         first, row = back[k]
-        if row < 0:
-            pass
-        elif row < n:
+        if 0 <= row < n:
             chosen.append((glyphs[row], row))
-        else:
+        elif row >= n:  # a merge (row -1: a tiny piece left out)
             c = candidates[row - n]
             g = glyphs[first]
             chosen.append((replace(g, rect=c.rect, mask=c.mask, cell=-1), row))
