@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from segmentation.errors import BlankPageError
+from segmentation.perspective import form_keystone, warp_size
 
 WORK_LONG_SIDE = 2000
 MAX_UPSCALE = 3.0
@@ -392,6 +393,12 @@ def clean_page(grey: np.ndarray, *, deskew: bool = True, long_side: int = WORK_L
     if cv2.countNonZero(binary) < 10 * min_ink and \
             cv2.countNonZero(cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))) < min_ink:
         raise BlankPageError("blank page (no ink found)")
+    if margin is None and (hom := form_keystone(binary)) is not None:
+        # photographed at an angle, no page edge in view: its printed lines converge
+        size = warp_size(hom, work.shape)
+        work = cv2.warpPerspective(work, hom, size, flags=cv2.INTER_LINEAR,
+                                   borderValue=int(np.percentile(work[::8, ::8], 90)))
+        binary, keystone = binarize(work), hom
     angle = estimate_skew(binary) if deskew else 0.0
     h, w = work.shape
     line_binary = None
@@ -400,6 +407,8 @@ def clean_page(grey: np.ndarray, *, deskew: bool = True, long_side: int = WORK_L
             # takes), so one-pixel lines stay whole and short breaks in dashed ones close
             widened = cv2.erode(grey, np.ones((2, 2), np.uint8), iterations=int(np.ceil(1 / s)))
             line_binary = binarize(downscale(widened, s))
+            if not np.allclose(keystone, np.eye(3)):  # the page was rectified: its lines with it
+                line_binary = cv2.warpPerspective(line_binary, keystone, (w, h), flags=cv2.INTER_NEAREST)
         else:  # grey lines a bilevel scanner broke into dashes: bridge short gaps along x and y
             line_binary = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, np.ones((5, 1), np.uint8)) | \
                 cv2.morphologyEx(binary, cv2.MORPH_CLOSE, np.ones((1, 5), np.uint8))

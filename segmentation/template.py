@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, replace
+from itertools import product
 from pathlib import Path
 
 import cv2
@@ -158,6 +159,9 @@ def load_template(path: str | Path) -> Template:
     return parse_template(data, str(path))
 
 
+# register: the page's width scale over its height scale, tried in this order (a photo rectified
+# from its lines keeps no true aspect: ``segmentation.perspective``)
+ASPECTS = (1.0, 0.85, 1.18, 0.72, 1.39)
 INK_SHIFT_REACH = 0.05  # register_by_ink: the largest feed offset searched, a fraction of the page
 
 
@@ -177,14 +181,16 @@ class Registration:
 
 
 def register(template: Template, boxes: list[Box], page_shape: tuple[int, int]) -> Registration:
-    """Find the similarity transform (scale, rotation, shift) that maps the template onto
-    the (deskewed, working-scale) page, from the page's own printed boxes.
+    """Find the affine transform that maps the template onto the (deskewed, working-scale)
+    page, from the page's own printed boxes.
 
     Every (template field, page box) pair of matching size votes for a shift (of the bottom
     edge, which tick combs print too); the shift with most votes wins, and a least-squares
-    similarity fit on the matched corners refines it. A tick comb's top is not printed, so it
-    matches on width alone and only its bottom corners enter the fit.
-    Tolerates a different DPI, a few degrees of rotation and large shifts."""
+    similarity fit on the matched corners refines it. With three or more fields matched, a
+    full affine fit follows, every field is matched again through it, and it is refitted on
+    those. A tick comb's top is not printed, so it matches on width alone and only its bottom
+    corners enter the fit. Tolerates a different DPI, a few degrees of rotation, large shifts,
+    and axes scaled differently (``ASPECTS``)."""
     ph, pw = page_shape
     tw, th = template.page_size
     s0 = float(np.sqrt((pw * ph) / (tw * th)))
@@ -195,45 +201,95 @@ def register(template: Template, boxes: list[Box], page_shape: tuple[int, int]) 
     best = None
     framing = template.framing  # tick boxes are mostly too small to be found as printed boxes
     # the page may be cropped, padded, or lie small on a larger photo (a slip on a table)
-    for s in (s0 * f for f in (1.0, 0.9, 1.1, 0.8, 1.25, 0.7, 0.6, 0.5)):
+    # (and a page rectified from a photo has its two axes scaled differently: ASPECTS)
+    for aspect, f in product(ASPECTS, (1.0, 0.9, 1.1, 0.8, 1.25, 0.7, 0.6, 0.5)):
+        sx, sy = s0 * f * np.sqrt(aspect), s0 * f / np.sqrt(aspect)
         votes = []
-        for fi, f in enumerate(template.fields):
-            if f not in framing:
+        for fi, field in enumerate(template.fields):
+            if field not in framing:
                 continue
-            fx, fy, fw, fh = (v * s for v in f.box)
+            fx, fy, fw, fh = field.box[0] * sx, field.box[1] * sy, field.box[2] * sx, field.box[3] * sy
             for ri, (x, y, w, h) in enumerate(rects):
                 if abs(w - fw) <= 0.12 * fw + 4 and (open_top[ri] or abs(h - fh) <= 0.2 * fh + 4):
                     votes.append((x - fx, y + h - fy - fh, fi, ri))
         if not votes:
             continue
-        v = np.array([(a, b) for a, b, _, _ in votes])
-        tol = 0.5 * min(f.box[3] for f in framing) * s
+        v = np.array([(dx, dy) for dx, dy, _, _ in votes])
+        tol = 0.5 * min(fr.box[3] for fr in framing) * sy
         support = [(np.abs(v - v[i]).max(axis=1) <= tol) for i in range(len(v))]
         counts = [int(m.sum()) for m in support]
         i = int(np.argmax(counts))
-        if best is None or counts[i] > best[0]:
+        if best is None or counts[i] > best[0]:  # ties: the earlier, plainer guess
             pairs = {}
             for k in np.nonzero(support[i])[0]:
                 _, _, fi, ri = votes[k]
                 pairs.setdefault(fi, ri)
-            best = (len(pairs), s, pairs)
+            best = (len(pairs), pairs)
     if best is None or best[0] < min(2, len(framing)):
         found = 0 if best is None else best[0]
         raise TemplateError(f"{template.source}: cannot register page: matched {found} of "
                             f"{len(framing)} field boxes to the page's printed boxes")
-    _, s, pairs = best
+    _, pairs = best
+    m = _fit(template, rects, open_top, pairs)
+    if m is None:
+        raise TemplateError(f"{template.source}: cannot register page: degenerate box matches")
+    # the shift vote matches only the fields in one band of the page when its axes are scaled
+    # differently (a photo rectified from its lines, a scanner feeding faster or slower than it
+    # steps across): every field matched again through the fit, and refitted on them
+    for _ in range(REFITS):
+        again = _rematch(template, rects, open_top, m)
+        if len(again) < len(pairs) or (fine := _fit(template, rects, open_top, again)) is None:
+            break
+        stable, m, pairs = again == pairs, fine, again
+        if stable:
+            break
+    scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
+    angle = float(np.degrees(np.arctan2(m[1, 0], m[0, 0])))
+    return Registration(m.astype(np.float64), len(pairs), scale, angle)
+
+
+REFITS = 3  # register: refits on the fields matched again, at most
+AFFINE_GAIN = 2.0  # an affine fit replaces the similarity where it lies this many times closer
+REMATCH_IOU = 0.5  # a page box overlapping a field's registered box this much is that field's box
+
+
+def _fit(template: Template, rects: list[Rect], open_top: list[bool], pairs: dict[int, int]) -> np.ndarray | None:
+    """The transform that maps the matched (field, box) pairs' corners: a similarity (scale,
+    rotation, shift), or, from three fields up, a full affine where it fits ``AFFINE_GAIN`` times
+    closer (median corner distance). A tick comb's top is not printed: only its bottom corners
+    enter."""
     src, dst = [], []
     for fi, ri in pairs.items():
         x, y, w, h = template.fields[fi].box
         X, Y, W, H = rects[ri]
         src += [(x, y + h), (x + w, y + h)] + ([] if open_top[ri] else [(x, y), (x + w, y)])
         dst += [(X, Y + H), (X + W, Y + H)] + ([] if open_top[ri] else [(X, Y), (X + W, Y)])
-    m, _ = cv2.estimateAffinePartial2D(np.array(src, np.float32), np.array(dst, np.float32), method=cv2.LMEDS)
-    if m is None:
-        raise TemplateError(f"{template.source}: cannot register page: degenerate box matches")
-    scale = float(np.hypot(m[0, 0], m[1, 0]))
-    angle = float(np.degrees(np.arctan2(m[1, 0], m[0, 0])))
-    return Registration(m.astype(np.float64), len(pairs), scale, angle)
+    src, dst = np.array(src, np.float32), np.array(dst, np.float32)
+    sim, _ = cv2.estimateAffinePartial2D(src, dst, method=cv2.LMEDS)
+    if sim is None or len(pairs) < 3:
+        return sim
+    aff, _ = cv2.estimateAffine2D(src, dst, method=cv2.LMEDS)
+    off = lambda m: float(np.median(np.linalg.norm(src @ m[:, :2].T + m[:, 2] - dst, axis=1)))  # noqa: E731
+    return aff if aff is not None and off(sim) > AFFINE_GAIN * off(aff) + 1 else sim
+
+
+def _rematch(template: Template, rects: list[Rect], open_top: list[bool], m: np.ndarray) -> dict[int, int]:
+    """Each framing field's page box through the transform ``m``: the one it overlaps most,
+    by at least ``REMATCH_IOU`` (a tick comb, whose top is not printed, as tall as the field)."""
+    reg = Registration(m, 0, 1.0, 0.0)
+    pairs = {}
+    for fi, f in enumerate(template.fields):
+        if f not in template.framing:
+            continue
+        x, y, w, h = reg.field_rect(f.box)
+        boxes = np.array([(X, Y + H - h, W, h) if top else (X, Y, W, H)
+                          for (X, Y, W, H), top in zip(rects, open_top, strict=True)], float).reshape(-1, 4)
+        ix = np.clip(np.minimum(x + w, boxes[:, 0] + boxes[:, 2]) - np.maximum(x, boxes[:, 0]), 0, None)
+        iy = np.clip(np.minimum(y + h, boxes[:, 1] + boxes[:, 3]) - np.maximum(y, boxes[:, 1]), 0, None)
+        iou = ix * iy / (w * h + boxes[:, 2] * boxes[:, 3] - ix * iy)
+        if len(iou) and iou.max() >= REMATCH_IOU:
+            pairs[fi] = int(np.argmax(iou))
+    return pairs
 
 
 def register_by_page(template: Template, page_shape: tuple[int, int]) -> Registration:

@@ -572,3 +572,75 @@ def test_a_scanner_streak_down_the_whole_page_is_found_and_a_printed_line_is_not
     binary[:, 500:503] = 255  # dust on the feed glass: top to bottom
     cols = np.nonzero(streak_columns(binary))[0]
     assert cols.min() == 499 and cols.max() == 503  # the streak and one column either side
+
+
+def _form_lines(rotate: float = 0.0) -> np.ndarray:
+    """A 1400x2000 binary page of printed comb rows and boxes (ink 255), turned by ``rotate``."""
+    img = np.zeros((2000, 1400), np.uint8)
+    for row in range(8):
+        y = 200 + row * 180
+        cv2.rectangle(img, (150, y), (1250, y + 70), 255, 3)
+        for x in range(150, 1250, 70):
+            cv2.line(img, (x, y), (x, y + 70), 255, 3)
+    cv2.line(img, (200, 1800), (900, 1800), 255, 3)
+    if rotate:
+        img = cv2.warpAffine(img, cv2.getRotationMatrix2D((700, 1000), rotate, 1.0), (1400, 2000))
+    return img
+
+
+def _worst_lean(hom: np.ndarray) -> float:
+    """Degrees: the most any of ``_form_lines``' printed lines leans off its axis after ``hom``."""
+    worst = 0.0
+    for row in range(8):
+        y = 200 + row * 180
+        ends = [((150, y), (1250, y)), ((150, y + 70), (1250, y + 70))] + \
+            [((x, y), (x, y + 70)) for x in range(150, 1250, 70)]
+        for a, b in ends:
+            (p, q), = cv2.perspectiveTransform(np.float64([[a, b]]), hom)
+            dx, dy = np.abs(q - p)
+            worst = max(worst, np.degrees(np.arctan2(min(dx, dy), max(dx, dy))))
+    return worst
+
+
+def test_a_form_photographed_at_an_angle_is_squared_from_its_own_lines_and_a_scan_is_left_alone():
+    """No page edge in view, only converging printed lines (the far side 20% narrower, sheared
+    a little): ``form_keystone`` finds the homography that makes them parallel and square again.
+    A straight scan, or one only turned (deskew's job), is left alone, writing across its boxes
+    or not."""
+    from segmentation.perspective import form_keystone, warp_size
+
+    flat = _form_lines()
+    photo = cv2.getPerspectiveTransform(np.float32([[0, 0], [1400, 0], [1400, 2000], [0, 2000]]),
+                                        np.float32([[140, 30], [1260, 0], [1400, 2000], [0, 1980]]))
+    seen = cv2.warpPerspective(flat, photo, (1400, 2000), flags=cv2.INTER_NEAREST)
+    assert _worst_lean(photo) > 3  # before
+    hom = form_keystone(seen)
+    assert hom is not None
+    assert _worst_lean(hom @ photo) < 0.4
+    w, h = warp_size(hom, seen.shape)
+    assert 0.8 < w * h / seen.size < 1.3  # about the page's own size
+
+    rng = np.random.default_rng(1)
+    for page in (flat, _form_lines(rotate=3.0)):
+        scrawled = page.copy()
+        for _ in range(150):  # big writing: strokes leaning either way, touching the box lines
+            x, y = int(rng.integers(160, 1200)), 200 + 180 * int(rng.integers(0, 8))
+            cv2.line(scrawled, (x, y), (x + int(rng.integers(-12, 13)), y + 70), 255, 4)
+        assert form_keystone(page) is None and form_keystone(scrawled) is None
+
+
+def test_registration_follows_a_page_whose_axes_are_scaled_differently(clean_form):
+    """A page rectified from a photo keeps no true aspect: 15% narrower than tall against the
+    template. Every field still matches its printed box."""
+    img, truth = scan(clean_form[0], clean_form[1], Scan(dpi=200))
+    squeezed = cv2.resize(img, None, fx=0.85, fy=1.0, interpolation=cv2.INTER_AREA)
+    c = clean_page(squeezed)
+    lines = find_lines(c.binary)
+    tpl = parse_template(template_dict())
+    reg = register(tpl, lines.boxes, c.binary.shape)
+    assert reg.matched == len(tpl.fields)
+    for spec, f in zip(tpl.fields, truth["fields"], strict=True):
+        x, y, w, h = f["page_box"]
+        want = np.array([x * 0.85, y, w * 0.85, h])
+        got = np.array(c.input_box(*reg.field_rect(spec.box)))
+        assert np.abs(got - want).max() <= 6, spec.name
