@@ -201,8 +201,11 @@ def register(template: Template, boxes: list[Box], page_shape: tuple[int, int]) 
     best = None
     framing = template.framing  # tick boxes are mostly too small to be found as printed boxes
     # the page may be cropped, padded, or lie small on a larger photo (a slip on a table)
-    # (and a page rectified from a photo has its two axes scaled differently: ASPECTS)
+    # (and a page rectified from a photo has its two axes scaled differently: ASPECTS, tried
+    # only when a plain scale leaves fields unmatched)
     for aspect, f in product(ASPECTS, (1.0, 0.9, 1.1, 0.8, 1.25, 0.7, 0.6, 0.5)):
+        if aspect != ASPECTS[0] and best is not None and best[0] == len(framing):
+            break  # every field matched with the axes scaled alike: nearly every page
         sx, sy = s0 * f * np.sqrt(aspect), s0 * f / np.sqrt(aspect)
         votes = []
         for fi, field in enumerate(template.fields):
