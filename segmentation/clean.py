@@ -393,7 +393,7 @@ def clean_page(grey: np.ndarray, *, deskew: bool = True, long_side: int = WORK_L
     if cv2.countNonZero(binary) < 10 * min_ink and \
             cv2.countNonZero(cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))) < min_ink:
         raise BlankPageError("blank page (no ink found)")
-    if deskew and margin is None and (hom := form_keystone(binary)) is not None:
+    if deskew and margin is None and (hom := form_keystone(255 - work)) is not None:
         # photographed at an angle, no page edge in view: its printed lines converge (squared
         # with deskew: a page read as it lies is read as it lies)
         size = warp_size(hom, work.shape)

@@ -26,11 +26,12 @@ WARP_MIN = 0.01  # apply only when the page moves this share of its long side be
 MAX_GROWTH = 2.5  # a homography that would grow the page's area more than this is refused
 
 
-def _segments(binary: np.ndarray) -> np.ndarray:
+def _segments(ink: np.ndarray) -> np.ndarray:
     """Straight edges (x0, y0, x1, y1) at half scale, float, at least ``V_MIN_LEN`` long: the
-    line segment detector (LSD) run on the ink, which finds both edges of every stroke."""
-    half = cv2.resize(binary, None, fx=HALF, fy=HALF, interpolation=cv2.INTER_AREA)
-    segs = cv2.createLineSegmentDetector().detect(255 - half)[0]
+    line segment detector (LSD), which finds both edges of every stroke, on the grey page (so
+    box lines printed pale, which binarisation drops with the paper, are found too)."""
+    half = cv2.resize(ink, None, fx=HALF, fy=HALF, interpolation=cv2.INTER_AREA)
+    segs = cv2.createLineSegmentDetector().detect(half)[0]
     if segs is None:
         return np.zeros((0, 4))
     segs = segs.reshape(-1, 4).astype(float)
@@ -168,13 +169,13 @@ def _beyond_rotation(hom: np.ndarray, shape: tuple[int, int]) -> float:
     return float(np.abs(grid @ sim[:, :2].T + sim[:, 2] - moved).max())
 
 
-def form_keystone(binary: np.ndarray) -> np.ndarray | None:
-    """The homography (working pixels to working pixels) that makes the form lines of
-    ``binary`` (ink 255) parallel and square, when they converge or shear enough to matter
-    (``WARP_MIN`` beyond a rotation, which deskew handles); else None: nearly every scan, and
-    every page with too few lines to tell."""
-    h, w = binary.shape
-    segs = _segments(binary)
+def form_keystone(ink: np.ndarray) -> np.ndarray | None:
+    """The homography (working pixels to working pixels) that makes the form lines of the page
+    ``ink`` (grey or binary, ink bright: an inverted page) parallel and square, when they
+    converge or shear enough to matter (``WARP_MIN`` beyond a rotation, which deskew handles);
+    else None: nearly every scan, and every page with too few lines to tell."""
+    h, w = ink.shape
+    segs = _segments(ink)
     if len(segs) < MIN_H + MIN_V:
         return None
     length = np.hypot(*(segs[:, 2:] - segs[:, :2]).T)
