@@ -18,6 +18,8 @@ BORDER_RUN = 0.7
 # forms) a tick covers 22% to 42%, a cross 31% to 51%; an empty or specked box at most 0.5%.
 MARK_INK = 0.04
 SNAP_IOU = 0.5  # a printed box found on the page replaces the registered rectangle above this overlap
+SNAP_REACH = 0.75  # ... and so does a tick box found this near (of the registered side), if none overlaps,
+SHIFT_REACH = 2.0  # ... once every registered tick box is shifted by their median offset to those this near
 
 
 def snap_to_box(rect: Rect, boxes: list[Box]) -> Rect:
@@ -30,6 +32,35 @@ def snap_to_box(rect: Rect, boxes: list[Box]) -> Rect:
     iou = inter / np.maximum(rect[2] * rect[3] + np.array([b.rect[2] * b.rect[3] for b in boxes]) - inter, 1)
     best = int(np.argmax(iou))
     return boxes[best].rect if iou[best] >= SNAP_IOU else rect
+
+
+def snap_to_squares(rects: list[Rect], squares: list[Rect]) -> list[Rect]:
+    """Each registered tick box in ``rects`` moved onto the tick box found on the page
+    (``squares``, from ``split_tick_boxes``) nearest it: its centre within ``SNAP_REACH`` of the
+    rect's side and its side within a third of it, once all of ``rects`` are shifted by their
+    median offset to the squares within ``SHIFT_REACH`` sides; a rect with no such square stays.
+    A photo squared from its lines keeps a little keystone, which can leave registered tick
+    boxes below the last registered field a side or more off, all alike."""
+    if not rects or not squares:
+        return list(rects)
+    centres = np.array([(x + w / 2, y + h / 2) for x, y, w, h in squares], float)
+    sides = np.array([max(w, h) for _, _, w, h in squares], float)
+
+    def nearest(rect: Rect, shift: np.ndarray, reach: float) -> int | None:
+        x, y, w, h = rect
+        side = max(w, h)
+        dist = np.hypot(*(centres - (x + w / 2, y + h / 2) - shift).T)
+        dist[(sides < 0.67 * side) | (sides > 1.5 * side) | (dist > reach * side)] = np.inf
+        return int(np.argmin(dist)) if np.isfinite(dist).any() else None
+
+    offsets = [centres[k] - (x + w / 2, y + h / 2) for x, y, w, h in rects
+               if (k := nearest((x, y, w, h), np.zeros(2), SHIFT_REACH)) is not None]
+    shift = np.median(offsets, axis=0) if offsets else np.zeros(2)
+    out = []
+    for rect in rects:
+        k = nearest(rect, shift, SNAP_REACH)
+        out.append(rect if k is None else squares[k])
+    return out
 
 
 def mark_ink(ink: np.ndarray, rect: Rect) -> float:

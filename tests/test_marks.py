@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from segmentation.lines import find_lines
-from segmentation.marks import MARK_INK, mark_ink, read_mark, snap_to_box
+from segmentation.marks import MARK_INK, mark_ink, read_mark, snap_to_box, snap_to_squares
 
 
 def box_page(fill=None, off: int = 0) -> tuple[np.ndarray, tuple[int, int, int, int]]:
@@ -179,3 +179,15 @@ def test_a_qr_code_printed_on_the_form_is_not_taken_for_tick_boxes(tmp_path):
     read = PageReader(ReadOptions()).read_page(next(decode(path)))
     assert [f.name for f in read.fields] == ["tick_01", "tick_02", "tick_03", "tick_04"]
     assert [f.kind for f in draft_fields(img)].count("tick") == 4
+
+
+def test_registered_tick_boxes_a_side_off_all_alike_move_onto_the_ones_printed():
+    """Below the last registered field a photo's leftover keystone leaves the registered tick
+    boxes a side or more off, all about alike: each moves onto the printed tick box it belongs
+    to, not onto a neighbour; one with no printed box near stays, and a square of another size
+    is not taken."""
+    printed = [(100, 560, 44, 46), (400, 562, 44, 46), (700, 565, 44, 46), (1000, 600, 120, 120)]
+    registered = [(120, 515, 40, 40), (415, 518, 40, 40), (710, 520, 40, 40), (1010, 525, 40, 40),
+                  (130, 200, 40, 40)]
+    assert snap_to_squares(registered, printed) == printed[:3] + registered[3:]
+    assert snap_to_squares(registered, []) == registered

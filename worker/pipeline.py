@@ -19,7 +19,7 @@ from segmentation.decode import MAX_PAGES, MAX_PIXELS, PageImage, decode
 from segmentation.errors import FormicrError, InputError, TemplateError
 from segmentation.glyphs import find_glyphs, merge_candidates, unread_ink
 from segmentation.lines import FormLines, find_lines, reading_order, remove_lines
-from segmentation.marks import mark_ink, read_mark, snap_to_box, split_tick_boxes
+from segmentation.marks import mark_ink, read_mark, snap_to_box, snap_to_squares, split_tick_boxes
 from segmentation.normalize import normalize_batch
 from segmentation.template import Registration, Template, register, register_by_ink
 from worker import resegment
@@ -174,8 +174,10 @@ class PageReader:
                       i in pale_marks or
                       unread_ink(ink, r, [g.rect for g in glyphs if g.region == i]) >= UNREAD_INK * r[3] ** 2)
                       for i, r in enumerate(regions)]
+            # the tick boxes the page shows, for a registered box that lands beside its own
+            squares = split_tick_boxes(clean.binary, lines.mask, lines.boxes)[0] if tick else []
             ticks = self._ticks(clean, lines, [regions[i] if i in tick else None for i in range(len(regions))],
-                                light_pen=lighter is not None)
+                                light_pen=lighter is not None, squares=squares)
             fields = self._fields(chars, unread, regions, ticks, unregistered=bool(warnings))
         elif free_ticks:
             rects = [free_ticks[i] for i in reading_order(free_ticks)]
@@ -207,17 +209,21 @@ class PageReader:
 
     @staticmethod
     def _ticks(clean: CleanPage, lines: FormLines, rects: list[tuple[int, int, int, int] | None],
-               light_pen: bool) -> dict[int, tuple[float, bool]]:
+               light_pen: bool, squares: list[tuple[int, int, int, int]] = ()) -> dict[int, tuple[float, bool]]:
         """Tick boxes (``rects``: the registered box of each tick-box field, None for the
-        others): field index -> (inked share of its inside, a pale mark Otsu left out). Read on
+        others; each moved onto the printed box or the tick box in ``squares`` it lands on or
+        beside): field index -> (inked share of its inside, a pale mark Otsu left out). Read on
         the page as binarised, not less its lines: line removal would take a stroke struck
         through the box, or a box filled in. A light pen's page (pencil) is read on the
         binarisation just below paper white."""
         out = {}
+        placed = iter(snap_to_squares([r for r in rects if r is not None], list(squares)))
         for i, rect in enumerate(rects):
             if rect is None:
                 continue
+            near = next(placed)
             box = snap_to_box(rect, lines.boxes)
+            box = near if box == rect else box
             share, pale = mark_ink(clean.binary, box), False
             if light_pen or not read_mark(share)[0]:
                 faint = mark_ink(clean.faint[0], box)
