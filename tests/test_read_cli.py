@@ -440,26 +440,27 @@ def test_a_page_photographed_at_an_angle_is_made_a_rectangle_and_boxes_stay_in_g
     --keystone 0.2)."""
     from worker.synth.forms import Scan
 
-    result, score, free = _read_photo(reader, tmp_path, 45, Scan(dpi=200, angle=0.5, noise=3, surround=250,
+    result, _, score, free = _read_photo(reader, tmp_path, 45, Scan(dpi=200, angle=0.5, noise=3, surround=250,
                                                                  surround_grey=grey, keystone=0.15, fmt="jpg"))
     assert not result.warnings and score.found_rate >= 0.98 and score.cer_template <= 0.03, score
     assert free.cer_free <= 0.05 and free.found_rate >= 0.98, free
 
 
-def _read_photo(reader, tmp_path: Path, seed: int, sc) -> tuple[PageResult, Score, Score]:
-    """Form ``seed`` photographed as ``sc`` says, read with the template (its result and
-    score) and without (its score)."""
+def _read_photo(reader, tmp_path: Path, seed: int, sc, **form) -> tuple[PageResult, dict, Score, Score]:
+    """Form ``seed`` (``render_form`` options in ``form``) photographed as ``sc`` says, read
+    with the template (its result, the truth and the score) and without (its score)."""
     from segmentation.decode import decode
     from segmentation.template import parse_template
     from worker.pipeline import PageReader, ReadOptions
     from worker.synth.forms import render_form, save_scan, scan, template_dict
 
-    tpl_reader = PageReader(ReadOptions(template=parse_template(template_dict())), classifier=reader.classifier)
-    page, truth = render_form(seed)
+    tpl = parse_template(template_dict(marks=form.get("marks", False)))
+    tpl_reader = PageReader(ReadOptions(template=tpl), classifier=reader.classifier)
+    page, truth = render_form(seed, **form)
     img, truth = scan(page, truth, sc, seed)
     path = save_scan(img, tmp_path / "photo.jpg", sc)
     result = tpl_reader.read_page(next(decode(path)))
-    return result, score_template(truth, result), score_free(truth, reader.read_page(next(decode(path))))
+    return result, truth, score_template(truth, result), score_free(truth, reader.read_page(next(decode(path))))
 
 
 def test_a_tilted_rectangle_is_left_to_deskew_and_a_trapezium_is_rectified():
@@ -714,6 +715,21 @@ def test_a_photo_cropped_inside_the_page_is_squared_from_its_form_lines(reader, 
     --keystone 0.2) read at 33.6% template CER and 28.6% template-free."""
     from worker.synth.forms import Scan
 
-    result, score, free = _read_photo(reader, tmp_path, 47, Scan(dpi=200, angle=0.5, noise=3, keystone=0.2, fmt="jpg"))
+    result, _, score, free = _read_photo(reader, tmp_path, 47, Scan(dpi=200, angle=0.5, noise=3, keystone=0.2, fmt="jpg"))
     assert not result.warnings and score.found_rate >= 0.98 and score.cer_template <= 0.03, score
     assert free.cer_free <= 0.05 and free.found_rate >= 0.98, free
+
+
+@pytest.mark.parametrize("seed", [51, 52, 53])
+def test_tick_boxes_on_a_photo_are_read_where_they_are_printed(reader, tmp_path, seed):
+    """A tick-comb form photographed at an angle: its few upright lines stay square, so the
+    registered tick boxes below the last field land beside their printed squares; they are
+    read from the squares found on the page. Before, 123 of 160 such boxes read right
+    (bench.forms --comb-style mixed --marks --keystone 0.1)."""
+    from worker.synth.forms import Scan
+    from worker.synth.score import score_marks
+
+    result, truth, score, _ = _read_photo(reader, tmp_path, seed, Scan(dpi=200, angle=0.5, noise=3, keystone=0.12,
+                                                                       fmt="jpg"), marks=True, comb_style="ticks")
+    right, total, _ = score_marks(truth, result)
+    assert (right, total) == (4, 4) and score.cer_template <= 0.05, score
