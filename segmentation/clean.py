@@ -354,9 +354,11 @@ def is_negative(grey: np.ndarray) -> bool:
     return cv2.countNonZero(solid) < NEGATIVE_SOLID * sample.size
 
 
-def clean_page(grey: np.ndarray, *, deskew: bool = True, long_side: int = WORK_LONG_SIDE) -> CleanPage:
+def clean_page(grey: np.ndarray, *, deskew: bool = True, perspective: bool = True,
+               long_side: int = WORK_LONG_SIDE) -> CleanPage:
     """Greyscale input page -> CleanPage. Raises BlankPageError when there is no ink. A
-    negative (light writing on a dark page: a microfilm or photostat copy) is read inverted."""
+    negative (light writing on a dark page: a microfilm or photostat copy) is read inverted.
+    With ``perspective`` (and ``deskew``), a photo whose form lines converge is squared."""
     if is_negative(grey):
         grey = 255 - grey
     s = working_scale(grey.shape, long_side)
@@ -393,7 +395,7 @@ def clean_page(grey: np.ndarray, *, deskew: bool = True, long_side: int = WORK_L
     if cv2.countNonZero(binary) < 10 * min_ink and \
             cv2.countNonZero(cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))) < min_ink:
         raise BlankPageError("blank page (no ink found)")
-    if deskew and margin is None and (hom := form_keystone(255 - work)) is not None:
+    if deskew and perspective and margin is None and (hom := form_keystone(255 - work)) is not None:
         # photographed at an angle, no page edge in view: its printed lines converge (squared
         # with deskew: a page read as it lies is read as it lies)
         size = warp_size(hom, work.shape)

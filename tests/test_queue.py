@@ -145,6 +145,30 @@ def test_resubmitting_skips_forms_already_done(env, roots, shared_worker):
     assert other.returncode == 0 and "queued 3 forms, skipped 0" in other.stderr
 
 
+def test_a_job_without_perspective_reads_as_the_in_process_read_without_it(env, roots, shared_worker):
+    """``--no-perspective`` reaches the workers: a photo taken at an angle (no page edge in
+    view) reads through the queue exactly as ``read --no-perspective`` reads it, and not as
+    the default read, which squares it first."""
+    from worker.synth.forms import Scan, render_form, save_scan, scan
+
+    _, inbox, outbox = roots
+    sc = Scan(dpi=200, angle=0.5, noise=3, keystone=0.2, fmt="jpg")
+    page, truth = render_form(47)
+    img, _ = scan(page, truth, sc, 47)
+    (inbox / "photo").mkdir(exist_ok=True)
+    save_scan(img, inbox / "photo" / "photo.jpg", sc)
+    reads = {}
+    for flag in ("--perspective", "--no-perspective"):
+        proc = formicr(env, "read", "photo/photo.jpg", "--template", "batch/template.json", flag,
+                       "--out", str(outbox / f"photo{flag}"), cwd=inbox)
+        assert proc.returncode == 0, proc.stderr
+        reads[flag] = (outbox / f"photo{flag}" / "fields.csv").read_bytes()
+    job = submit(env, inbox, outbox / "job-photo", "--no-perspective", inputs=["photo/photo.jpg"])
+    assert job.returncode == 0, job.stderr + job.stdout
+    got = (outbox / "job-photo" / "fields.csv").read_bytes()
+    assert got == reads["--no-perspective"] and got != reads["--perspective"]
+
+
 def test_task_naming_a_path_outside_the_input_root_is_refused(env, roots, server, shared_worker, tmp_path):
     from worker.celery_app import make_app
 

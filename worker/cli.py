@@ -152,7 +152,10 @@ def evaluate(model, data, writers, pen):
 @click.option("--review-threshold", type=click.FloatRange(0, 1), default=None,
               help="Fields whose weakest character is below this need review (default 0.80).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stdout is a terminal).")
-def read(inputs, template_path, out, jobs, annotate, model, review_threshold, progress):
+@click.option("--perspective/--no-perspective", default=True, show_default=True,
+              help="Square photos taken at an angle from their own form lines (about 28 ms a page); "
+              "--no-perspective for flatbed and sheet-fed scans, which never need it.")
+def read(inputs, template_path, out, jobs, annotate, model, review_threshold, progress, perspective):
     """Read forms in-process (no Redis): INPUT is files, directories (recursive) or globs."""
     from segmentation.template import load_template
     from worker.pipeline import ReadOptions
@@ -165,7 +168,8 @@ def read(inputs, template_path, out, jobs, annotate, model, review_threshold, pr
         load_metadata(model)
     options = ReadOptions(template=load_template(template_path) if template_path else None,
                           annotate_dir=out / "annotated" if annotate else None,
-                          review_threshold=REVIEW_THRESHOLD if review_threshold is None else review_threshold)
+                          review_threshold=REVIEW_THRESHOLD if review_threshold is None else review_threshold,
+                          perspective=perspective)
     summary, _ = run_read(list(inputs), out, options, jobs=jobs, model=str(model) if model else None,
                           progress=progress)
     click.echo(summary.line())
@@ -192,14 +196,17 @@ def exit_code(summary) -> int:
               "OUT/review.html, the fields that need review with their crops.")
 @click.option("--wait", "wait_", is_flag=True, help="Show progress until the job is done, then the summary.")
 @click.option("--timeout", type=click.FloatRange(0), default=None, help="With --wait: give up after this many seconds.")
-def submit(inputs, template_path, out, broker, annotate, wait_, timeout):
+@click.option("--perspective/--no-perspective", default=True, show_default=True,
+              help="Square photos taken at an angle from their own form lines (about 28 ms a page); "
+              "--no-perspective for flatbed and sheet-fed scans, which never need it.")
+def submit(inputs, template_path, out, broker, annotate, wait_, timeout, perspective):
     """Queue forms for Celery workers; prints the job id."""
     from segmentation.template import load_template
     from worker import queue
 
     settings = queue.settings_with(broker)
     tpl = load_template(template_path) if template_path else None
-    job_id, store, info = queue.submit(list(inputs), out, settings, tpl, annotate)
+    job_id, store, info = queue.submit(list(inputs), out, settings, tpl, annotate, perspective=perspective)
     click.echo(job_id)
     click.echo(f"queued {info['queued']} forms, skipped {info['skipped']} already read, "
                f"refused {info['refused']}", err=True)

@@ -23,8 +23,9 @@ def settings_with(broker: str | None) -> Settings:
 
 
 def submit(inputs: list[str], out: Path, settings: Settings, template: Template | None = None,
-           annotate: bool = False) -> tuple[str, JobStore, dict]:
-    """Create a job and enqueue its forms; forms already read into ``out`` are skipped."""
+           annotate: bool = False, perspective: bool = True) -> tuple[str, JobStore, dict]:
+    """Create a job and enqueue its forms; forms already read into ``out`` are skipped. Without
+    ``perspective``, photos taken at an angle are not squared (see ``ReadOptions``)."""
     store = JobStore(connect(settings.broker_url))  # fail fast, before anything is queued
     try:
         out_dir = inside(settings.output_root, out)
@@ -32,6 +33,8 @@ def submit(inputs: list[str], out: Path, settings: Settings, template: Template 
         raise UsageError(f"--out {out} is outside FORMICR_OUTPUT_ROOT ({settings.output_root})") from None
     files, errors = expand_inputs(inputs)
     options = {"template": template.to_dict() if template else None, "annotate": annotate}
+    if not perspective:  # (only when off: a job's form keys stay what they were before the option)
+        options["perspective"] = False
     forms: dict[str, str] = {}
     tasks, done = [], set()
     for f in files:

@@ -128,7 +128,8 @@ def _read_form(job_id: str, key: str, path: str, source: str, out: str, options:
             template=parse_template(options["template"]) if options.get("template") else None,
             annotate_dir=out_dir / "annotated" if options.get("annotate") else None,
             max_pixels=s.max_pixels,
-            review_threshold=options.get("review_threshold", ReadOptions.review_threshold))
+            review_threshold=options.get("review_threshold", ReadOptions.review_threshold),
+            perspective=options.get("perspective", True))
         result = reader.read_file(local, display=source)  # TransientError escapes: retried
         part = part_from_result(result)
         failed = not result.pages
