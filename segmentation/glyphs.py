@@ -129,6 +129,16 @@ def overlap_areas(a: list[Rect], b: list[Rect]) -> np.ndarray:
     return np.clip(ow, 0, None) * np.clip(oh, 0, None)
 
 
+def overlap_ious(a: list[Rect], b: list[Rect]) -> np.ndarray:
+    """Intersection over union of every rect in ``a`` with every rect in ``b``: (len(a), len(b))."""
+    inter = overlap_areas(a, b)
+    if not inter.size:
+        return inter
+    ra, rb = np.asarray(a, float).reshape(-1, 4), np.asarray(b, float).reshape(-1, 4)
+    union = (ra[:, 2] * ra[:, 3])[:, None] + (rb[:, 2] * rb[:, 3])[None, :] - inter
+    return inter / np.maximum(union, 1)
+
+
 def components(ink: np.ndarray) -> tuple[np.ndarray, list[_Comp]]:
     try:  # 16-bit labels run ~2.5x faster; OpenCV raises if a page has more than 65,535 blobs
         n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8, ltype=cv2.CV_16U)

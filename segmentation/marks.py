@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from segmentation.glyphs import overlap_areas
+from segmentation.glyphs import overlap_ious
 from segmentation.lines import Box, Rect
 
 # The inside read: the box less this share of its shorter side on every edge, which keeps its
@@ -28,8 +28,7 @@ def snap_to_box(rect: Rect, boxes: list[Box]) -> Rect:
     the printed box is not."""
     if not boxes:
         return rect
-    inter = overlap_areas([rect], [b.rect for b in boxes])[0]
-    iou = inter / np.maximum(rect[2] * rect[3] + np.array([b.rect[2] * b.rect[3] for b in boxes]) - inter, 1)
+    iou = overlap_ious([rect], [b.rect for b in boxes])[0]
     best = int(np.argmax(iou))
     return boxes[best].rect if iou[best] >= SNAP_IOU else rect
 

@@ -88,9 +88,7 @@ def vanishing_point(segs: np.ndarray, norm: tuple[float, float, float], prior: n
         keep = _off(vp[None], mid, d)[0] <= tol
         if keep.sum() < 2:
             break
-        signed = d[keep] * np.sign(d[keep] @ (d[keep][np.argmax(length[keep])]))[:, None]
-        mean = signed.sum(0)
-        fits = ([] if prior is None else [prior]) + [np.r_[mean / np.hypot(*mean), 0.0],
+        fits = ([] if prior is None else [prior]) + [_mean_direction(d[keep]),
                                                      np.linalg.svd(lines[keep] * np.sqrt(length[keep])[:, None])[2][-1]]
         cost = (_off(np.array(fits), mid[keep], d[keep]) ** 2 * length[keep]).sum(1)
         pick = 0  # the plainest fit, unless a freer one fits CONVERGE_GAIN times better
@@ -101,12 +99,12 @@ def vanishing_point(segs: np.ndarray, norm: tuple[float, float, float], prior: n
     return vp
 
 
-def _direction(segs: np.ndarray, vertical: bool) -> np.ndarray:
-    """Parallel lines' vanishing point: at infinity along the segments' length-weighted mean direction."""
-    d = segs[:, 2:] - segs[:, :2]
-    d *= np.where((d[:, 1] if vertical else d[:, 0]) < 0, -1, 1)[:, None]
-    v = d.sum(0)
-    return np.array([v[0], v[1], 0.0]) / np.hypot(*v)
+def _mean_direction(d: np.ndarray) -> np.ndarray:
+    """Parallel lines' vanishing point (homogeneous, at infinity): the length-weighted mean of
+    the directions ``d``, each turned to agree with the longest."""
+    signed = d * np.sign(d @ d[np.argmax(np.hypot(*d.T))])[:, None]
+    mean = signed.sum(0)
+    return np.r_[mean / np.hypot(*mean), 0.0]
 
 
 def _spread(segs: np.ndarray, vertical: bool) -> float:
@@ -142,7 +140,7 @@ def rectifying_homography(shape: tuple[int, int], vx: np.ndarray, vy: np.ndarray
     affine[:2, :2] = np.linalg.inv(axes)
     to_norm = np.array([[1 / f, 0, -cx / f], [0, 1 / f, -cy / f], [0, 0, 1]])
     hom = np.linalg.inv(to_norm) @ affine @ proj @ to_norm
-    pts = cv2.perspectiveTransform(np.float64([[[0, 0], [w, 0], [w, h], [0, h]]]), hom)[0]
+    pts = _corners_after(hom, shape)
     x0, y0 = pts.min(0)
     x1, y1 = pts.max(0)
     if (x1 - x0) * (y1 - y0) > MAX_GROWTH * w * h:
@@ -153,9 +151,14 @@ def rectifying_homography(shape: tuple[int, int], vx: np.ndarray, vy: np.ndarray
 
 def warp_size(hom: np.ndarray, shape: tuple[int, int]) -> tuple[int, int]:
     """(width, height) that holds a page of ``shape`` warped by ``hom`` (which starts it at 0)."""
-    h, w = shape
-    pts = cv2.perspectiveTransform(np.float64([[[0, 0], [w, 0], [w, h], [0, h]]]), hom)[0]
+    pts = _corners_after(hom, shape)
     return int(np.ceil(pts[:, 0].max())), int(np.ceil(pts[:, 1].max()))
+
+
+def _corners_after(hom: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The corners of a page of ``shape`` mapped by ``hom``: (4, 2)."""
+    h, w = shape
+    return cv2.perspectiveTransform(np.float64([[[0, 0], [w, 0], [w, h], [0, h]]]), hom)[0]
 
 
 def _beyond_rotation(hom: np.ndarray, shape: tuple[int, int]) -> float:
@@ -193,7 +196,7 @@ def form_keystone(ink: np.ndarray) -> np.ndarray | None:
         return None
     norm = (hw / 2, h * HALF / 2, max(hw, h * HALF))
     vx = vanishing_point(horiz, norm) if _spread(horiz, False) >= SPREAD * h * HALF else None
-    vx = _direction(horiz, False) if vx is None else vx
+    vx = _mean_direction(horiz[:, 2:] - horiz[:, :2]) if vx is None else vx
     square = np.array([-vx[1], vx[0], 0.0])  # upright lines square to the horizontal ones at the centre
     vy = vanishing_point(upright, norm, prior=square, free_from=FREE_V) if _spread(upright, True) >= SPREAD * hw else None
     vy = square if vy is None else vy

@@ -28,6 +28,7 @@ import numpy as np
 
 from segmentation.charsets import FIELD_CHARSETS, MARK
 from segmentation.errors import TemplateError
+from segmentation.glyphs import overlap_ious
 from segmentation.lines import Box, Rect
 
 TOP_KEYS = {"name", "page_size", "fields"}
@@ -280,16 +281,15 @@ def _rematch(template: Template, rects: list[Rect], open_top: list[bool], m: np.
     """Each framing field's page box through the transform ``m``: the one it overlaps most,
     by at least ``REMATCH_IOU`` (a tick comb, whose top is not printed, as tall as the field)."""
     reg = Registration(m, 0, 1.0, 0.0)
+    framing = template.framing
     pairs = {}
     for fi, f in enumerate(template.fields):
-        if f not in template.framing:
+        if f not in framing:
             continue
-        x, y, w, h = reg.field_rect(f.box)
-        boxes = np.array([(X, Y + H - h, W, h) if top else (X, Y, W, H)
-                          for (X, Y, W, H), top in zip(rects, open_top, strict=True)], float).reshape(-1, 4)
-        ix = np.clip(np.minimum(x + w, boxes[:, 0] + boxes[:, 2]) - np.maximum(x, boxes[:, 0]), 0, None)
-        iy = np.clip(np.minimum(y + h, boxes[:, 1] + boxes[:, 3]) - np.maximum(y, boxes[:, 1]), 0, None)
-        iou = ix * iy / (w * h + boxes[:, 2] * boxes[:, 3] - ix * iy)
+        rect = reg.field_rect(f.box)
+        h = rect[3]
+        boxes = [(X, Y + H - h, W, h) if top else (X, Y, W, H) for (X, Y, W, H), top in zip(rects, open_top, strict=True)]
+        iou = overlap_ious([rect], boxes)[0]
         if len(iou) and iou.max() >= REMATCH_IOU:
             pairs[fi] = int(np.argmax(iou))
     return pairs

@@ -72,7 +72,6 @@ class PageReader:
         t0 = time.perf_counter()
         opts = self.options
         clean = clean_page(page.image, deskew=opts.deskew, perspective=opts.perspective)
-        tpl = opts.template
         lines, reg, warnings = self._lines_and_registration(clean)
         rotation = 0
         framing = len(tpl.framing) if tpl is not None else 0  # fields whose boxes can register (not tick boxes)
