@@ -205,8 +205,10 @@ def _boxes(mask: np.ndarray, thickness: float) -> list[Box]:
         return []
     cells: list[Rect] = []
     min_side = max(10, int(4 * thickness))
-    for c, hrow in zip(contours, hier[0], strict=True):
+    outlines: dict[int, Rect] = {}
+    for i, (c, hrow) in enumerate(zip(contours, hier[0], strict=True)):
         if hrow[3] < 0:  # outer contour, not a hole
+            outlines[i] = cv2.boundingRect(c)
             continue
         x, y, w, h = cv2.boundingRect(c)
         # narrow slivers too: a pen stroke taken for a separator cuts one off a cell (_on_pitch)
@@ -230,14 +232,27 @@ def _boxes(mask: np.ndarray, thickness: float) -> list[Box]:
         else:
             groups.append([c])
             parents.append(parent)
-    groups = [g for g in groups if max(c[2] for c in g) >= min_side]
-    groups.sort(key=lambda g: (g[0][1], g[0][0]))
+    keep = [max(c[2] for c in g) >= min_side for g in groups]
+    sole = {p for p in parents if parents.count(p) == 1}  # outlines holding one comb or box
     boxes = []
-    for g in groups:
+    for g, parent in sorted(((g, p) for g, p, k in zip(groups, parents, keep, strict=True) if k),
+                            key=lambda gp: (gp[0][0][1], gp[0][0][0])):
         x0 = min(r[0] for r in g)
         y0 = min(r[1] for r in g)
         x1 = max(r[0] + r[2] for r in g)
         y1 = max(r[1] + r[3] for r in g)
+        if parent in sole:
+            # a stroke written down a box's side leaves only a wedge between them, too far from
+            # a rectangle to be a cell: the box still reaches its printed outline
+            px, _, pw, _ = outlines[parent]
+            side = 1 + int(round(thickness))  # the grid's dilation, then the printed line
+            left, right = px + side, px + pw - side
+            if 0 < x0 - left <= y1 - y0:
+                x0 = left
+                g = [(x0, g[0][1], g[0][0] + g[0][2] - x0, g[0][3]), *g[1:]]
+            if 0 < right - x1 <= y1 - y0:
+                x1 = right
+                g = [*g[:-1], (g[-1][0], g[-1][1], x1 - g[-1][0], g[-1][3])]
         boxes.append(Box((x0, y0, x1 - x0, y1 - y0), g if len(g) > 1 else [g[0]]))
     return boxes
 

@@ -301,6 +301,22 @@ def test_an_upright_stroke_between_a_boxs_lines_is_writing_and_a_lost_separator_
     assert all(abs(c[2] - 80) <= 6 for c in comb.cells), comb.cells
 
 
+def test_a_comb_whose_first_letter_is_written_down_its_left_side_keeps_every_cell():
+    # the stroke leaves only a wedge between it and the box's side, no cell; the comb must
+    # still start at its printed side, or no pitch fits its separators
+    img = np.zeros((300, 1000), np.uint8)
+    x0, pitch, top, h = 40, 68, 100, 67
+    cv2.rectangle(img, (x0, top), (x0 + 12 * pitch, top + h), 255, 4)
+    for k in range(1, 12):
+        cv2.line(img, (x0 + pitch * k, top), (x0 + pitch * k, top + h), 255, 2)
+    cv2.line(img, (x0 + 2, top + h), (x0 + 14, top), 255, 4)  # an M's left stroke, then its first diagonal
+    cv2.line(img, (x0 + 14, top), (x0 + 34, top + 40), 255, 4)
+    img = draw_text(img, "ILLE", x0 + pitch + 4, top, h, width=0.85)
+    (comb,) = find_lines(img).boxes
+    assert len(comb.cells) == 12
+    assert all(abs(c[0] - (x0 + pitch * k)) <= 6 for k, c in enumerate(comb.cells)), comb.cells
+
+
 def test_a_glyph_wider_than_its_comb_cell_stays_whole_in_its_cell(tmp_path):
     from segmentation.decode import decode
     from worker.pipeline import PageReader, ReadOptions
