@@ -367,6 +367,13 @@ def remove_lines(binary: np.ndarray, lines: FormLines, scale: float = 1.0) -> np
             keep[y : y + h, x : x + w] = 255
         for y, x, h, w in _along(binary.T, vmask.T, near_h.T, lines.thickness, step, _rects(vmask)):
             keep[y : y + h, x : x + w] = 255
+        # a stroke kept where it meets a line and a bar kept where it runs along it, a pixel
+        # or two of line apart (the corner of a 2 on its baseline): one stroke, joined
+        gap = max(3, int(round(lines.thickness)) + 1)
+        restored = keep & line_px
+        along_h = cv2.morphologyEx(restored, cv2.MORPH_CLOSE, _rect_kernel(gap, 1)) & ~near_v
+        along_v = cv2.morphologyEx(restored, cv2.MORPH_CLOSE, _rect_kernel(1, gap)) & ~near_h
+        keep |= (along_h & cv2.dilate(hmask, _rect_kernel(3, 3))) | (along_v & cv2.dilate(vmask, _rect_kernel(3, 3)))
     return ink | (keep & line_px)
 
 

@@ -92,6 +92,17 @@ def test_a_bar_written_along_a_box_line_is_kept_and_the_lines_own_steps_are_not(
     assert remove_lines(coarse, fl, scale=2.0)[46:50, 600:640].max() == 0
 
 
+def test_a_bar_along_a_line_a_few_pixels_from_the_stroke_it_ends_stays_joined_to_it():
+    img = np.zeros((300, 900), np.uint8)
+    cv2.rectangle(img, (50, 60), (450, 163), 255, 4)  # a free box, a 2 standing on its bottom line
+    cv2.line(img, (140, 70), (100, 162), 255, 5)  # the diagonal, down to the line
+    img[163:168, 106:160] = 255  # the bar, along the line a few pixels on (kept as a bar on its own)
+    ink = remove_lines(img, find_lines(img))
+    assert (ink[160:168, 100:160].max(axis=0) > 0).all()  # the corner between them is kept too
+    n, _ = cv2.connectedComponents(ink[:, :480])
+    assert n - 1 == 1  # one 2, not a 7 and a dash
+
+
 def test_big_writing_over_the_box_lines_reads_as_written(tmp_path):
     """Glyphs 90-100% of the box height: bars of 7, T, E, Z, 2 lie on the box lines. Six forms
     read at 9.0% CER (32 of 356 characters); taking no stroke from along the lines, 14.6%."""
