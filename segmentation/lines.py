@@ -4,12 +4,13 @@ character strokes that cross them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
 
-Rect = tuple[int, int, int, int]  # x, y, w, h (working pixels)
+from segmentation.rects import Rect, overlap_ious
+
 PEN_DARKER = 50  # grey levels: a vertical run this much darker than pale printed lines is a pen stroke
 
 
@@ -269,7 +270,6 @@ def _on_pitch(box: Box, vrects: list[Rect], vmask: np.ndarray, thickness: float,
     if len(cells) < 2:
         return box
     x0, y0, bw, bh = box.rect
-    x1 = x0 + bw
     cell_h = float(np.median([c[3] for c in cells]))
     widths = [c[2] for c in cells]
     if max(widths) <= 1.35 * min(widths) and bw / len(cells) <= COMB_ASPECT * cell_h:
@@ -298,6 +298,16 @@ def _on_pitch(box: Box, vrects: list[Rect], vmask: np.ndarray, thickness: float,
             lost.append((int(near.sum()), fit))
     if not keep and lost:
         keep = max(lost, key=lambda c: c[0])[1]
+    return _cut(box, keep, vrects, vmask, thickness, binary)
+
+
+def _cut(box: Box, keep: list[tuple[float, float, float]], vrects: list[Rect], vmask: np.ndarray,
+         thickness: float, binary: np.ndarray) -> Box:
+    """``box`` cut at the separators in ``keep`` ((x centre, left cell's right edge, right
+    cell's left edge); all three the same for one put back on the pitch). The upright runs in
+    ``vrects`` that are none of them leave ``vmask``: they are writing."""
+    x0, y0, bw, bh = box.rect
+    x1 = x0 + bw
     kept = {k[0] for k in keep}
     pad = thickness + 3
     for x, y, ww, hh in vrects:  # the strokes taken for separators go back to the writing
@@ -316,6 +326,47 @@ def _on_pitch(box: Box, vrects: list[Rect], vmask: np.ndarray, thickness: float,
     rights = [*(le for _, le, _ in keep), x1]
     new = [(int(round(a)), y0, int(round(b - a)), bh) for a, b in zip(lefts, rights, strict=True)]
     return Box(box.rect, new if len(new) > 1 else [box.rect], box.open_top, placed)
+
+
+def impose_combs(lines: FormLines, binary: np.ndarray, combs: list[tuple[Rect, int]]) -> FormLines:
+    """``lines`` with each comb a template knows, (its registered rectangle, its number of
+    cells), cut into exactly that many cells on one pitch: writing that fills the cells joins
+    the box lines as separators do, and a comb then finds more cells, or fewer. The comb is
+    the printed box the rectangle lies on (a rectangle on none is left alone); each place on its
+    pitch takes the upright run nearest to it (within COMB_TOL of the pitch) as its separator
+    or, with none, has one put back; every other upright run in the box is writing."""
+    if not combs or lines.horizontal is None:
+        return lines
+    vmask = lines.mask & ~lines.horizontal
+    vrects = _rects(vmask)
+    boxes = list(lines.boxes)
+    for rect, n in combs:
+        ious = overlap_ious([rect], [b.rect for b in boxes])[0] if boxes else np.zeros(0)
+        if not len(ious) or ious.max() < COMB_IOU:
+            continue  # no printed box there: the registration may be off, and cells cut blind would be worse
+        on = int(ious.argmax())
+        box = boxes[on]
+        if len(box.cells) == n and not box.placed:
+            widths = [c[2] for c in box.cells]
+            if max(widths) <= 1.35 * min(widths):
+                continue  # found as printed
+        x0, y0, bw, bh = box.rect
+        pitch = bw / n
+        near = [r for r in vrects if y0 - bh / 2 <= r[1] + r[3] / 2 <= y0 + 1.5 * bh and r[3] >= bh / 2]
+        keep = []
+        for g in x0 + pitch * np.arange(1, n):
+            dist = [abs(r[0] + r[2] / 2 - g) for r in near]
+            j = int(np.argmin(dist)) if dist else -1
+            if j >= 0 and dist[j] <= COMB_TOL * pitch:
+                x, _, ww, _ = near[j]
+                keep.append((x + ww / 2, x, x + ww))
+            else:
+                keep.append((g, g, g))
+        boxes[on] = _cut(Box(box.rect, [], box.open_top), keep, vrects, vmask, lines.thickness, binary)
+    return replace(lines, mask=lines.horizontal | vmask, boxes=boxes)
+
+
+COMB_IOU = 0.4  # impose_combs: a registered comb lies on the printed box it overlaps this much
 
 
 def _underlines(hrects: list[Rect], boxes: list[Box]) -> list[Rect]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from segmentation.glyphs import overlap_ious
-from segmentation.lines import Box, Rect
+from segmentation.lines import Box
+from segmentation.rects import Rect, overlap_ious
 
 # The inside read: the box less this share of its shorter side on every edge, which keeps its
 # printed border (and a few px of registration slack) out.

@@ -4,7 +4,8 @@ Schema (exact)::
 
     {"name": "...", "page_size": [W, H],
      "fields": [{"name": "surname", "box": [x, y, w, h], "charset": "letters"},
-                {"name": "date", "box": [x, y, w, h], "charset": "digits", "pattern": "[0-3][0-9][01][0-9][0-9]{4}"}]}
+                {"name": "date", "box": [x, y, w, h], "charset": "digits", "pattern": "[0-3][0-9][01][0-9][0-9]{4}",
+                 "cells": 8}]}
 
 ``box`` is in the template's own pixel coordinates; ``charset`` is ``letters`` (A-Z),
 ``digits`` (0-9), ``alnum``, or ``mark`` (a tick box: its box is the printed square, and it
@@ -13,7 +14,10 @@ expression (Python ``re``) the field's text, spaces left out, must match in full
 whose text does not (a blank one too, unless the pattern allows it) needs review. ``page``,
 optional (default 1), is the page of a multi-page form the field is on: a file's pages are
 read as that form's pages in turn (page k as page (k - 1) mod P + 1 of a P-page form), so
-one file may hold many forms one after another."""
+one file may hold many forms one after another. ``cells``, optional (2 to 200, not for tick
+boxes), makes the field a comb of that many cells on one pitch: big writing whose strokes join
+the box lines as separators do then cannot add cells to it, or take them away (a field
+without it is read in the cells the page shows)."""
 
 from __future__ import annotations
 
@@ -28,12 +32,13 @@ import numpy as np
 
 from segmentation.charsets import FIELD_CHARSETS, MARK
 from segmentation.errors import TemplateError
-from segmentation.glyphs import overlap_ious
-from segmentation.lines import Box, Rect
+from segmentation.lines import Box
+from segmentation.rects import Rect, overlap_ious
 
 TOP_KEYS = {"name", "page_size", "fields"}
 FIELD_KEYS = {"name", "box", "charset"}
-FIELD_OPTIONAL = frozenset({"pattern", "page"})
+FIELD_OPTIONAL = frozenset({"pattern", "page", "cells"})
+MAX_CELLS = 200
 MAX_FORM_PAGES = 100
 
 
@@ -44,6 +49,7 @@ class FieldSpec:
     charset: str
     pattern: str | None = None  # the text (spaces left out) must match it in full
     page: int = 1  # the page of a multi-page form it is on
+    cells: int | None = None  # a comb field: its number of cells, on one pitch
 
     def fits(self, text: str) -> bool:
         """Whether ``text`` as read passes the field's pattern (always, without one)."""
@@ -79,7 +85,8 @@ class Template:
         return {"name": self.name, "page_size": list(self.page_size),
                 "fields": [{"name": f.name, "box": list(f.box), "charset": f.charset}
                            | ({"pattern": f.pattern} if f.pattern is not None else {})
-                           | ({"page": f.page} if f.page != 1 else {}) for f in self.fields]}
+                           | ({"page": f.page} if f.page != 1 else {})
+                           | ({"cells": f.cells} if f.cells is not None else {}) for f in self.fields]}
 
 
 def _num(v) -> bool:
@@ -140,7 +147,14 @@ def parse_template(data: dict, source: str = "<template>") -> Template:
         page = f.get("page", 1)
         if not isinstance(page, int) or isinstance(page, bool) or not 1 <= page <= MAX_FORM_PAGES:
             raise fail(f"{where}: 'page' must be a whole number from 1 to {MAX_FORM_PAGES}, got {page!r}")
-        out.append(FieldSpec(f["name"], tuple(float(v) for v in box), f["charset"], pattern, page))
+        cells = f.get("cells")
+        if cells is not None:
+            if f["charset"] == MARK:
+                raise fail(f"{where}: a tick box (charset 'mark') takes no 'cells'")
+            if not isinstance(cells, int) or isinstance(cells, bool) or not 2 <= cells <= MAX_CELLS:
+                raise fail(f"{where}: 'cells' must be a whole number from 2 to {MAX_CELLS} "
+                           f"(the comb's cells; leave it out for a free box), got {cells!r}")
+        out.append(FieldSpec(f["name"], tuple(float(v) for v in box), f["charset"], pattern, page, cells))
     missing = sorted(set(range(1, max(f.page for f in out) + 1)) - {f.page for f in out})
     if missing:
         raise fail(f"page(s) {missing} of the form have no fields (pages are numbered 1, 2, ... with none left out)")

@@ -32,6 +32,7 @@ def test_a_template_drafted_from_a_blank_form_reads_filled_ones(tmp_path):
     listed = [line.split()[2] + (" cells" if line.split()[3] == "cells" else "") for line in proc.stdout.splitlines()[:-1]]
     assert listed == kinds
     assert [f["charset"] for f in doc["fields"]] == ["alnum"] * len(LAYOUT) + ["mark"] * len(TICKS)
+    assert [f.get("cells") for f in doc["fields"]] == [f[4] if f[2] == "comb" else None for f in LAYOUT] + [None] * len(TICKS)
     for f, layout in zip(doc["fields"], LAYOUT, strict=False):  # where the layout put it, at 300 DPI
         assert np.allclose(f["box"], np.array(layout[5:9]) * 1.5, atol=0.03 * 1654 * 1.5), (f, layout)
     # name the fields and narrow their charsets as a person would, then read filled forms

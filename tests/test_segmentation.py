@@ -328,6 +328,52 @@ def test_a_comb_whose_first_letter_is_written_down_its_left_side_keeps_every_cel
     assert all(abs(c[0] - (x0 + pitch * k)) <= 6 for k, c in enumerate(comb.cells)), comb.cells
 
 
+def ts_in_a_comb(cells: int = 3) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A page with a comb of ``cells`` cells, a T filling each: its bar on the top line, its
+    stem down to the bottom line, halfway between the separators (white on black); and the comb."""
+    img = np.zeros((1100, 1654), np.uint8)
+    x0, pitch, top, h = 300, 96, 400, 100
+    cv2.rectangle(img, (x0, top), (x0 + cells * pitch, top + h), 255, 4)
+    for k in range(1, cells):
+        cv2.line(img, (x0 + pitch * k, top), (x0 + pitch * k, top + h), 255, 3)
+    for k in range(cells):
+        c = x0 + pitch * k + pitch // 2
+        cv2.line(img, (c - 30, top + 12), (c + 30, top + 12), 255, 6)
+        cv2.line(img, (c, top + 4), (c, top + h), 255, 6)
+    cv2.rectangle(img, (300, 700), (1300, 800), 255, 4)  # a free box below
+    return img, (x0, top, cells * pitch, h)
+
+
+def test_a_comb_of_known_cells_keeps_them_when_its_writing_joins_the_lines_like_separators():
+    from segmentation.lines import impose_combs
+
+    img, (x, y, w, h) = ts_in_a_comb()
+    lines = find_lines(img)
+    comb = next(b for b in lines.boxes if b.is_comb)
+    assert len(comb.cells) == 6  # the stems, halfway, are found as separators: six even cells
+    known = impose_combs(lines, img, [((x + 3, y + 3, w - 5, h - 5), 3)])
+    (comb,) = [b for b in known.boxes if b.is_comb]
+    assert [round((c[0] - x) / 96) for c in comb.cells] == [0, 1, 2]
+    assert known.mask[y + 50, x + 48] == 0 and known.mask[y + 50, x + 96] > 0  # a stem is writing, a separator a line
+    glyphs = find_glyphs(remove_lines(img, known), known, regions=[comb.rect], free_text=False)
+    assert [g.index for g in glyphs] == [1, 2, 3]
+
+
+def test_a_template_comb_field_with_its_cells_reads_writing_that_joins_its_lines():
+    from segmentation.decode import PageImage
+    from worker.pipeline import PageReader, ReadOptions
+
+    img, box = ts_in_a_comb()
+    read = {}
+    for cells in (None, 3):
+        fields = [{"name": "code", "box": list(box), "charset": "letters"} | ({"cells": cells} if cells else {}),
+                  {"name": "other", "box": [300, 700, 1000, 100], "charset": "letters"}]
+        t = parse_template({"name": "t", "page_size": [1654, 1100], "fields": fields})
+        page = PageReader(ReadOptions(template=t)).read_page(PageImage(255 - img, "ts.png", 1, None))
+        read[cells] = page.fields[0].text
+    assert read == {None: "", 3: "TTT"}  # without its cells, the stems are erased as separators
+
+
 def test_a_glyph_wider_than_its_comb_cell_stays_whole_in_its_cell(tmp_path):
     from segmentation.decode import decode
     from worker.pipeline import PageReader, ReadOptions

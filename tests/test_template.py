@@ -48,6 +48,12 @@ def test_a_multi_page_template_gives_each_page_of_a_file_its_own_fields_in_turn(
     assert parse_template(t.to_dict(), "form.json") == t and "page" not in t.to_dict()["fields"][0]
 
 
+def test_a_comb_field_records_its_cells_and_keeps_them_through_to_dict():
+    t = parse_template(field(cells=14))
+    assert t.fields[0].cells == 14 and parse_template(GOOD).fields[0].cells is None
+    assert parse_template(t.to_dict()) == t and "cells" not in parse_template(GOOD).to_dict()["fields"][0]
+
+
 def test_a_tick_box_field_has_the_mark_charset():
     t = parse_template(with_(fields=[GOOD["fields"][0], {"name": "agree", "box": [10, 100, 40, 40], "charset": "mark"}]))
     assert [f.charset for f in t.fields] == ["letters", "mark"]
@@ -76,6 +82,11 @@ def test_a_tick_box_field_has_the_mark_charset():
         (field(page=0), "'page' must be a whole number"),
         (field(page="2"), "'page' must be a whole number"),
         (field(page=True), "'page' must be a whole number"),
+        (field(cells=1), "'cells' must be a whole number from 2 to 200"),
+        (field(cells=201), "'cells' must be a whole number"),
+        (field(cells=8.0), "'cells' must be a whole number"),
+        (field(cells=True), "'cells' must be a whole number"),
+        (field(charset="mark", cells=2), "takes no 'cells'"),
         (with_(fields=[GOOD["fields"][0], {"name": "b", "box": [10, 20, 30, 40], "charset": "digits", "page": 3}]),
          r"page\(s\) \[2\] of the form have no fields"),
     ],

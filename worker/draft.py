@@ -2,7 +2,7 @@
 
 Every printed box, comb and underline the reader finds becomes a field, named by its place
 (``field_01`` in reading order), with the charset ``alnum``, or ``mark`` for a small square
-box on its own (a tick box). On a filled-in scan, a field written in digits (or letters)
+box on its own (a tick box); a comb's field records its number of cells (``cells``). On a filled-in scan, a field written in digits (or letters)
 only is drafted as a digits (letters) field. The draft is valid as it stands; a person
 renames the fields and checks their charsets, helped by the annotated page written beside it."""
 
@@ -86,7 +86,7 @@ def draft_template(path: str | Path, name: str | None = None,
     w, h = max(im.shape[1] for im in images), max(im.shape[0] for im in images)
     doc = {"name": name or Path(path).stem, "page_size": [w, h],
            "fields": [{"name": f.name, "box": list(f.box), "charset": f.charset} | ({"page": f.page} if pages > 1 else {})
-                      for f in fields]}
+                      | ({"cells": f.cells} if f.kind == "comb" else {}) for f in fields]}
     template = parse_template(doc, str(path))  # the draft is valid as written
     # a filled-in scan says more: a field written in digits only is a digits field
     from worker.pipeline import PageReader, ReadOptions

@@ -18,7 +18,7 @@ from segmentation.clean import PALE_LINE_GREY, CleanPage, clean_page, mask_grey
 from segmentation.decode import MAX_PAGES, MAX_PIXELS, PageImage, decode
 from segmentation.errors import FormicrError, InputError, TemplateError
 from segmentation.glyphs import find_glyphs, merge_candidates, unread_ink
-from segmentation.lines import FormLines, find_lines, reading_order, remove_lines
+from segmentation.lines import FormLines, find_lines, impose_combs, reading_order, remove_lines
 from segmentation.marks import mark_ink, read_mark, snap_to_box, snap_to_squares, split_tick_boxes
 from segmentation.normalize import normalize_batch
 from segmentation.template import Registration, Template, register, register_by_ink
@@ -117,8 +117,11 @@ class PageReader:
         """Characters and fields of one cleaned page, its lines found and registered."""
         opts = self.options
         tpl = opts.template
-        ink = remove_lines(clean.binary, lines, clean.scale)
         regions = [reg.field_rect(f.box) for f in tpl.fields] if tpl is not None else None
+        if tpl is not None:  # combs of a known number of cells: cut on their pitch, whatever the writing joins
+            lines = impose_combs(lines, clean.binary, [(r, f.cells) for f, r in zip(tpl.fields, regions, strict=True)
+                                                       if f.cells])
+        ink = remove_lines(clean.binary, lines, clean.scale)
 
         # tick boxes are read by their ink (_fields), never as characters; without a template,
         # every tick box found on the page is (free_ticks), and its ink is kept from the glyphs

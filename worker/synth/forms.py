@@ -83,7 +83,8 @@ def template_dict(name: str = "synthetic-application-v1", marks: bool = False) -
     """The template (the exact schema ``segmentation.template`` validates) for LAYOUT, and
     with ``marks`` its tick boxes (TICKS)."""
     fields = [{"name": f[0], "box": [f[5], f[6], f[7], f[8]], "charset": f[3]}
-              | ({"pattern": PATTERNS[f[0]]} if f[0] in PATTERNS else {}) for f in LAYOUT]
+              | ({"pattern": PATTERNS[f[0]]} if f[0] in PATTERNS else {})
+              | ({"cells": f[4]} if f[2] == "comb" else {}) for f in LAYOUT]
     if marks:
         fields += [{"name": t[0], "box": [t[2], t[3], t[4], t[4]], "charset": MARK} for t in TICKS]
     return {"name": name, "page_size": [PAGE_W, PAGE_H], "fields": fields}

@@ -1,0 +1,29 @@
+"""Rectangles (x, y, w, h) and how much they overlap, for every module that matches boxes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+Rect = tuple[int, int, int, int]  # x, y, w, h (working pixels)
+
+
+def overlap_areas(a: list[Rect], b: list[Rect]) -> np.ndarray:
+    """Intersection areas of every rect in ``a`` with every rect in ``b``: (len(a), len(b))."""
+    if not a or not b:
+        return np.zeros((len(a), len(b)))
+    ra, rb = np.asarray(a, float).reshape(-1, 4), np.asarray(b, float).reshape(-1, 4)
+    ow = (np.minimum(ra[:, None, 0] + ra[:, None, 2], rb[None, :, 0] + rb[None, :, 2])
+          - np.maximum(ra[:, None, 0], rb[None, :, 0]))
+    oh = (np.minimum(ra[:, None, 1] + ra[:, None, 3], rb[None, :, 1] + rb[None, :, 3])
+          - np.maximum(ra[:, None, 1], rb[None, :, 1]))
+    return np.clip(ow, 0, None) * np.clip(oh, 0, None)
+
+
+def overlap_ious(a: list[Rect], b: list[Rect]) -> np.ndarray:
+    """Intersection over union of every rect in ``a`` with every rect in ``b``: (len(a), len(b))."""
+    inter = overlap_areas(a, b)
+    if not inter.size:
+        return inter
+    ra, rb = np.asarray(a, float).reshape(-1, 4), np.asarray(b, float).reshape(-1, 4)
+    union = (ra[:, 2] * ra[:, 3])[:, None] + (rb[:, 2] * rb[:, 3])[None, :] - inter
+    return inter / np.maximum(union, 1)
