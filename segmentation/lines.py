@@ -350,8 +350,12 @@ def impose_combs(lines: FormLines, binary: np.ndarray, combs: list[tuple[Rect, i
             widths = [c[2] for c in box.cells]
             if max(widths) <= 1.35 * min(widths):
                 continue  # found as printed
+        # each end where the printed box has it, unless that is half a cell or more from the
+        # registered one (a tick comb found only in part, its first cells' ticks lost in the writing)
         x0, y0, bw, bh = box.rect
-        pitch = bw / n
+        rx0, rx1, half = rect[0], rect[0] + rect[2], rect[2] / n / 2
+        x0, x1 = (x0 if abs(x0 - rx0) < half else rx0), (x0 + bw if abs(x0 + bw - rx1) < half else rx1)
+        pitch = (x1 - x0) / n
         near = [r for r in vrects if y0 - bh / 2 <= r[1] + r[3] / 2 <= y0 + 1.5 * bh and r[3] >= bh / 2]
         keep = []
         for g in x0 + pitch * np.arange(1, n):
@@ -362,7 +366,8 @@ def impose_combs(lines: FormLines, binary: np.ndarray, combs: list[tuple[Rect, i
                 keep.append((x + ww / 2, x, x + ww))
             else:
                 keep.append((g, g, g))
-        boxes[on] = _cut(Box(box.rect, [], box.open_top), keep, vrects, vmask, lines.thickness, binary)
+        boxes[on] = _cut(Box((int(round(x0)), y0, int(round(x1 - x0)), bh), [], box.open_top), keep, vrects, vmask,
+                         lines.thickness, binary)
     return replace(lines, mask=lines.horizontal | vmask, boxes=boxes)
 
 

@@ -359,6 +359,23 @@ def test_a_comb_of_known_cells_keeps_them_when_its_writing_joins_the_lines_like_
     assert [g.index for g in glyphs] == [1, 2, 3]
 
 
+def test_a_comb_found_only_in_part_is_cut_from_where_the_template_puts_its_ends():
+    from segmentation.lines import impose_combs
+
+    img = np.zeros((400, 1000), np.uint8)
+    x0, pitch, top, h = 100, 80, 100, 80
+    cv2.line(img, (x0, top), (x0 + 6 * pitch, top), 255, 3)
+    cv2.line(img, (x0, top + h), (x0 + 6 * pitch, top + h), 255, 3)
+    for k in range(2, 7):  # the left side and the first separator lost (in writing, or to the scan)
+        cv2.line(img, (x0 + pitch * k, top), (x0 + pitch * k, top + h), 255, 3)
+    lines = find_lines(img)
+    (found,) = lines.boxes
+    assert len(found.cells) == 4  # only the part that closes
+    (comb,) = impose_combs(lines, img, [((x0 + 2, top + 2, 6 * pitch - 3, h - 3), 6)]).boxes
+    assert [round((c[0] - x0) / pitch) for c in comb.cells] == [0, 1, 2, 3, 4, 5]
+    assert abs(comb.cells[2][0] - (x0 + 2 * pitch)) <= 4  # cut at the printed separator
+
+
 def test_a_template_comb_field_with_its_cells_reads_writing_that_joins_its_lines():
     from segmentation.decode import PageImage
     from worker.pipeline import PageReader, ReadOptions
