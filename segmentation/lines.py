@@ -48,6 +48,7 @@ LINE_GAP = 7  # px at working scale: a gap this short in a printed horizontal li
 # separator (a bilevel scan broke it; one of two in a three-cell comb). Cells are at least
 # COMB_NARROW times as wide as tall.
 COMB_ASPECT, COMB_TOL, COMB_MISSING, COMB_NARROW = 2.0, 0.12, 4, 0.5
+PAGE_PITCH_TOL = 0.15  # _on_pitch: a grid this close to the pitch of the page's other combs is theirs
 SLIVER = 3  # px: the narrowest hole between lines kept as a (piece of a) cell
 FILLED_GAP = 0.75  # x cell height: cells of one outline this far apart are still one comb
 
@@ -96,7 +97,12 @@ def find_lines(binary: np.ndarray, grey: np.ndarray | None = None) -> FormLines:
     hrects = _rects(hmask)
     thickness = _thickness(hmask, hrects)
     boxes = _boxes(hmask | vfill, thickness)
-    boxes = [_on_pitch(b, vrects, vmask, thickness, binary) for b in boxes]
+    # a form prints its combs at one pitch, mostly: what most of them come to, cut on their own
+    scratch = vmask.copy()
+    first = [_on_pitch(b, vrects, scratch, thickness, binary) for b in boxes]
+    pitches = [b.rect[2] / len(b.cells) for b in first if b.is_comb]
+    pitch = float(np.median(pitches)) if len(pitches) >= 3 else None
+    boxes = [_on_pitch(b, vrects, vmask, thickness, binary, pitch) for b in boxes]
     underlines = _underlines(hrects, boxes)
     tick_boxes, tmask = _tick_combs(binary, hmask, underlines, thickness)
     if tick_boxes:
@@ -245,20 +251,30 @@ def _boxes(mask: np.ndarray, thickness: float) -> list[Box]:
         if parent in sole:
             # a stroke written down a box's side leaves only a wedge between them, too far from
             # a rectangle to be a cell: the box still reaches its printed outline
+            # (not toward the page's edge, within a box height: the scan may have cut the box
+            # off there, its last cell a part)
             px, _, pw, _ = outlines[parent]
             side = 1 + int(round(thickness))  # the grid's dilation, then the printed line
             left, right = px + side, px + pw - side
-            if 0 < x0 - left <= y1 - y0:
+            if px > y1 - y0 and 0 < x0 - left <= y1 - y0:
                 x0 = left
                 g = [(x0, g[0][1], g[0][0] + g[0][2] - x0, g[0][3]), *g[1:]]
-            if 0 < right - x1 <= y1 - y0:
+            if px + pw < mask.shape[1] - (y1 - y0) and 0 < right - x1 <= y1 - y0:
                 x1 = right
                 g = [*g[:-1], (g[-1][0], g[-1][1], x1 - g[-1][0], g[-1][3])]
         boxes.append(Box((x0, y0, x1 - x0, y1 - y0), g if len(g) > 1 else [g[0]]))
     return boxes
 
 
-def _on_pitch(box: Box, vrects: list[Rect], vmask: np.ndarray, thickness: float, binary: np.ndarray) -> Box:
+def _even(box: Box) -> bool:
+    """Cells as a printed comb has them: of one width, and no wider than COMB_ASPECT heights."""
+    widths = [c[2] for c in box.cells]
+    cell_h = float(np.median([c[3] for c in box.cells]))
+    return max(widths) <= 1.35 * min(widths) and box.rect[2] / len(box.cells) <= COMB_ASPECT * cell_h
+
+
+def _on_pitch(box: Box, vrects: list[Rect], vmask: np.ndarray, thickness: float, binary: np.ndarray,
+              page_pitch: float | None = None) -> Box:
     """A comb whose cells are uneven, or too wide for comb cells, holds separators that are pen
     strokes. Keep the most cells on one pitch whose every grid place has a separator (at most
     one place in COMB_MISSING may lack it; its cell boundary then goes on the grid), no wider
@@ -271,13 +287,13 @@ def _on_pitch(box: Box, vrects: list[Rect], vmask: np.ndarray, thickness: float,
         return box
     x0, y0, bw, bh = box.rect
     cell_h = float(np.median([c[3] for c in cells]))
-    widths = [c[2] for c in cells]
-    if max(widths) <= 1.35 * min(widths) and bw / len(cells) <= COMB_ASPECT * cell_h:
+    if _even(box):
         return box  # even cells: a printed comb
     # each separator: (x centre, the left cell's right edge, the right cell's left edge)
     seps = [((a[0] + a[2] + b[0]) / 2, a[0] + a[2], b[0]) for a, b in zip(cells, cells[1:], strict=False)]
     sx = np.array([c for c, _, _ in seps], float)
     keep: list[tuple[float, float, float]] = []
+    fits: list[tuple[float, int, list[tuple[float, float, float]]]] = []  # (pitch, places missing, keep)
     lost: list[tuple[int, list[tuple[float, float, float]]]] = []  # (separators on it, keep)
     # from the narrowest cells a comb has (half as wide as tall) to the widest
     for n in range(max(len(cells), int(bw / (COMB_NARROW * cell_h))), 1, -1):
@@ -290,13 +306,21 @@ def _on_pitch(box: Box, vrects: list[Rect], vmask: np.ndarray, thickness: float,
         near = dist[np.arange(n - 1), nearest] <= COMB_TOL * pitch
         fit = [seps[j] if ok else (g, g, g) for g, j, ok in zip(grid, nearest, near, strict=True)]
         if (~near).sum() <= (max(1, (n - 1) // COMB_MISSING) if n > 2 else 0):
-            keep = fit
-            break
+            fits.append((pitch, int((~near).sum()), fit))
+            continue
         # every separator on this grid, but more places without one: a comb whose separators
         # a bilevel scan of grey print broke (a pen stroke is seldom on the pitch)
         if (dist.min(axis=0) <= COMB_TOL * pitch).all() and near.sum() >= max(2, (n - 1) / 2):
             lost.append((int(near.sum()), fit))
-    if not keep and lost:
+    if fits:
+        # the most cells that fit; but where those lack a separator and a grid at the pitch of
+        # the page's other combs has every one, that grid (the stems of T, I and U halfway
+        # between separators fit one twice as fine, but for a place or so)
+        keep = fits[0][2]
+        whole = [f for f in fits if not f[1] and page_pitch is not None and abs(f[0] / page_pitch - 1) <= PAGE_PITCH_TOL]
+        if fits[0][1] and whole:
+            keep = whole[0][2]
+    elif lost:
         keep = max(lost, key=lambda c: c[0])[1]
     return _cut(box, keep, vrects, vmask, thickness, binary)
 

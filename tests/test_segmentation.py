@@ -315,8 +315,8 @@ def test_an_upright_stroke_between_a_boxs_lines_is_writing_and_a_lost_separator_
 def test_a_comb_whose_first_letter_is_written_down_its_left_side_keeps_every_cell():
     # the stroke leaves only a wedge between it and the box's side, no cell; the comb must
     # still start at its printed side, or no pitch fits its separators
-    img = np.zeros((300, 1000), np.uint8)
-    x0, pitch, top, h = 40, 68, 100, 67
+    img = np.zeros((300, 1200), np.uint8)
+    x0, pitch, top, h = 140, 68, 100, 67
     cv2.rectangle(img, (x0, top), (x0 + 12 * pitch, top + h), 255, 4)
     for k in range(1, 12):
         cv2.line(img, (x0 + pitch * k, top), (x0 + pitch * k, top + h), 255, 2)
@@ -389,6 +389,26 @@ def test_a_template_comb_field_with_its_cells_reads_writing_that_joins_its_lines
         page = PageReader(ReadOptions(template=t)).read_page(PageImage(255 - img, "ts.png", 1, None))
         read[cells] = page.fields[0].text
     assert read == {None: "", 3: "TTT"}  # without its cells, the stems are erased as separators
+
+
+def test_a_comb_that_fits_a_finer_grid_but_for_a_place_keeps_the_pitch_of_the_pages_other_combs():
+    img = np.zeros((1000, 1400), np.uint8)
+
+    def comb(top: int, n: int, pitch: int = 80, h: int = 80) -> None:
+        cv2.rectangle(img, (100, top), (100 + n * pitch, top + h), 255, 3)
+        for k in range(1, n):
+            cv2.line(img, (100 + pitch * k, top), (100 + pitch * k, top + h), 255, 2)
+
+    for top in (100, 250, 400):
+        comb(top, 6)
+    comb(550, 3)
+    for c in (140, 220):  # T stems halfway across the first two cells, from line to line
+        cv2.line(img, (c - 25, 560), (c + 25, 560), 255, 5)
+        cv2.line(img, (c, 552), (c, 630), 255, 5)
+    cv2.line(img, (300, 565), (300, 615), 255, 5)  # an I in the third, clear of the lines
+    lines = find_lines(img)
+    assert [len(b.cells) for b in lines.boxes] == [6, 6, 6, 3]  # not 6 half cells, one separator "lost"
+    assert lines.mask[600, 140] == 0 and lines.mask[600, 180] > 0  # the stems are writing
 
 
 def test_a_glyph_wider_than_its_comb_cell_stays_whole_in_its_cell(tmp_path):
