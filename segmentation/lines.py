@@ -333,11 +333,12 @@ def _cut(box: Box, keep: list[tuple[float, float, float]], vrects: list[Rect], v
     x0, y0, bw, bh = box.rect
     x1 = x0 + bw
     kept = {k[0] for k in keep}
-    pad = thickness + 3
+    pad, reach = thickness + 3, thickness / 2 + 2
     for x, y, ww, hh in vrects:  # the strokes taken for separators go back to the writing
         cx = x + ww / 2
+        # a piece of a kept separator spans its place; a stem beside it, however wide, does not
         if y0 - pad <= y + hh / 2 <= y0 + bh + pad and x0 + pad < cx < x1 - pad and \
-                not any(abs(cx - k) <= pad + ww / 2 for k in kept):
+                not any(x - reach <= k <= x + ww + reach for k in kept):
             vmask[y : y + hh, x : x + ww] = 0
     half, placed = thickness / 2 + 1, 0
     for g, le, r in keep:

@@ -376,6 +376,22 @@ def test_a_comb_found_only_in_part_is_cut_from_where_the_template_puts_its_ends(
     assert abs(comb.cells[2][0] - (x0 + 2 * pitch)) <= 4  # cut at the printed separator
 
 
+def test_a_wide_stem_written_just_beside_a_kept_separator_is_writing():
+    from segmentation.lines import impose_combs
+
+    img = np.zeros((400, 800), np.uint8)
+    x0, pitch, top, h = 100, 80, 100, 80
+    cv2.rectangle(img, (x0, top), (x0 + 6 * pitch, top + h), 255, 3)
+    for k in (1, 2, 3, 5):  # the fourth separator lost: the comb is cut on its pitch
+        cv2.line(img, (x0 + pitch * k, top), (x0 + pitch * k, top + h), 255, 3)
+    s = x0 + 2 * pitch
+    cv2.line(img, (s + 13, top + 1), (s + 12, top + h - 1), 255, 8)  # an L's stem from line to line, beside it
+    cv2.line(img, (s + 12, top + h - 8), (s + 50, top + h - 8), 255, 7)
+    lines = impose_combs(find_lines(img), img, [((x0 + 2, top + 2, 6 * pitch - 3, h - 3), 6)])
+    assert [round((c[0] - x0) / pitch) for c in lines.boxes[0].cells] == [0, 1, 2, 3, 4, 5]
+    assert lines.mask[top + 40, s - 1 : s + 2].all() and not lines.mask[top + 40, s + 6 : s + 18].any()
+
+
 def test_a_template_comb_field_with_its_cells_reads_writing_that_joins_its_lines():
     from segmentation.decode import PageImage
     from worker.pipeline import PageReader, ReadOptions
