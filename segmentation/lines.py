@@ -371,10 +371,6 @@ def impose_combs(lines: FormLines, binary: np.ndarray, combs: list[tuple[Rect, i
             continue  # no printed box there: the registration may be off, and cells cut blind would be worse
         on = int(ious.argmax())
         box = boxes[on]
-        if len(box.cells) == n and not box.placed:
-            widths = [c[2] for c in box.cells]
-            if max(widths) <= 1.35 * min(widths):
-                continue  # found as printed
         # each end where the printed box has it, unless that is half a cell or more from the
         # registered one (a tick comb found only in part, its first cells' ticks lost in the writing)
         x0, y0, bw, bh = box.rect
