@@ -440,17 +440,23 @@ def remove_lines(binary: np.ndarray, lines: FormLines, scale: float = 1.0) -> np
         vmask = lines.mask & ~hmask
         near_h, near_v = (cv2.dilate(m, _rect_kernel(3, 3)) for m in (hmask, vmask))
         step = max(1, int(round(scale)))
-        for x, y, w, h in _along(binary, hmask, near_v, lines.thickness, step):
+        hrects, vrects = _rects(hmask), _rects(vmask)
+        for x, y, w, h in _along(binary, hmask, near_v, lines.thickness, step, hrects, transposed=False):
             keep[y : y + h, x : x + w] = 255
-        for y, x, h, w in _along(binary.T, vmask.T, near_h.T, lines.thickness, step, _rects(vmask)):
+        for y, x, h, w in _along(binary.T, vmask.T, near_h.T, lines.thickness, step, vrects):
             keep[y : y + h, x : x + w] = 255
         # a stroke kept where it meets a line and a bar kept where it runs along it, a pixel
-        # or two of line apart (the corner of a 2 on its baseline): one stroke, joined
+        # or two of line apart (the corner of a 2 on its baseline): one stroke, joined (line
+        # by line: the page as a whole costs ten times as much)
         gap = max(3, int(round(lines.thickness)) + 1)
-        restored = keep & line_px
-        along_h = cv2.morphologyEx(restored, cv2.MORPH_CLOSE, _rect_kernel(gap, 1)) & ~near_v
-        along_v = cv2.morphologyEx(restored, cv2.MORPH_CLOSE, _rect_kernel(1, gap)) & ~near_h
-        keep |= (along_h & cv2.dilate(hmask, _rect_kernel(3, 3))) | (along_v & cv2.dilate(vmask, _rect_kernel(3, 3)))
+        for rects, near, other, kernel in ((hrects, near_h, near_v, _rect_kernel(gap, 1)),
+                                           (vrects, near_v, near_h, _rect_kernel(1, gap))):
+            for x, y, w, h in rects:
+                sl = (slice(max(0, y - 1), y + h + 1), slice(max(0, x - 1), x + w + 1))
+                restored = keep[sl] & line_px[sl]
+                if restored.any():
+                    joined = cv2.morphologyEx(restored, cv2.MORPH_CLOSE, kernel)
+                    keep[sl] |= joined & near[sl] & ~other[sl]
     return ink | (keep & line_px)
 
 
@@ -458,9 +464,9 @@ ALONG_EXCESS, ALONG_RUN, ALONG_LEAVE = 0.4, 1.0, 1.5  # x line thickness: see _a
 
 
 def _along(binary: np.ndarray, lmask: np.ndarray, near_other: np.ndarray, thickness: float,
-           step: int = 1, rects: list[Rect] | None = None) -> list[Rect]:
+           step: int = 1, rects: list[Rect] | None = None, transposed: bool = True) -> list[Rect]:
     """Stretches of each horizontal line (``lmask``; transposed for upright ones, with their
-    ``rects`` found untransposed) where the ink through the line is thicker than along most of
+    ``rects`` found untransposed, as ``transposed`` says; found here when not given) where the ink through the line is thicker than along most of
     that line by ALONG_EXCESS line thicknesses (at least 2 px, and more than the scan's
     ``step``), over ALONG_RUN thicknesses of length or more (at least 3 px), and from which a
     stroke leaves the line (ink runs on from it for ALONG_LEAVE thicknesses, at least 4 px): a
@@ -470,7 +476,10 @@ def _along(binary: np.ndarray, lmask: np.ndarray, near_other: np.ndarray, thickn
     excess = max(2, step + 1, int(round(ALONG_EXCESS * thickness)))
     min_run = max(3, int(round(ALONG_RUN * thickness)))
     leave = max(4, int(round(ALONG_LEAVE * thickness)))
-    rects = [(r[1], r[0], r[3], r[2]) for r in rects] if rects is not None else _rects(lmask)
+    if rects is None:
+        rects = _rects(lmask)
+    elif transposed:
+        rects = [(r[1], r[0], r[3], r[2]) for r in rects]
     rects = [r for r in rects if r[2] >= min_run]
     if not rects:
         return []
