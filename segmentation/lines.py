@@ -280,6 +280,8 @@ def _on_pitch(box: Box, vrects: list[Rect], vmask: np.ndarray, thickness: float,
     one place in COMB_MISSING may lack it; its cell boundary then goes on the grid), no wider
     than COMB_ASPECT cell heights; failing that, the grid with the most separators that has
     every separator on it and at least half its places filled; with none, the box is a free box.
+    Where the grid with the most cells lacks a separator and one at ``page_pitch`` (the page's
+    other combs') has them all, that one is kept.
     The strokes taken for separators leave ``vmask``, so they are read as writing, not erased as
     lines; what ``binary`` has of a separator put back (its dashes) joins it, so it is erased."""
     cells = box.cells
@@ -466,8 +468,8 @@ ALONG_EXCESS, ALONG_RUN, ALONG_LEAVE = 0.4, 1.0, 1.5  # x line thickness: see _a
 def _along(binary: np.ndarray, lmask: np.ndarray, near_other: np.ndarray, thickness: float,
            step: int = 1, rects: list[Rect] | None = None, transposed: bool = True) -> list[Rect]:
     """Stretches of each horizontal line (``lmask``; transposed for upright ones, with their
-    ``rects`` found untransposed, as ``transposed`` says; found here when not given) where the ink through the line is thicker than along most of
-    that line by ALONG_EXCESS line thicknesses (at least 2 px, and more than the scan's
+    ``rects`` found untransposed unless ``transposed`` is False; found here when not given)
+    where the ink through the line is thicker than along most of that line by ALONG_EXCESS line thicknesses (at least 2 px, and more than the scan's
     ``step``), over ALONG_RUN thicknesses of length or more (at least 3 px), and from which a
     stroke leaves the line (ink runs on from it for ALONG_LEAVE thicknesses, at least 4 px): a
     pen stroke drawn along the line, not a scan's ragged edge. Ink ``near_other`` lines (a
