@@ -4,6 +4,7 @@ UNIPEN/optdigits only; these glyphs come from the project's own skeleton generat
     python -m bench.forms [--count 40] [--seed 900] [--comb-style boxed|ticks|mixed] [--box-grey 0-255]
                           [--format png|jpg|tif|bmp] [--pen-grey 0-255] [--dpi N] [--captions] [--marks]
                           [--box-colour red|pink|green|...] [--pen-colour blue|paleblue|...] [--size LO HI]
+                          [--no-patterns] [--no-cells]
 
 Prints template-mode CER, template-free CER and the share of characters found; with
 ``--marks`` the forms carry four tick boxes each, and their reading is scored too."""
@@ -23,13 +24,17 @@ from worker.synth.forms import COLOURS, generate
 from worker.synth.score import Score, load_truth, score_free, score_free_marks, score_marks, score_template
 
 
-def evaluate(forms: list[Path], template_path: Path, patterns: bool = True) -> tuple[Score, Score, dict, list[int], list[int]]:
+def evaluate(forms: list[Path], template_path: Path, patterns: bool = True,
+             cells: bool = True) -> tuple[Score, Score, dict, list[int], list[int]]:
     """Template and template-free scores, template scores by format, and the tick boxes
     [read right, in all, wrong but flagged] read with the template and without. Without
-    ``patterns``, the template's field patterns are left out."""
+    ``patterns`` (``cells``), the template's field patterns (its combs' numbers of cells) are
+    left out."""
     template = load_template(template_path)
     if not patterns:
         template = replace(template, fields=tuple(replace(f, pattern=None) for f in template.fields))
+    if not cells:
+        template = replace(template, fields=tuple(replace(f, cells=None) for f in template.fields))
     tpl_reader = PageReader(ReadOptions(template=template))
     free_reader = PageReader(ReadOptions(), classifier=tpl_reader.classifier)
     tpl_score, free_score, by_fmt, marks, free_marks = Score(), Score(), {}, [0, 0, 0], [0, 0, 0]
@@ -75,6 +80,8 @@ def main() -> None:
                     help="photographed at an angle: the top corners move in by up to K of the width (0.05 is steep)")
     ap.add_argument("--no-patterns", action="store_true",
                     help="read without the template's field patterns (the date's and the country code's)")
+    ap.add_argument("--no-cells", action="store_true",
+                    help="read without the template's comb cell counts (cut each comb as the page shows it)")
     ap.add_argument("--size", type=float, nargs=2, default=None, metavar=("LO", "HI"),
                     help="writers' glyph height as a fraction of the box height (default 0.55 0.75; "
                          "from about 0.8 the writing touches the box lines)")
@@ -87,7 +94,8 @@ def main() -> None:
                          box_colour=args.box_colour, pen_colour=args.pen_colour,
                          size=tuple(args.size) if args.size else None, keystone=args.keystone)
         t1 = time.perf_counter()
-        tpl, free, by_fmt, marks, free_marks = evaluate(forms, Path(tmp) / "template.json", patterns=not args.no_patterns)
+        tpl, free, by_fmt, marks, free_marks = evaluate(forms, Path(tmp) / "template.json", patterns=not args.no_patterns,
+                                                          cells=not args.no_cells)
         t2 = time.perf_counter()
     colours = (f", {args.box_colour or 'black'} boxes, {args.pen_colour or 'black'} pen"
                if args.box_colour or args.pen_colour else "")
