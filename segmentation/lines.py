@@ -359,7 +359,8 @@ def impose_combs(lines: FormLines, binary: np.ndarray, combs: list[tuple[Rect, i
     """``lines`` with each comb a template knows, (its registered rectangle, its number of
     cells), cut into exactly that many cells on one pitch: writing that fills the cells joins
     the box lines as separators do, and a comb then finds more cells, or fewer. The comb is
-    the printed box the rectangle lies on (a rectangle on none is left alone); each place on its
+    the printed box the rectangle lies on (a rectangle on none, or a count that would make cells
+    narrower than COMB_NARROW of their height, is left alone); each place on its
     pitch takes the upright run nearest to it (within COMB_TOL of the pitch) as its separator
     or, with none, has one put back; every other upright run in the box is writing."""
     if not combs or lines.horizontal is None:
@@ -379,6 +380,8 @@ def impose_combs(lines: FormLines, binary: np.ndarray, combs: list[tuple[Rect, i
         rx0, rx1, half = rect[0], rect[0] + rect[2], rect[2] / n / 2
         x0, x1 = (x0 if abs(x0 - rx0) < half else rx0), (x0 + bw if abs(x0 + bw - rx1) < half else rx1)
         pitch = (x1 - x0) / n
+        if pitch < COMB_NARROW * bh:
+            continue  # not this comb's cells: the printed box holds fewer, leave it as found
         near = [r for r in vrects if y0 - bh / 2 <= r[1] + r[3] / 2 <= y0 + 1.5 * bh and r[3] >= bh / 2]
         keep = []
         for g in x0 + pitch * np.arange(1, n):

@@ -39,6 +39,7 @@ TOP_KEYS = {"name", "page_size", "fields"}
 FIELD_KEYS = {"name", "box", "charset"}
 FIELD_OPTIONAL = frozenset({"pattern", "page", "cells"})
 MAX_CELLS = 200
+MIN_CELL_ASPECT = 0.3  # a comb field's cells are at least this share of its height wide
 MAX_FORM_PAGES = 100
 
 
@@ -154,6 +155,9 @@ def parse_template(data: dict, source: str = "<template>") -> Template:
             if not isinstance(cells, int) or isinstance(cells, bool) or not 2 <= cells <= MAX_CELLS:
                 raise fail(f"{where}: 'cells' must be a whole number from 2 to {MAX_CELLS} "
                            f"(the comb's cells; leave it out for a free box), got {cells!r}")
+            if w / cells < MIN_CELL_ASPECT * h:
+                raise fail(f"{where}: {cells} cells in a box {w:g} wide would each be {w / cells:.3g} wide, "
+                           f"under {MIN_CELL_ASPECT:g} of the box height {h:g}: too narrow to write in")
         out.append(FieldSpec(f["name"], tuple(float(v) for v in box), f["charset"], pattern, page, cells))
     missing = sorted(set(range(1, max(f.page for f in out) + 1)) - {f.page for f in out})
     if missing:

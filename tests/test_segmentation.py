@@ -394,6 +394,7 @@ def test_a_wide_stem_written_just_beside_a_kept_separator_is_writing():
 
 def test_a_template_comb_field_with_its_cells_reads_writing_that_joins_its_lines():
     from segmentation.decode import PageImage
+    from segmentation.lines import impose_combs
     from worker.pipeline import PageReader, ReadOptions
 
     img, box = ts_in_a_comb()
@@ -405,6 +406,10 @@ def test_a_template_comb_field_with_its_cells_reads_writing_that_joins_its_lines
         page = PageReader(ReadOptions(template=t)).read_page(PageImage(255 - img, "ts.png", 1, None))
         read[cells] = page.fields[0].text
     assert read == {None: "", 3: "TTT"}  # without its cells, the stems are erased as separators
+    # a count the printed box cannot hold (cells under half as wide as tall) leaves it as found
+    lines = find_lines(img)
+    same = impose_combs(lines, img, [(box, 7)])
+    assert same.boxes == lines.boxes and np.array_equal(same.mask, lines.mask)
 
 
 def test_a_comb_that_fits_a_finer_grid_but_for_a_place_keeps_the_pitch_of_the_pages_other_combs():

@@ -87,6 +87,7 @@ def test_a_tick_box_field_has_the_mark_charset():
         (field(cells=8.0), "'cells' must be a whole number"),
         (field(cells=True), "'cells' must be a whole number"),
         (field(charset="mark", cells=2), "takes no 'cells'"),
+        (field(cells=20), r"20 cells in a box 300 wide would each be 15 wide, under 0.3 of the box height 60"),
         (with_(fields=[GOOD["fields"][0], {"name": "b", "box": [10, 20, 30, 40], "charset": "digits", "page": 3}]),
          r"page\(s\) \[2\] of the form have no fields"),
     ],
