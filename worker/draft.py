@@ -23,7 +23,7 @@ from segmentation.decode import PageImage, decode
 from segmentation.errors import BlankPageError
 from segmentation.lines import reading_order
 from segmentation.marks import split_tick_boxes
-from segmentation.template import parse_template
+from segmentation.template import MIN_CELL_ASPECT, parse_template
 from worker.pipeline import page_lines
 from worker.results import atomic_write
 
@@ -88,7 +88,8 @@ def draft_template(path: str | Path, name: str | None = None,
     w, h = max(im.shape[1] for im in images), max(im.shape[0] for im in images)
     doc = {"name": name or Path(path).stem, "page_size": [w, h],
            "fields": [{"name": f.name, "box": list(f.box), "charset": f.charset} | ({"page": f.page} if pages > 1 else {})
-                      | ({"cells": f.cells} if f.kind == "comb" else {}) for f in fields]}
+                      | ({"cells": f.cells} if f.kind == "comb" and f.box[2] >= MIN_CELL_ASPECT * f.box[3] * f.cells
+                         else {}) for f in fields]}
     template = parse_template(doc, str(path))  # the draft is valid as written
     # a filled-in scan says more: a field written in digits only is a digits field
     from worker.pipeline import PageReader, ReadOptions
