@@ -48,7 +48,7 @@ LINE_GAP = 7  # px at working scale: a gap this short in a printed horizontal li
 # separator (a bilevel scan broke it; one of two in a three-cell comb). Cells are at least
 # COMB_NARROW times as wide as tall.
 COMB_ASPECT, COMB_TOL, COMB_MISSING, COMB_NARROW = 2.0, 0.12, 4, 0.5
-PAGE_PITCH_TOL = 0.15  # _on_pitch: a grid this close to the pitch of the page's other combs is theirs
+PAGE_PITCH_TOL = 0.15  # _pick: a grid this close to the pitch of the page's other combs is theirs
 SLIVER = 3  # px: the narrowest hole between lines kept as a (piece of a) cell
 FILLED_GAP = 0.75  # x cell height: cells of one outline this far apart are still one comb
 
@@ -78,7 +78,7 @@ def find_lines(binary: np.ndarray, grey: np.ndarray | None = None) -> FormLines:
     vcand = _runs(binary, max(12, int(0.012 * h)), horizontal=False)
     vmask = np.zeros((h, w), np.uint8)  # calloc'd: only the kept lines' pages are touched
     # each joining run filled out to its upright rectangle, for finding cells: beside a slanted
-    # pen stroke taken for a separator, a cell stays a rectangle (_on_pitch then drops the stroke)
+    # pen stroke taken for a separator, a cell stays a rectangle (_cut then drops the stroke)
     vfill = np.zeros((h, w), np.uint8)
     vrects = []
     line_grey = float(np.median(grey[hmask > 0])) if grey is not None and hmask.any() else None
@@ -97,12 +97,13 @@ def find_lines(binary: np.ndarray, grey: np.ndarray | None = None) -> FormLines:
     hrects = _rects(hmask)
     thickness = _thickness(hmask, hrects)
     boxes = _boxes(hmask | vfill, thickness)
+    grids = [_grids(b) for b in boxes]
     # a form prints its combs at one pitch, mostly: what most of them come to, cut on their own
-    scratch = vmask.copy()
-    first = [_on_pitch(b, vrects, scratch, thickness, binary) for b in boxes]
-    pitches = [b.rect[2] / len(b.cells) for b in first if b.is_comb]
+    cells = [len(b.cells) if g is None else len(_pick(g)) + 1 for b, g in zip(boxes, grids, strict=True)]
+    pitches = [b.rect[2] / n for b, n in zip(boxes, cells, strict=True) if n > 1]
     pitch = float(np.median(pitches)) if len(pitches) >= 3 else None
-    boxes = [_on_pitch(b, vrects, vmask, thickness, binary, pitch) for b in boxes]
+    boxes = [b if g is None else _cut(b, _pick(g, pitch), vrects, vmask, thickness, binary)
+             for b, g in zip(boxes, grids, strict=True)]
     underlines = _underlines(hrects, boxes)
     tick_boxes, tmask = _tick_combs(binary, hmask, underlines, thickness)
     if tick_boxes:
@@ -218,7 +219,7 @@ def _boxes(mask: np.ndarray, thickness: float) -> list[Box]:
             outlines[i] = cv2.boundingRect(c)
             continue
         x, y, w, h = cv2.boundingRect(c)
-        # narrow slivers too: a pen stroke taken for a separator cuts one off a cell (_on_pitch)
+        # narrow slivers too: a pen stroke taken for a separator cuts one off a cell (_grids)
         if w < SLIVER or h < min_side or cv2.contourArea(c) < 0.8 * w * h:
             continue
         cells.append(((x - 1, y - 1, w + 2, h + 2), int(hrow[3])))  # undo the dilation of the grid
@@ -273,30 +274,27 @@ def _even(box: Box) -> bool:
     return max(widths) <= 1.35 * min(widths) and box.rect[2] / len(box.cells) <= COMB_ASPECT * cell_h
 
 
-def _on_pitch(box: Box, vrects: list[Rect], vmask: np.ndarray, thickness: float, binary: np.ndarray,
-              page_pitch: float | None = None) -> Box:
+Sep = tuple[float, float, float]  # a separator: (x centre, left cell's right edge, right cell's left edge)
+Grids = tuple[list[tuple[float, int, list[Sep]]], list[tuple[int, list[Sep]]]]
+
+
+def _grids(box: Box) -> Grids | None:
     """A comb whose cells are uneven, or too wide for comb cells, holds separators that are pen
-    strokes. Keep the most cells on one pitch whose every grid place has a separator (at most
-    one place in COMB_MISSING may lack it; its cell boundary then goes on the grid), no wider
-    than COMB_ASPECT cell heights; failing that, the grid with the most separators that has
-    every separator on it and at least half its places filled; with none, the box is a free box.
-    Where the grid with the most cells lacks a separator and one at ``page_pitch`` (the page's
-    other combs') has them all, that one is kept.
-    The strokes taken for separators leave ``vmask``, so they are read as writing, not erased as
-    lines; what ``binary`` has of a separator put back (its dashes) joins it, so it is erased."""
+    strokes: the pitches its separators fit, for ``_pick``. Fits: (pitch, places missing, the
+    separators to cut at) for each grid whose every place has a separator but at most one in
+    COMB_MISSING (its cell boundary then goes on the grid), no wider than COMB_ASPECT cell
+    heights, most cells first; lost: (separators on it, the separators) for each grid that has
+    every separator on it and at least half its places filled. None where the cells stand as
+    found (one cell, or even ones: a printed comb)."""
     cells = box.cells
-    if len(cells) < 2:
-        return box
-    x0, y0, bw, bh = box.rect
+    if len(cells) < 2 or _even(box):
+        return None
+    x0, _, bw, _ = box.rect
     cell_h = float(np.median([c[3] for c in cells]))
-    if _even(box):
-        return box  # even cells: a printed comb
-    # each separator: (x centre, the left cell's right edge, the right cell's left edge)
     seps = [((a[0] + a[2] + b[0]) / 2, a[0] + a[2], b[0]) for a, b in zip(cells, cells[1:], strict=False)]
     sx = np.array([c for c, _, _ in seps], float)
-    keep: list[tuple[float, float, float]] = []
-    fits: list[tuple[float, int, list[tuple[float, float, float]]]] = []  # (pitch, places missing, keep)
-    lost: list[tuple[int, list[tuple[float, float, float]]]] = []  # (separators on it, keep)
+    fits: list[tuple[float, int, list[Sep]]] = []
+    lost: list[tuple[int, list[Sep]]] = []
     # from the narrowest cells a comb has (half as wide as tall) to the widest
     for n in range(max(len(cells), int(bw / (COMB_NARROW * cell_h))), 1, -1):
         pitch = bw / n
@@ -314,24 +312,28 @@ def _on_pitch(box: Box, vrects: list[Rect], vmask: np.ndarray, thickness: float,
         # a bilevel scan of grey print broke (a pen stroke is seldom on the pitch)
         if (dist.min(axis=0) <= COMB_TOL * pitch).all() and near.sum() >= max(2, (n - 1) / 2):
             lost.append((int(near.sum()), fit))
-    if fits:
-        # the most cells that fit; but where those lack a separator and a grid at the pitch of
-        # the page's other combs has every one, that grid (the stems of T, I and U halfway
-        # between separators fit one twice as fine, but for a place or so)
-        keep = fits[0][2]
-        whole = [f for f in fits if not f[1] and page_pitch is not None and abs(f[0] / page_pitch - 1) <= PAGE_PITCH_TOL]
-        if fits[0][1] and whole:
-            keep = whole[0][2]
-    elif lost:
-        keep = max(lost, key=lambda c: c[0])[1]
-    return _cut(box, keep, vrects, vmask, thickness, binary)
+    return fits, lost
 
 
-def _cut(box: Box, keep: list[tuple[float, float, float]], vrects: list[Rect], vmask: np.ndarray,
-         thickness: float, binary: np.ndarray) -> Box:
-    """``box`` cut at the separators in ``keep`` ((x centre, left cell's right edge, right
-    cell's left edge); all three the same for one put back on the pitch). The upright runs in
-    ``vrects`` that are none of them leave ``vmask``: they are writing."""
+def _pick(grids: Grids, page_pitch: float | None = None) -> list[Sep]:
+    """The separators to cut a comb at, of its ``_grids``: the most cells that fit; but where
+    those lack a separator and a grid at ``page_pitch`` (the page's other combs') has every one,
+    that grid (the stems of T, I and U halfway between separators fit one twice as fine, but
+    for a place or so). Failing a fit, the lost grid with the most separators; with none, no
+    separator: a free box."""
+    fits, lost = grids
+    if not fits:
+        return max(lost, key=lambda c: c[0])[1] if lost else []
+    whole = [f for f in fits if not f[1] and page_pitch is not None and abs(f[0] / page_pitch - 1) <= PAGE_PITCH_TOL]
+    return whole[0][2] if fits[0][1] and whole else fits[0][2]
+
+
+def _cut(box: Box, keep: list[Sep], vrects: list[Rect], vmask: np.ndarray, thickness: float,
+         binary: np.ndarray) -> Box:
+    """``box`` cut at the separators in ``keep`` (all three places the same for one put back on
+    the pitch). The upright runs in ``vrects`` that are none of them leave ``vmask``: they are
+    writing, not erased as lines; what ``binary`` has of a separator put back (its dashes)
+    joins it, so it is erased."""
     x0, y0, bw, bh = box.rect
     x1 = x0 + bw
     kept = {k[0] for k in keep}
@@ -446,9 +448,10 @@ def remove_lines(binary: np.ndarray, lines: FormLines, scale: float = 1.0) -> np
         near_h, near_v = (cv2.dilate(m, _rect_kernel(3, 3)) for m in (hmask, vmask))
         step = max(1, int(round(scale)))
         hrects, vrects = _rects(hmask), _rects(vmask)
-        for x, y, w, h in _along(binary, hmask, near_v, lines.thickness, step, hrects, transposed=False):
+        for x, y, w, h in _along(binary, hmask, near_v, lines.thickness, step, hrects):
             keep[y : y + h, x : x + w] = 255
-        for y, x, h, w in _along(binary.T, vmask.T, near_h.T, lines.thickness, step, vrects):
+        upright = [(y, x, h, w) for x, y, w, h in vrects]  # as the transposed page has them
+        for y, x, h, w in _along(binary.T, vmask.T, near_h.T, lines.thickness, step, upright):
             keep[y : y + h, x : x + w] = 255
         # a stroke kept where it meets a line and a bar kept where it runs along it, a pixel
         # or two of line apart (the corner of a 2 on its baseline): one stroke, joined (line
@@ -469,11 +472,10 @@ ALONG_EXCESS, ALONG_RUN, ALONG_LEAVE = 0.4, 1.0, 1.5  # x line thickness: see _a
 
 
 def _along(binary: np.ndarray, lmask: np.ndarray, near_other: np.ndarray, thickness: float,
-           step: int = 1, rects: list[Rect] | None = None, transposed: bool = True) -> list[Rect]:
-    """Stretches of each horizontal line (``lmask``; transposed for upright ones, with their
-    ``rects`` found untransposed unless ``transposed`` is False; found here when not given)
-    where the ink through the line is thicker than along most of that line by ALONG_EXCESS line thicknesses (at least 2 px, and more than the scan's
-    ``step``), over ALONG_RUN thicknesses of length or more (at least 3 px), and from which a
+           step: int, rects: list[Rect]) -> list[Rect]:
+    """Stretches of each horizontal line (``lmask``, its lines' ``rects``; all transposed for
+    upright ones) where the ink through the line is thicker than along most of that line by
+    ALONG_EXCESS line thicknesses (at least 2 px, and more than the scan's ``step``), over ALONG_RUN thicknesses of length or more (at least 3 px), and from which a
     stroke leaves the line (ink runs on from it for ALONG_LEAVE thicknesses, at least 4 px): a
     pen stroke drawn along the line, not a scan's ragged edge. Ink ``near_other`` lines (a
     box's corner, a separator meeting the line) does not count. Returns the stretches'
@@ -481,10 +483,6 @@ def _along(binary: np.ndarray, lmask: np.ndarray, near_other: np.ndarray, thickn
     excess = max(2, step + 1, int(round(ALONG_EXCESS * thickness)))
     min_run = max(3, int(round(ALONG_RUN * thickness)))
     leave = max(4, int(round(ALONG_LEAVE * thickness)))
-    if rects is None:
-        rects = _rects(lmask)
-    elif transposed:
-        rects = [(r[1], r[0], r[3], r[2]) for r in rects]
     rects = [r for r in rects if r[2] >= min_run]
     if not rects:
         return []
