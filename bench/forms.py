@@ -21,13 +21,22 @@ from segmentation.decode import decode
 from segmentation.template import load_template
 from worker.pipeline import PageReader, ReadOptions
 from worker.synth.forms import COLOURS, generate
-from worker.synth.score import Score, load_truth, score_free, score_free_marks, score_marks, score_template
+from worker.synth.score import (
+    Score,
+    load_truth,
+    score_free,
+    score_free_fields,
+    score_free_marks,
+    score_marks,
+    score_template,
+)
 
 
 def evaluate(forms: list[Path], template_path: Path, patterns: bool = True,
-             cells: bool = True) -> tuple[Score, Score, dict, list[int], list[int]]:
-    """Template and template-free scores, template scores by format, and the tick boxes
-    [read right, in all, wrong but flagged] read with the template and without. Without
+             cells: bool = True) -> tuple[Score, Score, dict, list[int], list[int], list[int]]:
+    """Template and template-free scores, template scores by format, the tick boxes
+    [read right, in all, wrong but flagged] read with the template and without, and the
+    template-free text fields [read right, in all]. Without
     ``patterns`` (``cells``), the template's field patterns (its combs' numbers of cells) are
     left out."""
     template = load_template(template_path)
@@ -38,6 +47,7 @@ def evaluate(forms: list[Path], template_path: Path, patterns: bool = True,
     tpl_reader = PageReader(ReadOptions(template=template))
     free_reader = PageReader(ReadOptions(), classifier=tpl_reader.classifier)
     tpl_score, free_score, by_fmt, marks, free_marks = Score(), Score(), {}, [0, 0, 0], [0, 0, 0]
+    free_fields = [0, 0]
     for f in forms:
         page = next(decode(f))
         truth = load_truth(f)
@@ -47,11 +57,12 @@ def evaluate(forms: list[Path], template_path: Path, patterns: bool = True,
         free = free_reader.read_page(page)
         sf = score_free(truth, free)
         free_marks = [a + b for a, b in zip(free_marks, score_free_marks(truth, free), strict=True)]
+        free_fields = [a + b for a, b in zip(free_fields, score_free_fields(truth, free), strict=True)]
         tpl_score += st
         free_score += sf
         fmt = truth["scan"]["fmt"]
         by_fmt[fmt] = by_fmt.get(fmt, Score()) + st
-    return tpl_score, free_score, by_fmt, marks, free_marks
+    return tpl_score, free_score, by_fmt, marks, free_marks, free_fields
 
 
 def main() -> None:
@@ -94,7 +105,7 @@ def main() -> None:
                          box_colour=args.box_colour, pen_colour=args.pen_colour,
                          size=tuple(args.size) if args.size else None, keystone=args.keystone)
         t1 = time.perf_counter()
-        tpl, free, by_fmt, marks, free_marks = evaluate(forms, Path(tmp) / "template.json", patterns=not args.no_patterns,
+        tpl, free, by_fmt, marks, free_marks, free_fields = evaluate(forms, Path(tmp) / "template.json", patterns=not args.no_patterns,
                                                           cells=not args.no_cells)
         t2 = time.perf_counter()
     colours = (f", {args.box_colour or 'black'} boxes, {args.pen_colour or 'black'} pen"
@@ -107,6 +118,8 @@ def main() -> None:
     print(f"characters: {tpl.chars}")
     print(f"template mode:      CER {tpl.cer_template:.2%}  (target <= 2%)   found {tpl.found_rate:.2%}")
     print(f"template-free mode: CER {free.cer_free:.2%}  (target <= 5%)   found {free.found_rate:.2%}")
+    print(f"template-free fields (field_01... by place): {free_fields[0]} of {free_fields[1]} read right "
+          f"({free_fields[0] / max(free_fields[1], 1):.2%})")
     print(f"characters found (template mode): {tpl.found_rate:.2%}  (target >= 99.5%)")
     print(f"review flags (template mode): of {tpl.fields} fields, {tpl.wrong_unflagged} read wrong and not flagged, "
           f"{tpl.right_flagged} read right and flagged")

@@ -315,8 +315,8 @@ def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = N
             boxes.append(Box(r, sorted(inner) if len(inner) > 1 else []))
     if free_text is None:
         free_text = not boxes
-    if regions is None:  # writing on a free line: the band above each underline reads like a box
-        boxes += _underline_bands(lines, ink.shape)
+    if regions is None:
+        boxes = reading_places(lines, ink.shape)
     # Box height sets the scale of its characters (ignore specks well below it).
     min_h = [0.18 * b.rect[3] for b in boxes]
     owner = _owners(comps, boxes)
@@ -395,6 +395,13 @@ def _box_rows(comps: list[_Comp], box_h: int) -> list[list[_Comp]]:
         if c.h < SHORT_PIECE * char_h:
             rows[int(np.argmin([abs(c.y + c.h / 2 - m) for m in centres]))].append(c)
     return rows
+
+
+def reading_places(lines: FormLines, shape: tuple[int, int]) -> list[Box]:
+    """Where a template-free read looks for writing, in the order its glyphs' ``region``
+    indexes them: the page's boxes and combs, then the band above each free underline (writing
+    on a free line reads like a box)."""
+    return list(lines.boxes) + _underline_bands(lines, shape)
 
 
 def _underline_bands(lines: FormLines, shape: tuple[int, int]) -> list[Box]:

@@ -112,3 +112,28 @@ def test_a_template_drafted_from_the_pages_of_a_multi_page_form_reads_each_page(
         assert score_template(truth, read).cer_template < 0.05
     proc = formicr("template", str(tmp_path / "blank.tif"), "--pages", "3", "--out", str(tmp_path / "three.json"))
     assert proc.returncode == 3 and "has 2 page(s), not the 3 asked for" in proc.stderr
+
+
+def test_a_template_free_read_names_its_fields_as_the_drafted_template_does(tmp_path):
+    """Read without a template, every box, comb and tick box is a field named by its place, as
+    ``formicr template`` drafts it from the blank form, so one form's reads line up column for
+    column with the drafted template's (both skewed, differently)."""
+    from segmentation.decode import decode
+    from worker.draft import draft_template
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.score import levenshtein
+
+    blank, _ = scanned(tmp_path, "blank", 3, Scan(dpi=300, angle=1.2, noise=3), blank=True)
+    _, drafted, _ = draft_template(blank)
+    filled, truth = scanned(tmp_path, "filled", 44, Scan(dpi=200, angle=-1.5, noise=4))
+    page = PageReader(ReadOptions()).read_page(next(decode(filled)))
+    assert [f.name for f in page.fields] == [f.name for f in drafted]
+    assert [f.charset == "mark" for f in page.fields] == [f.kind == "tick" for f in drafted]
+    # in reading order, field for field: the layout's fields row by row, then the tick boxes
+    want = {f["name"]: f["text"] for f in truth["fields"]}
+    names = [f[0] for f in LAYOUT] + [t[0] for t in TICKS]
+    edits = sum(levenshtein(f.text.replace(" ", ""), want[n]) for f, n in zip(page.fields, names, strict=True))
+    assert edits <= 0.05 * sum(len(want[n]) for n in names), [(f.name, f.text, want[n]) for f, n in zip(page.fields, names, strict=True)]
+    for f in page.fields:
+        assert all(c.field == f.name for c in f.characters)
+        assert f.needs_review == (bool(f.characters) and f.confidence < 0.8) or f.charset == "mark"

@@ -147,7 +147,8 @@ def test_end_to_end_cer_on_generated_forms_is_below_a_floor(reader, form_files):
 def test_template_free_read_and_inputs_by_directory_and_glob(forms_dir, tmp_path):
     proc = formicr("read", str(forms_dir), "--out", str(tmp_path / "a"), "--jobs", "1")
     assert proc.returncode == 0, proc.stderr
-    assert rows(tmp_path / "a" / "fields.csv") == []  # no tick boxes on these forms: nothing else is a field
+    fields = rows(tmp_path / "a" / "fields.csv")  # every box and comb on the page, named by place
+    assert fields and {f["field"] for f in fields} == {f"field_{i:02d}" for i in range(1, 10)}
     by_dir = rows(tmp_path / "a" / "characters.csv")
     proc = formicr("read", str(forms_dir / "form_*"), "--out", str(tmp_path / "b"), "--jobs", "1")
     assert proc.returncode == 0, proc.stderr
@@ -327,6 +328,28 @@ def test_template_free_reads_writing_on_a_free_underline_as_well_as_in_boxes():
         draw_glyph(page, ch, 200 + 70 * i, 630, 42, 60, writer, rng)
     res = PageReader(ReadOptions()).read_page(PageImage(page, "lines.png", 1, None))
     assert [ln.text for ln in res.lines] == ["AB", "CDEF"]
+    # each place to write is a field, in reading order: the box, then the line
+    assert [(f.name, f.text) for f in res.fields] == [("field_01", "AB"), ("field_02", "CDEF")]
+
+
+def test_writing_on_a_page_without_form_lines_is_a_field_per_row_of_writing():
+    import random
+
+    import numpy as np
+
+    from segmentation.decode import PageImage
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import Writer, draw_glyph
+
+    page = np.full((2339, 1654), 255, np.uint8)
+    rng, writer = random.Random(2), Writer(0.0, 0.01, 0.1, 1.0, 0.7, 0.0, 3)
+    for row, (text, y) in enumerate((("HELLO", 400), ("4021", 700))):
+        for i, ch in enumerate(text):
+            draw_glyph(page, ch, 200 + 75 * i + 20 * row, y, 42, 60, writer, rng)
+    res = PageReader(ReadOptions()).read_page(PageImage(page, "notes.png", 1, None))
+    assert [(f.name, f.text) for f in res.fields] == [("text_01", "HELLO"), ("text_02", "4021")]
+    assert all(f.work_rect is not None and f.work_rect[2] > 0 for f in res.fields)
+    assert [c.field for c in res.characters] == ["text_01"] * 5 + ["text_02"] * 4
 
 
 # (past about 8.5 degrees the simulated scan, which keeps the page's own frame, crops the

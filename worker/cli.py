@@ -143,7 +143,8 @@ def evaluate(model, data, writers, pen):
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--template", "template_path", type=click.Path(path_type=Path), default=None,
               help="Form template JSON: read its fields (fields.csv) with their charsets. Without "
-              "one, every box and line is read, and fields.csv holds the tick boxes (tick_01...).")
+              "one, every box, comb, underline and tick box is a field, field_01... in reading order, "
+              "named as 'formicr template' drafts them.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("out"), show_default=True)
 @click.option("--jobs", type=click.IntRange(1, 256), default=None, help="Processes (default: number of cores).")
 @click.option("--annotate", is_flag=True, help="Write one annotated PNG per page to OUT/annotated/, and "

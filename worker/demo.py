@@ -13,7 +13,14 @@ from segmentation.template import load_template
 from worker.pipeline import ReadOptions
 from worker.runner import run_read
 from worker.synth.forms import generate
-from worker.synth.score import Score, load_truth, score_free, score_free_marks, score_template
+from worker.synth.score import (
+    Score,
+    load_truth,
+    score_free,
+    score_free_fields,
+    score_free_marks,
+    score_template,
+)
 
 SAMPLES = Path("samples/forms")
 OUT = Path("out")
@@ -29,7 +36,7 @@ def main() -> int:
     summary, results = run_read(forms, OUT / "demo", ReadOptions(template=load_template(template),
                                 annotate_dir=OUT / "demo" / "annotated"))
     free_summary, free_results = run_read(forms, OUT / "demo-free", ReadOptions(annotate_dir=OUT / "demo-free" / "annotated"))
-    total_t, total_f, free_ticks = Score(), Score(), [0, 0]
+    total_t, total_f, free_ticks, free_fields = Score(), Score(), [0, 0], [0, 0]
     for r, fr in zip(results, free_results, strict=True):
         truth = load_truth(r.source)
         for e in r.errors:
@@ -38,6 +45,7 @@ def main() -> int:
             s, sf = score_template(truth, page), score_free(truth, free_page)
             total_t, total_f = total_t + s, total_f + sf
             free_ticks = [a + b for a, b in zip(free_ticks, score_free_marks(truth, free_page)[:2], strict=True)]
+            free_fields = [a + b for a, b in zip(free_fields, score_free_fields(truth, free_page), strict=True)]
             print(f"\n{page.source} (page {page.page}, skew {page.skew:+.1f} deg): CER {s.cer_template:.1%}")
             want = {f["name"]: f["text"] for f in truth["fields"]}
             for f in page.fields:
@@ -48,7 +56,8 @@ def main() -> int:
     print(f"template-free mode: {free_summary.line()}")
     print(f"character error rate: template {total_t.cer_template:.2%}, template-free {total_f.cer_free:.2%}; "
           f"characters found {total_t.found_rate:.2%}")
-    print(f"tick boxes without the template (found on the page, tick_01...): {free_ticks[0]} of {free_ticks[1]} read right")
+    print(f"without the template, fields named by place (field_01...): {free_fields[0]} of {free_fields[1]} text fields "
+          f"and {free_ticks[0]} of {free_ticks[1]} tick boxes read right")
     print(f"CSVs: {OUT}/demo/{{characters,fields,errors}}.csv and {OUT}/demo-free/{{characters,fields,errors}}.csv")
     print(f"annotated pages: {OUT}/demo/annotated/*.png")
     flagged = sum(f.needs_review for r in results for p in r.pages for f in p.fields)

@@ -21,6 +21,7 @@ from segmentation.charsets import DIGITS, LETTERS, MARK
 from segmentation.clean import clean_page
 from segmentation.decode import PageImage, decode
 from segmentation.errors import BlankPageError
+from segmentation.glyphs import reading_places
 from segmentation.lines import reading_order
 from segmentation.marks import split_tick_boxes
 from segmentation.template import MIN_CELL_ASPECT, parse_template
@@ -50,13 +51,15 @@ def draft_fields(grey: np.ndarray) -> list[DraftField]:
     ticks, boxes = split_tick_boxes(clean.binary, lines.mask, lines.boxes)
     for b in boxes:
         found.append((clean.input_box(*b.rect), "comb" if b.is_comb else "box", len(b.cells) if b.is_comb else 1))
-    found += [(clean.input_box(*r), "tick", 1) for r in ticks]
-    heights = [f[0][3] for f in found if f[1] != "tick"]
+    heights = [f[0][3] for f in found]
     space = int(np.median(heights)) if heights else int(UNDERLINE_HEIGHT * long_side)
     for r in lines.underlines:
         x, y, w, h = clean.input_box(*r)
         found.append(((x, max(0, y - space), w, min(space + h, y + h)), "line", 1))
-    ordered = [found[i] for i in reading_order([f[0] for f in found])]
+    found += [(clean.input_box(*r), "tick", 1) for r in ticks]
+    # ordered as a template-free read names its fields: the same places, on the deskewed page
+    where = [p.rect for p in reading_places(replace(lines, boxes=boxes), clean.binary.shape)] + list(ticks)
+    ordered = [found[i] for i in reading_order(where)]
     width = max(2, len(str(len(ordered))))
     return [DraftField(f"field_{i:0{width}d}", box, MARK if kind == "tick" else "alnum", kind, cells)
             for i, (box, kind, cells) in enumerate(ordered, start=1)]

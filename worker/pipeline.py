@@ -17,7 +17,7 @@ from segmentation.charsets import MARK, MARKED
 from segmentation.clean import PALE_LINE_GREY, CleanPage, clean_page, mask_grey
 from segmentation.decode import MAX_PAGES, MAX_PIXELS, PageImage, decode
 from segmentation.errors import FormicrError, InputError, TemplateError
-from segmentation.glyphs import find_glyphs, merge_candidates, unread_ink
+from segmentation.glyphs import find_glyphs, merge_candidates, reading_places, unread_ink
 from segmentation.lines import FormLines, find_lines, impose_combs, reading_order, remove_lines
 from segmentation.marks import mark_ink, read_mark, snap_to_box, snap_to_squares, split_tick_boxes
 from segmentation.normalize import normalize_batch
@@ -29,6 +29,7 @@ from worker.results import REVIEW_THRESHOLD, Character, ErrorRow, Field, Line, P
 # A field is flagged when ink that no read character covers adds up to this times the field
 # height squared: about half a hand-printed character (its ink is ~0.07 h^2 at 60% of h).
 UNREAD_INK = 0.03
+FREE_CHARSET = "alnum"  # a template-free field's: its words settle letters or digits (word_charsets)
 WIDENED_MARGIN = 2  # cells a bilevel page's widened lines must add to be used instead
 
 
@@ -160,11 +161,17 @@ class PageReader:
         if charsets is None and opts.word_context:
             charsets = self.classifier.word_charsets(probs, [(g.line, g.word, g.region) for g in glyphs])
         preds = self.classifier.decode(probs, charsets, top_k=opts.top_k)
+        if tpl is None:  # every place to write on the page is a field, named as formicr template drafts it
+            places = [b.rect for b in reading_places(char_lines, clean.binary.shape)]
+            place_names, run_names = free_field_names(places + free_ticks, glyphs)
+            field_of = lambda g: place_names[g.region] if g.region >= 0 else run_names[g.run]  # noqa: E731
+        else:
+            field_of = lambda g: tpl.fields[g.region].name  # noqa: E731
         chars = []
         for g, p in zip(glyphs, preds, strict=True):
             bx, by, bw, bh = clean.input_box(*g.rect)
             chars.append(Character(g.line, g.index, g.word, bx, by, bw, bh, p.char, p.confidence, p.alternatives,
-                                   tpl.fields[g.region].name if tpl is not None else None, g.rect))
+                                   field_of(g), g.rect))
         line_list = []
         for c in chars:
             if not line_list or line_list[-1].number != c.line:
@@ -182,11 +189,18 @@ class PageReader:
             ticks = self._ticks(clean, lines, [regions[i] if i in tick else None for i in range(len(regions))],
                                 light_pen=lighter is not None, squares=squares)
             fields = self._fields(chars, unread, regions, ticks, unregistered=bool(warnings))
-        elif free_ticks:
-            rects = [free_ticks[i] for i in reading_order(free_ticks)]
-            ticks = self._ticks(clean, lines, rects, light_pen=lighter is not None)
-            width = max(2, len(str(len(rects))))
-            fields = [self._mark_field(f"tick_{i + 1:0{width}d}", ticks[i], rects[i]) for i in range(len(rects))]
+        else:
+            ticks = self._ticks(clean, lines, [None] * len(places) + free_ticks, light_pen=lighter is not None)
+            by_name = {}
+            for i, (name, rect) in enumerate(zip(place_names, places + free_ticks, strict=True)):
+                by_name[name] = self._mark_field(name, ticks[i], rect) if i in ticks else \
+                    self._text_field(name, FREE_CHARSET, chars, rect)
+            fields = [by_name[n] for n in sorted(by_name)]
+            for name in dict.fromkeys(run_names[g.run] for g in glyphs if g.region < 0):  # free writing
+                mine = [c.work_rect for c in chars if c.field == name]
+                x0, y0 = min(r[0] for r in mine), min(r[1] for r in mine)
+                x1, y1 = max(r[0] + r[2] for r in mine), max(r[1] + r[3] for r in mine)
+                fields.append(self._text_field(name, FREE_CHARSET, chars, (x0, y0, x1 - x0, y1 - y0)))
         h, w = page.image.shape
         return PageResult(page.source, page.page, line_list, fields, (w, h), clean.angle, warnings=warnings,
                           rotation=rotation)
@@ -252,18 +266,26 @@ class PageReader:
             if i in ticks:
                 out.append(self._mark_field(spec.name, ticks[i], rect, unregistered))
                 continue
-            mine = sorted((c for c in chars if c.field == spec.name), key=lambda c: (c.line, c.index))
-            text, prev = [], None
-            for c in mine:
-                if prev is not None and (c.line, c.word) != (prev.line, prev.word):
-                    text.append(" ")
-                text.append(c.char)
-                prev = c
-            conf = min((c.confidence for c in mine), default=1.0)
-            doubtful = bool(mine) and conf < self.options.review_threshold
-            out.append(Field(spec.name, spec.charset, "".join(text), conf,
-                             unregistered or lost or doubtful or not spec.fits("".join(text)), mine, rect))
+            f = self._text_field(spec.name, spec.charset, chars, rect)
+            f.needs_review |= unregistered or lost or not spec.fits(f.text)
+            out.append(f)
         return out
+
+    def _text_field(self, name: str, charset: str, chars: list[Character],
+                    rect: tuple[int, int, int, int]) -> Field:
+        """The field ``name`` from its characters (those whose ``field`` it is): joined in
+        reading order with a space between words, as sure as its weakest character, flagged
+        for review when that is below the threshold."""
+        mine = sorted((c for c in chars if c.field == name), key=lambda c: (c.line, c.index))
+        text, prev = [], None
+        for c in mine:
+            if prev is not None and (c.line, c.word) != (prev.line, prev.word):
+                text.append(" ")
+            text.append(c.char)
+            prev = c
+        conf = min((c.confidence for c in mine), default=1.0)
+        return Field(name, charset, "".join(text), conf, bool(mine) and conf < self.options.review_threshold,
+                     mine, rect)
 
     def read_file(self, path: str | Path, display: str | None = None) -> FileResult:
         """Every page of one file; bad input becomes error rows. Only TransientError
@@ -286,6 +308,20 @@ class PageReader:
 
 
 TICK_MARGIN = 0.15  # a tick box's ink is kept from the glyphs this share of its side beyond its edges (a tick overshoots)
+
+
+def free_field_names(spots: list[tuple[int, int, int, int]], glyphs: list) -> tuple[list[str], dict[int, str]]:
+    """Template-free field names: each place on the page (``spots``: its boxes, combs and
+    underline bands as find_glyphs indexes them, then its tick boxes; on the deskewed page)
+    ``field_01``... in reading order, as ``formicr template`` drafts them; each run of free
+    writing outside them (glyph ``run``, region -1) ``text_01``... in reading order."""
+    width = max(2, len(str(len(spots))))
+    names = [""] * len(spots)
+    for k, i in enumerate(reading_order(spots), start=1):
+        names[i] = f"field_{k:0{width}d}"
+    runs = list(dict.fromkeys(g.run for g in sorted(glyphs, key=lambda g: (g.line, g.index)) if g.region < 0))
+    width = max(2, len(str(len(runs))))
+    return names, {r: f"text_{k:0{width}d}" for k, r in enumerate(runs, start=1)}
 
 
 def _erase(ink: np.ndarray, rects: list[tuple[int, int, int, int]]) -> np.ndarray:

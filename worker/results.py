@@ -162,8 +162,7 @@ def sort_rows(rows: list[list]) -> list[list]:
 
 
 def write_csvs(out_dir: str | Path, chars: list[list], fields: list[list], errors: list[list]) -> dict[str, Path]:
-    """Sort and write the output CSVs atomically. Without a template, fields.csv holds the tick
-    boxes found on the page (``tick_01``...), which are not characters."""
+    """Sort and write the output CSVs atomically (fields keep their order within a page)."""
     out = Path(out_dir)
     paths = {"characters": out / CHARACTERS_CSV, "fields": out / FIELDS_CSV, "errors": out / ERRORS_CSV}
     atomic_write(paths["characters"], csv_text(CHARACTER_COLUMNS, sort_rows(chars)))

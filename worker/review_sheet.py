@@ -1,7 +1,6 @@
 """The review sheet: one HTML page listing every field that needs review, each with the crop
 of the page it was read from, so a reviewer keys corrections from the image without opening
-the scans. Written with ``--annotate``, beside the CSVs, by both drivers (without a template its
-fields are the tick boxes found on the pages)."""
+the scans. Written with ``--annotate``, beside the CSVs, by both drivers."""
 
 from __future__ import annotations
 

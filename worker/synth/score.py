@@ -113,9 +113,20 @@ def score_marks(truth: dict, page: PageResult) -> tuple[int, int, int]:
     return _mark_counts([(f["text"], got.get(f["name"])) for f in truth["fields"] if f.get("kind") == "mark"])
 
 
+def score_free_fields(truth: dict, page: PageResult) -> tuple[int, int]:
+    """(fields read right, fields) for a template-free read, whose fields are named by place
+    in reading order (``field_01``...): the truth's text fields are matched in the form's own
+    order, which is its reading order, to the read's fields that are not tick boxes (a box not
+    found shifts the rest, as it shifts their names)."""
+    want = [f["text"] for f in _text_fields(truth)]
+    got = [f.text.replace(" ", "") for f in page.fields if f.charset != MARK]
+    return sum(k < len(got) and got[k] == w for k, w in enumerate(want)), len(want)
+
+
 def score_free_marks(truth: dict, page: PageResult) -> tuple[int, int, int]:
-    """The same for a template-free read, whose tick boxes are ``tick_01``... in reading order:
-    the truth's tick boxes are matched in the form's reading order (a box not found is wrong)."""
+    """The same as score_marks for a template-free read, whose tick boxes are fields named by
+    place in reading order: the truth's tick boxes are matched in the form's reading order (a
+    box not found is wrong)."""
     marks = [f for f in truth["fields"] if f.get("kind") == "mark"]
     order = reading_order([tuple(f["box"]) for f in marks])
     got = [f for f in page.fields if f.charset == MARK]
