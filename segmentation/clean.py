@@ -99,6 +99,72 @@ def flat_field(grey: np.ndarray, bg: np.ndarray) -> np.ndarray:
     return cv2.divide(grey, np.maximum(cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR), 1), scale=255)
 
 
+TINT_RANGE = (0.3, 0.88)  # of the paper's brightness: a printed tint (a shaded field), neither ink nor paper
+TINT_SIDE = 0.006  # of the long side (2 mm on A4): a tint is solid over this square, which no pen stroke fills
+TINT_MIN = 0.005  # of the page: less solid tint than this is left as it is (nearly every page)
+TINT_AREA = 16  # TINT_SIDE squares: a tinted field is at least this large (8 mm square on A4)
+TINT_SAME = 0.1  # of the paper's brightness: a smaller solid area this close to the tint's grey is tint too
+TINT_EVEN = 0.08  # of the paper's brightness: a tint's greys (quartile to quartile) lie within this
+TINT_PAPER = 0.92  # of the paper's brightness: paper, not tint
+
+
+def drop_tint(work: np.ndarray) -> np.ndarray:
+    """The working page with its printed tints divided out to paper: fields shaded grey or in
+    a colour, a tinted band. A tint is mid-grey and solid over a TINT_SIDE square (no pen
+    stroke, a pencil's included, is that wide) across a field's area (TINT_AREA); so is what
+    is solid over half that square in that grey (a shaded tick box, a cell the writing fills).
+    The page is divided by the tint's own level there, as flat_field divides by the paper's,
+    so writing on it keeps its contrast and the tint reads as paper.
+    Otsu would otherwise take a dark tint (under about 60% of the paper's brightness) for
+    ink, and every shaded box for a solid blot."""
+    half = cv2.pyrDown(work)  # tints are large: found at half scale, a quarter of the cost
+    paper = float(np.percentile(half[::4, ::4], 98))
+    k = max(3, int(round(TINT_SIDE * max(half.shape))))
+    mid = cv2.inRange(half, TINT_RANGE[0] * paper, TINT_RANGE[1] * paper)
+    # solid over half that square: a shaded tick box holds its tint in the corners a mark leaves
+    solid = cv2.morphologyEx(mid, cv2.MORPH_OPEN, np.ones((max(2, k // 2),) * 2, np.uint8))
+    if cv2.countNonZero(solid) < TINT_MIN * solid.size:
+        return work
+    # the tint: what is solid over the whole square (no pen stroke is) over a field's area
+    _, big_labels, big_stats, _ = cv2.connectedComponentsWithStats(
+        cv2.morphologyEx(mid, cv2.MORPH_OPEN, np.ones((k, k), np.uint8)), connectivity=4)
+    big = np.flatnonzero(big_stats[1:, cv2.CC_STAT_AREA] >= TINT_AREA * k * k) + 1
+    if not len(big):
+        return work
+    # one printed grey: a shadow or a lamp's falloff across the page shades the paper unevenly,
+    # which binarize's flat field is for
+    in_big = np.isin(big_labels, big)
+    lo, tint, hi = np.percentile(half[in_big], [25, 50, 75])  # (pen strokes' soft edges darken the tail)
+    if hi - lo > TINT_EVEN * paper:
+        return work
+    # and every solid area of that grey (a shaded tick box, a cell the writing fills)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(solid, connectivity=4)
+    grey = np.bincount(labels.ravel(), weights=half.ravel(), minlength=n) / np.maximum(stats[:, cv2.CC_STAT_AREA], 1)
+    keep = np.abs(grey - tint) <= TINT_SAME * paper
+    keep[0] = False
+    # its level, spread from where it is solid over the writing and the edges around it (at
+    # 1/4 scale: it varies slowly)
+    r = max(2, k // 2)
+    level, near = _spread(half, keep.astype(np.uint8)[labels], r)
+    bg = cv2.resize(np.where(near, np.maximum(level, 1.0), paper).astype(np.float32), work.shape[::-1],
+                    interpolation=cv2.INTER_LINEAR)
+    # the tint's level reaches past its edge; paper within two pixels keeps its own (a thin line
+    # on white paper beside a tint is not lightened with it)
+    bg[cv2.dilate(cv2.inRange(work, TINT_PAPER * paper, 255), np.ones((5, 5), np.uint8)) > 0] = paper
+    out, at = work.copy(), bg < paper - 0.5
+    out[at] = np.clip(work[at] * (paper / bg[at]), 0, 255).astype(np.uint8)
+    return out
+
+
+def _spread(half: np.ndarray, mask: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the grey of ``half`` under ``mask``, spread over 2r px about it at half ``half``'s
+    scale, where no mask is: the average of the masked pixels nearby; where that reaches)."""
+    f = cv2.pyrDown(mask.astype(np.float32))
+    v = cv2.pyrDown(half.astype(np.float32) * mask)
+    level = cv2.GaussianBlur(v, (0, 0), 2 * r) / np.maximum(cv2.GaussianBlur(f, (0, 0), 2 * r), 1e-3)
+    return level, cv2.dilate((f > 0.05).astype(np.uint8), np.ones((4 * r + 1, 4 * r + 1), np.uint8)) > 0
+
+
 def binarize(grey: np.ndarray) -> np.ndarray:
     """Otsu on the page, flat-fielded first (background divided out) when the paper is
     unevenly lit: shadows, curl, a lamp gradient. Tolerates JPEG noise. Returns ink = 255."""
@@ -383,6 +449,7 @@ def clean_page(grey: np.ndarray, *, deskew: bool = True, perspective: bool = Tru
         work, margin, keystone = rect  # photographed at an angle: the page made a rectangle again
     if margin is not None:  # paint the dark surround as paper, so no later step sees it as ink
         work = _paint_paper(work, margin)
+    work = drop_tint(work)
     binary = binarize(work)
     streaks = streak_columns(binary)
     if streaks.any():  # dark lines a scanner drew down the page: paper, like the surround

@@ -636,6 +636,32 @@ def test_binarisation_survives_uneven_lighting(clean_form):
     assert s.found_rate >= 0.98 and s.cer_template <= 0.05, (s.found_rate, s.cer_template)
 
 
+def test_a_dark_tint_under_writing_is_paper_and_the_writing_a_pencil_and_a_solid_fill_stay():
+    from segmentation.clean import binarize, drop_tint
+
+    page = np.full((1400, 1000), 250, np.uint8)
+    cv2.rectangle(page, (100, 200), (800, 320), 0, 3)  # a box ...
+    page[203:318, 103:798] = 250 * 120 // 255  # ... shaded at about half the paper's brightness
+    cv2.putText(page, "AB12", (130, 300), cv2.FONT_HERSHEY_SIMPLEX, 3, 10, 9)  # written on the tint
+    cv2.line(page, (100, 600), (800, 640), 170, 6)  # a pencil stroke on the paper
+    cv2.rectangle(page, (100, 800), (140, 840), 20, -1)  # a box filled in solid black
+    dropped = drop_tint(page)
+    ink = binarize(dropped) > 0
+    inside = ink[206:315, 106:795]
+    drawn = cv2.putText(np.zeros_like(page), "AB12", (130, 300), cv2.FONT_HERSHEY_SIMPLEX, 3, 255, 9)[206:315, 106:795]
+    written, near = drawn > 127, cv2.dilate(drawn, np.ones((5, 5), np.uint8)) > 0  # (putText anti-aliases)
+    assert inside[written].mean() > 0.97 and inside[~near].mean() < 0.005  # the writing, and no tint
+    assert (binarize(page)[206:315, 106:795] > 0).mean() > 0.4  # Otsu alone: the tint is a blot of ink
+    assert (dropped[560:680] == page[560:680]).all()  # a pencil stroke is no tint: left as it is
+    assert ink[805:835, 105:135].all()  # and a black fill is ink, not tint
+    assert ink[200, 100:800].all()  # the box's edge too
+    plain = np.full((1400, 1000), 250, np.uint8)
+    cv2.line(plain, (100, 600), (800, 640), 170, 6)
+    assert drop_tint(plain) is plain  # a page without a tint: untouched, at the cost of one opening
+    shadow = (page.astype(np.float32) * np.linspace(0.45, 1.0, page.shape[1])[None, :]).astype(np.uint8)
+    assert drop_tint(shadow) is shadow  # a shadow's many greys are no printed tint: binarize's flat field
+
+
 def test_a_page_with_more_blobs_than_16_bit_labels_hold_is_still_labelled():
     from segmentation.glyphs import components
 

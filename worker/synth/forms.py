@@ -154,7 +154,7 @@ def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str
                 glyph_source=None, box_ink: int = 0, comb_style: str = "boxed",
                 pen_ink: int = 0, captions: bool = False, marks: bool = False,
                 box_colour: str | None = None, pen_colour: str | None = None,
-                size: tuple[float, float] | None = None) -> tuple[np.ndarray, dict]:
+                size: tuple[float, float] | None = None, shade: int = 255) -> tuple[np.ndarray, dict]:
     """Render a clean form in template coordinates; returns (page, truth dict): grey, or BGR
     when ``box_colour`` or ``pen_colour`` names one of COLOURS (the boxes printed in that
     colour, as dropout forms are; the writing in that ink, over the print).
@@ -166,7 +166,8 @@ def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str
     real forms do. ``marks`` adds the tick boxes of TICKS, each ticked, crossed, scribbled in,
     left empty or specked (truth ``kind`` "mark", text MARKED or ""). ``size`` (lo, hi) draws
     the writer's glyph height, as a fraction of the box height, from that range (from about 0.8
-    the writing touches the box lines).
+    the writing touches the box lines). ``shade`` below 255 prints every box's inside in a tint
+    of that grey (shaded entry fields), under the writing: ink and tint multiply, as on paper.
 
     ``glyph_source(ch, rng)`` may supply a real 28x28 glyph (white on black) instead of a
     skeleton drawing (used by tests that paste ``../shared/data`` glyphs)."""
@@ -230,6 +231,11 @@ def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str
                            (writing, COLOURS[pen_colour or "black"])])
     elif pen_ink:
         np.minimum(page, (pen_ink + (255 - pen_ink) * (writing.astype(np.int32)) // 255).astype(np.uint8), out=page)
+    if shade < 255:
+        for f in fields:
+            x, y, w, h = f["box"]
+            inside = page[y + 2 : y + h - 1, x + 2 : x + w - 1]
+            inside[:] = (inside.astype(np.float32) * (shade / 255.0)).astype(np.uint8)
     return page, {"template_size": [PAGE_W, PAGE_H], "writer": writer.__dict__, "fields": fields}
 
 
@@ -356,15 +362,15 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
              pen_ink: int = 0, dpi: int | None = None, captions: bool = False, surround: int = 0,
              marks: bool = False, surround_grey: int = 40, box_colour: str | None = None,
              pen_colour: str | None = None, size: tuple[float, float] | None = None,
-             keystone: float = 0.0) -> list[Path]:
+             keystone: float = 0.0, shade: int = 255) -> list[Path]:
     """Write ``count`` scanned forms plus ``<form>.truth.json`` and ``template.json``
     (``comb_style``: "boxed" closed cells, "ticks" baseline ticks, "mixed" alternating;
     ``box_ink``: the grey the boxes are printed in; ``pen_ink``: the grey of the handwriting;
     ``dpi``: one scan resolution instead of a random one; ``captions``: box labels printed
     inside the boxes; ``surround``: px of surround, of grey ``surround_grey``, around each
     scanned page; ``marks``: tick boxes too; ``box_colour``/``pen_colour``: a colour form,
-    ``size``: the writers' glyph heights, see render_form, and ``keystone``: photographed at an
-    angle, see Scan)."""
+    ``size``: the writers' glyph heights, and ``shade``: shaded fields, see render_form, and
+    ``keystone``: photographed at an angle, see Scan)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "template.json").write_text(json.dumps(template_dict(marks=marks), indent=2) + "\n")
@@ -374,7 +380,7 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
         style = comb_style if comb_style != "mixed" else ("boxed", "ticks")[i % 2]
         page, truth = render_form(seed * 1000 + i, comb_style=style, box_ink=box_ink, pen_ink=pen_ink,
                                   captions=captions, marks=marks, box_colour=box_colour, pen_colour=pen_colour,
-                                  size=size)
+                                  size=size, shade=shade)
         sc = scan_override or Scan.random(rng, fmt)
         if dpi:
             sc = replace(sc, dpi=dpi)
