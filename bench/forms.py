@@ -4,7 +4,7 @@ UNIPEN/optdigits only; these glyphs come from the project's own skeleton generat
     python -m bench.forms [--count 40] [--seed 900] [--comb-style boxed|ticks|mixed] [--box-grey 0-255]
                           [--format png|jpg|tif|bmp] [--pen-grey 0-255] [--dpi N] [--captions] [--marks]
                           [--box-colour red|pink|green|...] [--pen-colour blue|paleblue|...] [--size LO HI]
-                          [--keystone K] [--shade 0-255] [--no-patterns] [--no-cells]
+                          [--keystone K] [--shade 0-255] [--dashes ON OFF] [--no-patterns] [--no-cells]
 
 Prints template-mode CER, template-free CER and the share of characters found; with
 ``--marks`` the forms carry four tick boxes each, and their reading is scored too."""
@@ -91,6 +91,8 @@ def main() -> None:
                     help="photographed at an angle: the top corners move in by up to K of the width (0.05 is steep)")
     ap.add_argument("--shade", type=int, default=255, metavar="GREY",
                     help="every box's inside printed in a tint of this grey, under the writing (shaded fields)")
+    ap.add_argument("--dashes", type=int, nargs=2, default=None, metavar=("ON", "OFF"),
+                    help="every form line printed dashed: ON px of ink, OFF px of paper, at 200 DPI (1 3: dotted)")
     ap.add_argument("--no-patterns", action="store_true",
                     help="read without the template's field patterns (the date's and the country code's)")
     ap.add_argument("--no-cells", action="store_true",
@@ -105,7 +107,8 @@ def main() -> None:
                          pen_ink=args.pen_grey, dpi=args.dpi, captions=args.captions,
                          surround=args.surround, surround_grey=args.surround_grey, marks=args.marks,
                          box_colour=args.box_colour, pen_colour=args.pen_colour,
-                         size=tuple(args.size) if args.size else None, keystone=args.keystone, shade=args.shade)
+                         size=tuple(args.size) if args.size else None, keystone=args.keystone, shade=args.shade,
+                         dashes=tuple(args.dashes) if args.dashes else None)
         t1 = time.perf_counter()
         tpl, free, by_fmt, marks, free_marks, free_fields = evaluate(forms, Path(tmp) / "template.json", patterns=not args.no_patterns,
                                                           cells=not args.no_cells)
@@ -117,7 +120,8 @@ def main() -> None:
           f"{colours}{f', writing {args.size[0]}-{args.size[1]} of the box height' if args.size else ''}"
           f"{f', {args.surround} px surround at grey {args.surround_grey}' if args.surround else ''}"
           f"{f', keystone {args.keystone}' if args.keystone else ''}"
-          f"{f', fields shaded at grey {args.shade}' if args.shade < 255 else ''}) in {t1 - t0:.1f}s, read twice in {t2 - t1:.1f}s")
+          f"{f', fields shaded at grey {args.shade}' if args.shade < 255 else ''}"
+          f"{f', lines dashed {args.dashes[0]} on {args.dashes[1]} off' if args.dashes else ''}) in {t1 - t0:.1f}s, read twice in {t2 - t1:.1f}s")
     print(f"characters: {tpl.chars}")
     print(f"template mode:      CER {tpl.cer_template:.2%}  (target <= 2%)   found {tpl.found_rate:.2%}")
     print(f"template-free mode: CER {free.cer_free:.2%}  (target <= 5%)   found {free.found_rate:.2%}")

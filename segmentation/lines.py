@@ -63,6 +63,59 @@ def _runs(binary: np.ndarray, length: int, horizontal: bool) -> np.ndarray:
     return cv2.dilate(cv2.erode(binary, _rect_kernel(*along)), _rect_kernel(*across)) & binary
 
 
+DASH_LONG = 0.015  # of the long side (30 px at 2000): a printed dash or dot is no longer than this
+DASH_THICK = 0.003  # of the long side: ... nor thicker across its line
+DASH_GAP = 0.02  # of the long side (6 mm on A4): paper between dashes, or where a corner or a T joins two lines
+DASH_CHAIN = 6  # dashes in a row at least
+DASH_EVEN = 0.35  # a row's dash pitches and lengths lie within this share of their median (most of them)
+
+
+def dashed_lines(binary: np.ndarray) -> np.ndarray | None:
+    """The page's dashed and dotted form lines drawn whole (a mask, 255), for find_lines;
+    None where it shows none. A dashed line is a row of at least DASH_CHAIN small, thin pieces
+    of ink on one line, of much the same length at much the same pitch: printed captions and
+    handwriting are neither that thin nor that even. Each row is drawn from its first dash to
+    its last; a horizontal one on by a dash gap, an upright one on to the ink it meets within
+    a dash gap (the corner or the T it runs into), so that it joins the lines it separates."""
+    _, _, stats, centres = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    long_side = max(binary.shape)
+    x, y, w, h = (stats[1:, i] for i in range(4))
+    small = np.maximum(w, h) <= DASH_LONG * long_side
+    max_gap, thick = DASH_GAP * long_side, max(2.0, DASH_THICK * long_side)
+    out = np.zeros_like(binary)
+    for horizontal in (True, False):
+        start, length, across = (x, w, h) if horizontal else (y, h, w)
+        mid, side = (centres[1:, 0], centres[1:, 1]) if horizontal else (centres[1:, 1], centres[1:, 0])
+        cand = np.flatnonzero(small & (across <= thick) & (length >= across))  # along its line, or a dot
+        if len(cand) < DASH_CHAIN:
+            continue
+        ink = binary | out  # the horizontal lines drawn, for the upright ones to meet
+        cand = cand[np.argsort(side[cand], kind="stable")]
+        for row in np.split(cand, np.flatnonzero(np.diff(side[cand]) > max(2.0, thick / 2)) + 1):
+            row = row[np.argsort(mid[row], kind="stable")]
+            breaks = np.flatnonzero(start[row][1:] - (start[row] + length[row])[:-1] > max_gap) + 1
+            for chain in np.split(row, breaks):
+                if len(chain) < DASH_CHAIN:
+                    continue
+                pitch, size = np.diff(mid[chain]), length[chain].astype(float)
+                if np.mean(np.abs(pitch - np.median(pitch)) > DASH_EVEN * np.median(pitch)) > 0.25 or \
+                        np.mean(np.abs(size - np.median(size)) > DASH_EVEN * np.median(size)) > 0.25:
+                    continue
+                reach = int(round(np.median(pitch) - np.median(size) + thick))  # a dash gap and a bit
+                a, b = int(start[chain[0]]), int(start[chain[-1]] + length[chain[-1]])
+                c, t = int(round(float(np.median(side[chain])))), max(1, int(round(float(np.median(across[chain])))))
+                if horizontal:
+                    cv2.line(out, (a - reach, c), (b + reach, c), 255, t)
+                    continue
+                # on through the paper to the first ink beyond each end, if any lies within reach
+                band = ink[:, max(0, c - t) : c + t + 1].any(axis=1)
+                up, down = np.flatnonzero(band[max(0, a - reach) : a][::-1]), np.flatnonzero(band[b + 1 : b + 1 + reach])
+                a -= int(up[0]) + 1 if len(up) else 0
+                b += int(down[0]) + 1 if len(down) else 0
+                cv2.line(out, (c, a), (c, b), 255, t)
+    return out if out.any() else None
+
+
 def find_lines(binary: np.ndarray, grey: np.ndarray | None = None) -> FormLines:
     """Detect horizontal lines (long runs), vertical lines that join two horizontal lines
     (box sides, comb separators), the boxes/cells they enclose and free underlines.

@@ -782,3 +782,27 @@ def test_fields_shaded_in_a_tint_read_like_plain_ones(reader, tmp_path, shade):
         assert score_free(truth, free).cer_free <= 0.05
         assert score_marks(truth, read)[0] == 4 and score_free_marks(truth, free)[0] == 4
         assert score_free_fields(truth, free)[0] >= 8
+
+
+@pytest.mark.parametrize("dashes", [(4, 6), (2, 6)], ids=["dashed", "dotted"])
+def test_a_form_printed_with_dashed_or_dotted_lines_registers_and_its_dashes_are_not_read(reader, tmp_path, dashes):
+    """A form whose boxes and comb cells are printed dashed or dotted: no solid line to find, so
+    the template fell back on the page's geometry (every field flagged), and a read without one
+    took every dash for a character (bench.forms --dashes 4 6: 3003% template-free CER). The
+    dashes are drawn whole where they make boxes, and kept where the page reads surer so."""
+    from segmentation.decode import decode
+    from segmentation.template import parse_template
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import Scan, render_form, save_scan, scan, template_dict
+
+    tpl_reader = PageReader(ReadOptions(template=parse_template(template_dict())), classifier=reader.classifier)
+    page, truth = render_form(70, dashes=dashes)
+    sc = Scan(dpi=300, angle=0.5, noise=3, fmt="png")
+    img, truth = scan(page, truth, sc, 70)
+    path = save_scan(img, tmp_path / "dashed.png", sc)
+    read = tpl_reader.read_page(next(decode(path)))
+    score = score_template(truth, read)
+    assert not read.warnings and score.found_rate >= 0.98 and score.cer_template <= 0.03, (read.warnings, score)
+    free = reader.read_page(next(decode(path)))
+    assert score_free(truth, free).cer_free <= 0.08
+    assert len(free.characters) <= 1.1 * sum(len(f["text"]) for f in truth["fields"])

@@ -662,6 +662,27 @@ def test_a_dark_tint_under_writing_is_paper_and_the_writing_a_pencil_and_a_solid
     assert drop_tint(shadow) is shadow  # a shadow's many greys are no printed tint: binarize's flat field
 
 
+def test_a_dashed_comb_is_drawn_whole_and_a_printed_caption_is_no_dashed_line():
+    from segmentation.lines import dashed_lines
+
+    page = np.zeros((1400, 1000), np.uint8)
+    for x in range(100, 700, 10):  # a comb's top and bottom lines, 6 px dashes every 10 px
+        page[300:303, x : x + 6] = 255
+        page[380:383, x : x + 6] = 255
+    for sx in range(100, 701, 100):  # its sides and separators, dashed the same way
+        for y in range(306, 378, 10):
+            page[y : y + 6, sx : sx + 3] = 255
+    cv2.putText(page, "DATE OF BIRTH (DDMMYYYY)", (100, 280), cv2.FONT_HERSHEY_SIMPLEX, 0.5, 255, 1)
+    assert find_lines(page).boxes == []  # no solid line: nothing found as it is
+    drawn = dashed_lines(page)
+    lines = find_lines(page | drawn)
+    assert [len(b.cells) for b in lines.boxes] == [6]
+    assert not drawn[240:290].any()  # the caption above it is none of it
+    caption = np.zeros_like(page)
+    cv2.putText(caption, "DATE OF BIRTH (DDMMYYYY)", (100, 280), cv2.FONT_HERSHEY_SIMPLEX, 0.5, 255, 1)
+    assert dashed_lines(caption) is None
+
+
 def test_a_page_with_more_blobs_than_16_bit_labels_hold_is_still_labelled():
     from segmentation.glyphs import components
 

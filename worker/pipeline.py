@@ -18,7 +18,7 @@ from segmentation.clean import PALE_LINE_GREY, CleanPage, clean_page, mask_grey
 from segmentation.decode import MAX_PAGES, MAX_PIXELS, PageImage, decode
 from segmentation.errors import FormicrError, InputError, TemplateError
 from segmentation.glyphs import find_glyphs, merge_candidates, reading_places, unread_ink
-from segmentation.lines import FormLines, find_lines, impose_combs, reading_order, remove_lines
+from segmentation.lines import FormLines, dashed_lines, find_lines, impose_combs, reading_order, remove_lines
 from segmentation.marks import mark_ink, read_mark, snap_to_box, snap_to_squares, split_tick_boxes
 from segmentation.normalize import normalize_batch
 from segmentation.template import Registration, Template, register, register_by_ink
@@ -86,6 +86,12 @@ class PageReader:
             warnings = [f"template: only {reg.matched} of {framing} field boxes matched the page's "
                         "printed boxes; every field flagged for review"]
         result = self._read(page, clean, lines, reg, warnings, rotation)
+        if tpl is None and (dashed := _dashed(clean, lines)) is not None:
+            # no solid box, but dashed or dotted lines: kept where the page reads surer with them
+            # (without them their dashes read as characters; a row of writing taken for one reads worse)
+            with_dashes = self._read(page, clean, dashed, None, [], rotation)
+            if _mean_confidence(with_dashes) > _mean_confidence(result):
+                result = with_dashes
         if tpl is None and opts.orient and result.lines and _mean_confidence(result) < ORIENT_GATE:
             # template-free, read with little confidence: perhaps fed upside down or sideways;
             # keep a turn only where it reads clearly surer
@@ -217,6 +223,12 @@ class PageReader:
             freg, _ = _try_register(tpl, faint)
             if freg is not None and (reg is None or (freg.matched, _cells(faint)) >= (reg.matched, _cells(lines))):
                 reg, lines = freg, faint
+        framing = len(tpl.framing)
+        if (reg is None or reg.matched < framing / 2) and (dashed := _dashed(clean, lines)) is not None:
+            # printed dashed or dotted: taken where they register the form and solid lines did not
+            dreg, _ = _try_register(tpl, dashed)
+            if dreg is not None and dreg.matched >= framing / 2 and (reg is None or dreg.matched > reg.matched):
+                reg, lines = dreg, dashed
         if reg is not None:
             return lines, reg, []
         # no usable printed boxes: the page's geometry, shifted to where the writing is
@@ -410,13 +422,25 @@ def _line_candidates(clean: CleanPage) -> tuple[FormLines, FormLines | None]:
     return lines, faint
 
 
+def _dashed(clean: CleanPage, lines: FormLines) -> FormLines | None:
+    """The form lines with the page's dashed and dotted ones drawn whole, where the page shows
+    no solid box and those make some; else None. The caller decides whether they read better
+    than the page as found (a row of writing can look like a dotted line)."""
+    if lines.boxes or (dashed := dashed_lines(clean.binary)) is None:
+        return None
+    found = find_lines(clean.binary | dashed)
+    return found if found.boxes else None
+
+
 def _template_free_lines(lines: FormLines, faint: FormLines | None) -> FormLines:
     return faint if faint is not None and faint.boxes and _cells(faint) >= _cells(lines) else lines
 
 
 def page_lines(clean: CleanPage) -> FormLines:
-    """The form lines of a cleaned page as a template-free read finds them."""
-    return _template_free_lines(*_line_candidates(clean))
+    """The form lines of a cleaned page as a template-free read of a blank form finds them
+    (dashed ones drawn whole where no solid box shows)."""
+    lines = _template_free_lines(*_line_candidates(clean))
+    return _dashed(clean, lines) or lines
 
 
 def _cells(lines: FormLines) -> int:

@@ -154,7 +154,8 @@ def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str
                 glyph_source=None, box_ink: int = 0, comb_style: str = "boxed",
                 pen_ink: int = 0, captions: bool = False, marks: bool = False,
                 box_colour: str | None = None, pen_colour: str | None = None,
-                size: tuple[float, float] | None = None, shade: int = 255) -> tuple[np.ndarray, dict]:
+                size: tuple[float, float] | None = None, shade: int = 255,
+                dashes: tuple[int, int] | None = None) -> tuple[np.ndarray, dict]:
     """Render a clean form in template coordinates; returns (page, truth dict): grey, or BGR
     when ``box_colour`` or ``pen_colour`` names one of COLOURS (the boxes printed in that
     colour, as dropout forms are; the writing in that ink, over the print).
@@ -168,6 +169,8 @@ def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str
     the writer's glyph height, as a fraction of the box height, from that range (from about 0.8
     the writing touches the box lines). ``shade`` below 255 prints every box's inside in a tint
     of that grey (shaded entry fields), under the writing: ink and tint multiply, as on paper.
+    ``dashes`` (on, off) prints every form line dashed, ``on`` px of ink then ``off`` px of
+    paper (1, 3: dotted).
 
     ``glyph_source(ch, rng)`` may supply a real 28x28 glyph (white on black) instead of a
     skeleton drawing (used by tests that paste ``../shared/data`` glyphs)."""
@@ -190,9 +193,9 @@ def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str
         cv2.putText(page, label, (fx, fy - 14), cv2.FONT_HERSHEY_SIMPLEX, 0.55, 0, 1, cv2.LINE_AA)
         ticks = kind == "comb" and comb_style == "ticks"
         if ticks:
-            cv2.line(boxes, (fx, fy + fh), (fx + fw, fy + fh), box_ink, 3)
+            _rule(boxes, (fx, fy + fh), (fx + fw, fy + fh), box_ink, 3, dashes)
         else:
-            cv2.rectangle(boxes, (fx, fy), (fx + fw, fy + fh), box_ink, 3)
+            _frame(boxes, fx, fy, fw, fh, box_ink, 3, dashes)
         if captions and kind == "box":
             cv2.putText(boxes, label.title(), (fx + 6, fy + 19), cv2.FONT_HERSHEY_SIMPLEX, 0.7, box_ink, 1, cv2.LINE_AA)
         chars = []
@@ -201,7 +204,7 @@ def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str
             cw = fw / n
             for i in range(0 if ticks else 1, n + 1 if ticks else n):
                 cx = int(round(fx + i * cw))
-                cv2.line(boxes, (cx, int(fy + fh * 0.7) if ticks else fy), (cx, fy + fh), box_ink, 2)
+                _rule(boxes, (cx, int(fy + fh * 0.7) if ticks else fy), (cx, fy + fh), box_ink, 2, dashes)
             for i, ch in enumerate(text[:n]):
                 gw = min(cw * 0.8, gh * writer.width)
                 x = fx + i * cw + (cw - gw) / 2 + rng.uniform(-0.06, 0.06) * cw
@@ -220,7 +223,7 @@ def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str
         mrng = random.Random(seed * 7919 + 17)
         pen = max(2, int(round(writer.pen * 60)))
         for name, label, x, y, side in TICKS:
-            cv2.rectangle(boxes, (x, y), (x + side, y + side), box_ink, 3)
+            _frame(boxes, x, y, side, side, box_ink, 3, dashes)
             cv2.putText(page, label, (x + side + 14, y + side - 14), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 0, 1, cv2.LINE_AA)
             state = mrng.choices(list(TICK_STATES), weights=list(TICK_STATES.values()))[0]
             marked = draw_tick(writing, state, x, y, side, pen, 0, mrng)
@@ -237,6 +240,28 @@ def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str
             inside = page[y + 2 : y + h - 1, x + 2 : x + w - 1]
             inside[:] = (inside.astype(np.float32) * (shade / 255.0)).astype(np.uint8)
     return page, {"template_size": [PAGE_W, PAGE_H], "writer": writer.__dict__, "fields": fields}
+
+
+def _rule(img: np.ndarray, p0: tuple[int, int], p1: tuple[int, int], ink: int, thickness: int,
+          dashes: tuple[int, int] | None) -> None:
+    """A straight printed line, solid or dashed (``dashes``: px on, px off, from ``p0``)."""
+    if dashes is None:
+        cv2.line(img, p0, p1, ink, thickness)
+        return
+    on, off = dashes
+    length = float(np.hypot(p1[0] - p0[0], p1[1] - p0[1]))
+    d = (np.array(p1, float) - p0) / max(length, 1.0)
+    for t in np.arange(0.0, length, on + off):
+        a, b = np.array(p0) + d * t, np.array(p0) + d * min(t + on - 1, length)
+        cv2.line(img, tuple(int(round(v)) for v in a), tuple(int(round(v)) for v in b), ink, thickness)
+
+
+def _frame(img: np.ndarray, x: int, y: int, w: int, h: int, ink: int, thickness: int,
+           dashes: tuple[int, int] | None) -> None:
+    """A printed box, solid or dashed (see _rule)."""
+    corners = [(x, y), (x + w, y), (x + w, y + h), (x, y + h)]
+    for p0, p1 in zip(corners, corners[1:] + corners[:1], strict=True):
+        _rule(img, p0, p1, ink, thickness, dashes)
 
 
 def _composite(layers: list[tuple[np.ndarray, tuple[int, int, int]]]) -> np.ndarray:
@@ -362,14 +387,14 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
              pen_ink: int = 0, dpi: int | None = None, captions: bool = False, surround: int = 0,
              marks: bool = False, surround_grey: int = 40, box_colour: str | None = None,
              pen_colour: str | None = None, size: tuple[float, float] | None = None,
-             keystone: float = 0.0, shade: int = 255) -> list[Path]:
+             keystone: float = 0.0, shade: int = 255, dashes: tuple[int, int] | None = None) -> list[Path]:
     """Write ``count`` scanned forms plus ``<form>.truth.json`` and ``template.json``
     (``comb_style``: "boxed" closed cells, "ticks" baseline ticks, "mixed" alternating;
     ``box_ink``: the grey the boxes are printed in; ``pen_ink``: the grey of the handwriting;
     ``dpi``: one scan resolution instead of a random one; ``captions``: box labels printed
     inside the boxes; ``surround``: px of surround, of grey ``surround_grey``, around each
     scanned page; ``marks``: tick boxes too; ``box_colour``/``pen_colour``: a colour form,
-    ``size``: the writers' glyph heights, and ``shade``: shaded fields, see render_form, and
+    ``size``: the writers' glyph heights, ``shade``: shaded fields, ``dashes``: dashed lines, see render_form, and
     ``keystone``: photographed at an angle, see Scan)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -380,7 +405,7 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
         style = comb_style if comb_style != "mixed" else ("boxed", "ticks")[i % 2]
         page, truth = render_form(seed * 1000 + i, comb_style=style, box_ink=box_ink, pen_ink=pen_ink,
                                   captions=captions, marks=marks, box_colour=box_colour, pen_colour=pen_colour,
-                                  size=size, shade=shade)
+                                  size=size, shade=shade, dashes=dashes)
         sc = scan_override or Scan.random(rng, fmt)
         if dpi:
             sc = replace(sc, dpi=dpi)
