@@ -114,7 +114,7 @@ def test_queue_results_equal_in_process_read_byte_for_byte(env, roots, shared_wo
     proc = submit(env, inbox, outbox / "job-a")
     assert proc.returncode == 0, proc.stderr + proc.stdout
     assert "6 files, 6 pages" in proc.stdout
-    for name in ("characters.csv", "fields.csv", "errors.csv"):
+    for name in ("characters.csv", "fields.csv", "errors.csv", "forms.csv"):
         assert (outbox / "job-a" / name).read_bytes() == (baseline / name).read_bytes(), name
 
 

@@ -186,6 +186,31 @@ def test_write_outputs_writes_headers_even_with_no_rows(tmp_path):
     assert header(paths["characters"]) == CHARACTER_COLUMNS
     assert header(paths["fields"]) == FIELD_COLUMNS
     assert rows(paths["errors"]) == []
+    assert header(paths["forms"]) == ("source", "page", "needs_review") and rows(paths["forms"]) == []
+
+
+def test_forms_csv_is_a_row_per_page_and_a_column_per_field_in_the_order_they_come(template_run, forms_dir):
+    from segmentation.template import load_template
+
+    _, out, _ = template_run
+    names = [f.name for f in load_template(forms_dir / "template.json").fields]
+    assert header(out / "forms.csv") == ("source", "page", *names, "needs_review")
+    fields = rows(out / "fields.csv")
+    forms = rows(out / "forms.csv")
+    assert [(r["source"], r["page"]) for r in forms] == list(dict.fromkeys((f["source"], f["page"]) for f in fields))
+    for form in forms:
+        mine = [f for f in fields if (f["source"], f["page"]) == (form["source"], form["page"])]
+        assert {f["field"]: f["text"] for f in mine} == {n: form[n] for n in names}
+        assert form["needs_review"].split() == [f["field"] for f in mine if f["needs_review"] == "true"]
+
+
+def test_a_field_named_like_a_forms_csv_column_keeps_both():
+    from worker.results import form_table
+
+    columns, table = form_table([["a.png", 1, "page", "12", "0.9", "false"], ["a.png", 1, "name", "ANA", "0.5", "true"],
+                                 ["b.png", 1, "name", "BO", "0.9", "false"]])
+    assert columns == ["source", "page", "field:page", "name", "needs_review"]
+    assert table == [["a.png", 1, "12", "ANA", "name"], ["b.png", 1, "", "BO", ""]]
 
 
 def test_multipage_tiff_and_pdf_are_read_page_by_page(form_files, tmp_path):

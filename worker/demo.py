@@ -58,7 +58,8 @@ def main() -> int:
           f"characters found {total_t.found_rate:.2%}")
     print(f"without the template, fields named by place (field_01...): {free_fields[0]} of {free_fields[1]} text fields "
           f"and {free_ticks[0]} of {free_ticks[1]} tick boxes read right")
-    print(f"CSVs: {OUT}/demo/{{characters,fields,errors}}.csv and {OUT}/demo-free/{{characters,fields,errors}}.csv")
+    print(f"CSVs: {OUT}/demo/{{forms,fields,characters,errors}}.csv (forms.csv: a row per form, a column per field) "
+          f"and the same in {OUT}/demo-free/")
     print(f"annotated pages: {OUT}/demo/annotated/*.png")
     flagged = sum(f.needs_review for r in results for p in r.pages for f in p.fields)
     print(f"review sheet ({flagged} fields to review, each with its crop): {OUT}/demo/review.html")

@@ -17,7 +17,9 @@ from pathlib import Path
 CHARACTER_COLUMNS = ("source", "page", "line", "index", "x", "y", "w", "h", "char", "confidence", "alternatives")
 FIELD_COLUMNS = ("source", "page", "field", "text", "confidence", "needs_review")
 ERROR_COLUMNS = ("source", "page", "error")
-CHARACTERS_CSV, FIELDS_CSV, ERRORS_CSV = "characters.csv", "fields.csv", "errors.csv"
+CHARACTERS_CSV, FIELDS_CSV, ERRORS_CSV, FORMS_CSV = "characters.csv", "fields.csv", "errors.csv", "forms.csv"
+# forms.csv: one row per page read, a column per field (between these), as a back office keys a form
+FORM_KEY, FORM_REVIEW = ("source", "page"), "needs_review"
 
 # A field needs review when its weakest character's confidence (after the field's charset
 # mask) is below this. Measured on writers the shipped model never saw (bench/review.py):
@@ -161,13 +163,36 @@ def sort_rows(rows: list[list]) -> list[list]:
     return sorted(rows, key=key)
 
 
+def form_table(fields: list[list]) -> tuple[list[str], list[list]]:
+    """forms.csv from fields.csv's (sorted) rows: a row per page read, a column per field name
+    in the order the fields first come (the template's), holding the field's text, and
+    ``needs_review`` naming the page's fields flagged for review, space-separated. A field
+    named like one of those fixed columns gets its column as ``field:<name>``."""
+    col = {n: i for i, n in enumerate(FIELD_COLUMNS)}
+    names = list(dict.fromkeys(r[col["field"]] for r in fields))
+    pages: dict[tuple, tuple[dict[str, str], list[str]]] = {}
+    for r in fields:
+        texts, flagged = pages.setdefault((r[col["source"]], r[col["page"]]), ({}, []))
+        texts[r[col["field"]]] = r[col["text"]]
+        if str(r[col["needs_review"]]).lower() == "true":
+            flagged.append(r[col["field"]])
+    fixed = {*FORM_KEY, FORM_REVIEW}
+    columns = [*FORM_KEY, *(f"field:{n}" if n in fixed else n for n in names), FORM_REVIEW]
+    return columns, [[src, page, *(texts.get(n, "") for n in names), " ".join(flagged)]
+                     for (src, page), (texts, flagged) in pages.items()]
+
+
 def write_csvs(out_dir: str | Path, chars: list[list], fields: list[list], errors: list[list]) -> dict[str, Path]:
-    """Sort and write the output CSVs atomically (fields keep their order within a page)."""
+    """Sort and write the output CSVs atomically (fields keep their order within a page), and
+    forms.csv, the fields a row per page (form_table)."""
     out = Path(out_dir)
-    paths = {"characters": out / CHARACTERS_CSV, "fields": out / FIELDS_CSV, "errors": out / ERRORS_CSV}
+    paths = {"characters": out / CHARACTERS_CSV, "fields": out / FIELDS_CSV, "errors": out / ERRORS_CSV,
+             "forms": out / FORMS_CSV}
+    fields = sort_rows(fields)
     atomic_write(paths["characters"], csv_text(CHARACTER_COLUMNS, sort_rows(chars)))
-    atomic_write(paths["fields"], csv_text(FIELD_COLUMNS, sort_rows(fields)))
+    atomic_write(paths["fields"], csv_text(FIELD_COLUMNS, fields))
     atomic_write(paths["errors"], csv_text(ERROR_COLUMNS, sort_rows(errors)))
+    atomic_write(paths["forms"], csv_text(*form_table(fields)))
     return paths
 
 
