@@ -140,6 +140,7 @@ def test_resubmitting_skips_forms_already_done(env, roots, shared_worker):
     job = again.stdout.split()[0]
     status = formicr(env, "status", job)
     assert status.returncode == 0 and "3 skipped" in status.stdout and "done" in status.stdout
+    assert str(outbox / "job-c" / "forms.csv") in status.stdout  # the outputs it lists
     other = formicr(env, "submit", *forms_in(inbox)[:3], "--out", str(outbox / "job-c"), "--wait", "--timeout", "150",
                     cwd=inbox)  # no template this time: different rows, so nothing is skipped
     assert other.returncode == 0 and "queued 3 forms, skipped 0" in other.stderr

@@ -3,7 +3,7 @@
 A form's results are keyed by ``form_key = sha256(source, content sha256, template)``, so a form
 delivered twice (redelivery, resubmission) writes the same part file again and is counted
 once. Parts live in ``<out>/.parts/<form_key>.json`` (written atomically); the job's
-``characters.csv``/``fields.csv``/``errors.csv`` are merged from them, in the same order
+``characters.csv``/``fields.csv``/``forms.csv``/``errors.csv`` are merged from them, in the same order
 as ``formicr read`` (by source, then page), once every form is finished."""
 
 from __future__ import annotations

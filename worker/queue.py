@@ -12,7 +12,7 @@ from segmentation.errors import BrokerError, FormicrError, UsageError
 from segmentation.template import Template
 from worker.jobs import JobStore, connect, content_hash, form_key, inside, job_key, part_path
 from worker.pipeline import error_message
-from worker.results import ErrorRow
+from worker.results import CHARACTERS_CSV, ERRORS_CSV, FIELDS_CSV, FORMS_CSV, ErrorRow
 from worker.runner import Summary, expand_inputs
 from worker.settings import Settings, redact
 
@@ -184,7 +184,7 @@ def status_lines(store: JobStore, job_id: str) -> list[str]:
              f"  output: {out}"]
     if st["requeued"]:
         lines.append(f"  requeued after a stall: {st['requeued']} forms")
-    for name in ("characters.csv", "fields.csv", "errors.csv"):
+    for name in (FORMS_CSV, FIELDS_CSV, CHARACTERS_CSV, ERRORS_CSV):
         if (out / name).exists():
             lines.append(f"    {out / name}")
     refused = store.r.lrange(f"formicr:job:{job_id}:refused", 0, -1)
