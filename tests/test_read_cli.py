@@ -756,6 +756,27 @@ def test_synth_writes_big_writing_on_request_and_refuses_a_reversed_size(tmp_pat
     assert bad.returncode == 2 and "--size" in bad.stderr
 
 
+def test_synth_prints_shaded_fields_and_dashed_lines_on_request(tmp_path):
+    import json
+
+    import cv2
+    import numpy as np
+
+    done = formicr("synth", "--out", str(tmp_path), "--count", "1", "--format", "png", "--shade", "150",
+                   "--dashes", "4", "6", "--seed", "3")
+    assert done.returncode == 0, done.stderr
+    path = next(p for p in tmp_path.glob("form_*.png"))
+    truth = json.loads(path.with_suffix(".truth.json").read_text())
+    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    x, y, w, h = truth["fields"][4]["page_box"]  # city: a free box
+    inside = img[y + h // 2, x + w - w // 8 : x + w - w // 16]  # its right end, where nobody wrote
+    assert 130 <= float(np.median(inside)) <= 170  # the tint
+    top = img[max(0, y - 3) : y + 4, x + w // 4 : x + 3 * w // 4].min(axis=0)  # along its top edge
+    assert (top < 100).mean() < 0.8 and (top > 200).mean() > 0.2  # ink and paper by turns: dashed
+    bad = formicr("synth", "--out", str(tmp_path / "b"), "--dashes", "0", "3")
+    assert bad.returncode == 2 and "--dashes" in bad.stderr
+
+
 def test_a_photo_cropped_inside_the_page_is_squared_from_its_form_lines(reader, tmp_path):
     """No page edge in view (the photo crops inside the sheet), the top 10 to 20% narrower:
     the printed lines' vanishing points square the page, the template registers on both axes'

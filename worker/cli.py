@@ -299,13 +299,18 @@ def template(scan, out, name, pages):
 @click.option("--size", type=(click.FloatRange(0.3, 1.2), click.FloatRange(0.3, 1.2)), default=None,
               metavar="LO HI", help="Writers' glyph height as a fraction of the box height (default: 0.55 "
               "to 0.75; from about 0.8 the writing touches the box lines).")
-def synth(out, count, seed, fmt, comb_style, marks, size):
+@click.option("--shade", type=click.IntRange(0, 255), default=255, show_default=True, metavar="GREY",
+              help="Every box's inside printed in a tint of this grey, under the writing (255: none).")
+@click.option("--dashes", type=(click.IntRange(1, 50), click.IntRange(1, 50)), default=None, metavar="ON OFF",
+              help="Every form line printed dashed: ON px of ink, OFF px of paper at 200 DPI (1 3: dotted).")
+def synth(out, count, seed, fmt, comb_style, marks, size, shade, dashes):
     """Generate synthetic hand-printed forms with ground truth and their template."""
     from worker.synth.forms import generate
 
     if size is not None and size[0] > size[1]:
         raise click.BadParameter(f"LO {size[0]} is above HI {size[1]}", param_hint="--size")
-    for p in generate(out, count, seed, fmt, comb_style=comb_style, marks=marks, size=size):
+    for p in generate(out, count, seed, fmt, comb_style=comb_style, marks=marks, size=size, shade=shade,
+                      dashes=dashes):
         click.echo(str(p))
 
 
