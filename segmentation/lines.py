@@ -35,6 +35,12 @@ class FormLines:
     underlines: list[Rect]
     thickness: float
     horizontal: np.ndarray | None = None  # the horizontal lines of ``mask`` (the rest are upright)
+    drawn: np.ndarray | None = None  # dashed or dotted lines drawn whole (dashed_lines), where they were
+
+    def squares_page(self, binary: np.ndarray) -> np.ndarray:
+        """The page to look for tick boxes on: ``binary``, with the dashed lines drawn whole (a
+        dashed tick box's sides are too short for find_lines, but close its square)."""
+        return binary if self.drawn is None else binary | self.drawn
 
 
 def _rect_kernel(w: int, h: int) -> np.ndarray:
@@ -66,7 +72,7 @@ def _runs(binary: np.ndarray, length: int, horizontal: bool) -> np.ndarray:
 DASH_LONG = 0.015  # of the long side (30 px at 2000): a printed dash or dot is no longer than this
 DASH_THICK = 0.003  # of the long side: ... nor thicker across its line
 DASH_GAP = 0.02  # of the long side (6 mm on A4): paper between dashes, or where a corner or a T joins two lines
-DASH_CHAIN = 6  # dashes in a row at least
+DASH_CHAIN = 4  # dashes in a row at least (a tick box's side holds four)
 DASH_EVEN = 0.35  # a row's dash pitches and lengths lie within this share of their median (most of them)
 
 

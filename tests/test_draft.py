@@ -139,12 +139,13 @@ def test_a_template_free_read_names_its_fields_as_the_drafted_template_does(tmp_
         assert f.needs_review == (bool(f.characters) and f.confidence < 0.8) or f.charset == "mark"
 
 
-def test_a_template_drafted_from_a_blank_form_printed_dashed_has_its_boxes_and_combs():
+def test_a_template_drafted_from_a_blank_form_printed_dashed_has_its_boxes_combs_and_tick_boxes():
     from worker.draft import draft_fields
     from worker.synth.forms import render_form, scan
 
     page, truth = render_form(3, marks=True, pen_ink=255, dashes=(4, 6))  # a white pen: the blank form
     img, _ = scan(page, truth, Scan(dpi=300, angle=0.8, noise=3), 3)
     drafted = draft_fields(img)
-    # every box and comb, with its printed cells; the tick boxes (four dashes a side) are missed
-    assert [(f.kind, f.cells) for f in drafted] == [("comb", f[4]) if f[2] == "comb" else ("box", 1) for f in LAYOUT]
+    # every box and comb, with its printed cells, then the tick boxes (four dashes a side)
+    assert [(f.kind, f.cells) for f in drafted] == \
+        [("comb", f[4]) if f[2] == "comb" else ("box", 1) for f in LAYOUT] + [("tick", 1)] * len(TICKS)

@@ -133,7 +133,7 @@ class PageReader:
         # tick boxes are read by their ink (_fields), never as characters; without a template,
         # every tick box found on the page is (free_ticks), and its ink is kept from the glyphs
         tick = {i for i, f in enumerate(tpl.fields) if f.charset == MARK} if tpl is not None else set()
-        free_ticks, char_boxes = split_tick_boxes(clean.binary, lines.mask, lines.boxes) if tpl is None \
+        free_ticks, char_boxes = split_tick_boxes(lines.squares_page(clean.binary), lines.mask, lines.boxes) if tpl is None \
             else ([], lines.boxes)
         char_lines = replace(lines, boxes=char_boxes)
 
@@ -191,7 +191,7 @@ class PageReader:
                       unread_ink(ink, r, [g.rect for g in glyphs if g.region == i]) >= UNREAD_INK * r[3] ** 2)
                       for i, r in enumerate(regions)]
             # the tick boxes the page shows, for a registered box that lands beside its own
-            squares = split_tick_boxes(clean.binary, lines.mask, lines.boxes)[0] if tick else []
+            squares = split_tick_boxes(lines.squares_page(clean.binary), lines.mask, lines.boxes)[0] if tick else []
             ticks = self._ticks(clean, lines, [regions[i] if i in tick else None for i in range(len(regions))],
                                 light_pen=lighter is not None, squares=squares)
             fields = self._fields(chars, unread, regions, ticks, unregistered=bool(warnings))
@@ -429,7 +429,7 @@ def _dashed(clean: CleanPage, lines: FormLines) -> FormLines | None:
     if lines.boxes or (dashed := dashed_lines(clean.binary)) is None:
         return None
     found = find_lines(clean.binary | dashed)
-    return found if found.boxes else None
+    return replace(found, drawn=dashed) if found.boxes else None
 
 
 def _template_free_lines(lines: FormLines, faint: FormLines | None) -> FormLines:
