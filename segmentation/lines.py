@@ -104,9 +104,18 @@ def dashed_lines(binary: np.ndarray) -> np.ndarray | None:
                 if len(chain) < DASH_CHAIN:
                     continue
                 pitch, size = np.diff(mid[chain]), length[chain].astype(float)
-                if np.mean(np.abs(pitch - np.median(pitch)) > DASH_EVEN * np.median(pitch)) > 0.25 or \
-                        np.mean(np.abs(size - np.median(size)) > DASH_EVEN * np.median(size)) > 0.25:
+                odd_pitch = np.abs(pitch - np.median(pitch)) > DASH_EVEN * np.median(pitch)
+                odd_size = np.abs(size - np.median(size)) > DASH_EVEN * np.median(size)
+                if odd_pitch.mean() > 0.25 or odd_size.mean() > 0.25:
                     continue
+                # a piece of another size off the pitch at either end is not the line's (a caption's
+                # stem above a box's side)
+                first, last = 0, len(chain)
+                while last - first > DASH_CHAIN and odd_pitch[first] and odd_size[first]:
+                    first += 1
+                while last - first > DASH_CHAIN and odd_pitch[last - 2] and odd_size[last - 1]:
+                    last -= 1
+                chain, pitch, size = chain[first:last], pitch[first : last - 1], size[first:last]
                 reach = int(round(np.median(pitch) - np.median(size) + thick))  # a dash gap and a bit
                 a, b = int(start[chain[0]]), int(start[chain[-1]] + length[chain[-1]])
                 c, t = int(round(float(np.median(side[chain])))), max(1, int(round(float(np.median(across[chain])))))

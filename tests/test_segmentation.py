@@ -673,11 +673,12 @@ def test_a_dashed_comb_is_drawn_whole_and_a_printed_caption_is_no_dashed_line():
         for y in range(306, 378, 10):
             page[y : y + 6, sx : sx + 3] = 255
     cv2.putText(page, "DATE OF BIRTH (DDMMYYYY)", (100, 280), cv2.FONT_HERSHEY_SIMPLEX, 0.5, 255, 1)
+    page[284:296, 100:103] = 255  # a caption's stem just above the box's left side, in line with it
     assert find_lines(page).boxes == []  # no solid line: nothing found as it is
     drawn = dashed_lines(page)
     lines = find_lines(page | drawn)
     assert [len(b.cells) for b in lines.boxes] == [6]
-    assert not drawn[240:290].any()  # the caption above it is none of it
+    assert not drawn[240:298].any()  # the caption above it is none of it, its stem included
     caption = np.zeros_like(page)
     cv2.putText(caption, "DATE OF BIRTH (DDMMYYYY)", (100, 280), cv2.FONT_HERSHEY_SIMPLEX, 0.5, 255, 1)
     assert dashed_lines(caption) is None
