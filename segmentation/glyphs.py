@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from segmentation.lines import Box, FormLines
-from segmentation.rects import Rect, overlap_areas
+from segmentation.rects import Rect, overlap_areas, union
 
 Cut = tuple[float, float]  # a straight cut through a blob: (x at mid-height, x shift per row)
 
@@ -89,17 +89,9 @@ class _Comp:
         return self.y + self.h
 
 
-def _union(rects: list[Rect]) -> Rect:
-    x0 = min(r[0] for r in rects)
-    y0 = min(r[1] for r in rects)
-    x1 = max(r[0] + r[2] for r in rects)
-    y1 = max(r[1] + r[3] for r in rects)
-    return x0, y0, x1 - x0, y1 - y0
-
-
 def _crop(labels: np.ndarray, comps: list[_Comp], clip: Rect | None = None) -> tuple[Rect, np.ndarray]:
     """Union mask of some components, optionally clipped to a rectangle; trimmed to ink."""
-    x, y, w, h = _union([(c.x, c.y, c.w, c.h) for c in comps])
+    x, y, w, h = union([(c.x, c.y, c.w, c.h) for c in comps])
     if clip is not None:
         cx, cy, cw, ch = clip
         nx0, ny0 = max(x, cx), max(y, cy)
@@ -575,7 +567,7 @@ def merge_candidates(glyphs: list[Glyph], max_parts: int = MERGE_PARTS, max_aspe
                 break
             if part.rect[0] - (prev.rect[0] + prev.rect[2]) > max_gap * h:
                 break
-            rect = _union([p.rect for p in glyphs[i : j + 1]])
+            rect = union([p.rect for p in glyphs[i : j + 1]])
             if rect[2] > max_aspect * max(h, rect[3]):
                 break
             mask = np.zeros((rect[3], rect[2]), np.uint8)

@@ -7,6 +7,15 @@ import numpy as np
 Rect = tuple[int, int, int, int]  # x, y, w, h (working pixels)
 
 
+def union(rects: list[Rect]) -> Rect:
+    """The smallest rect holding every one of ``rects`` (at least one)."""
+    x0 = min(r[0] for r in rects)
+    y0 = min(r[1] for r in rects)
+    x1 = max(r[0] + r[2] for r in rects)
+    y1 = max(r[1] + r[3] for r in rects)
+    return x0, y0, x1 - x0, y1 - y0
+
+
 def overlap_areas(a: list[Rect], b: list[Rect]) -> np.ndarray:
     """Intersection areas of every rect in ``a`` with every rect in ``b``: (len(a), len(b))."""
     if not a or not b:

@@ -21,6 +21,7 @@ from segmentation.glyphs import find_glyphs, merge_candidates, reading_places, u
 from segmentation.lines import FormLines, dashed_lines, find_lines, impose_combs, reading_order, remove_lines
 from segmentation.marks import mark_ink, read_mark, snap_to_box, snap_to_squares, split_tick_boxes
 from segmentation.normalize import normalize_batch
+from segmentation.rects import union
 from segmentation.template import Registration, Template, register, register_by_ink
 from worker import resegment
 from worker.classifier import Classifier
@@ -168,8 +169,9 @@ class PageReader:
             charsets = self.classifier.word_charsets(probs, [(g.line, g.word, g.region) for g in glyphs])
         preds = self.classifier.decode(probs, charsets, top_k=opts.top_k)
         if tpl is None:  # every place to write on the page is a field, named as formicr template drafts it
-            places = [b.rect for b in reading_places(char_lines, clean.binary.shape)]
-            place_names, run_names = free_field_names(places + free_ticks, glyphs)
+            spots = [b.rect for b in reading_places(char_lines, clean.binary.shape)] + free_ticks
+            order = reading_order(spots)
+            place_names, run_names = free_field_names(order, glyphs)
             field_of = lambda g: place_names[g.region] if g.region >= 0 else run_names[g.run]  # noqa: E731
         else:
             field_of = lambda g: tpl.fields[g.region].name  # noqa: E731
@@ -196,17 +198,13 @@ class PageReader:
                                 light_pen=lighter is not None, squares=squares)
             fields = self._fields(chars, unread, regions, ticks, unregistered=bool(warnings))
         else:
-            ticks = self._ticks(clean, lines, [None] * len(places) + free_ticks, light_pen=lighter is not None)
-            by_name = {}
-            for i, (name, rect) in enumerate(zip(place_names, places + free_ticks, strict=True)):
-                by_name[name] = self._mark_field(name, ticks[i], rect) if i in ticks else \
-                    self._text_field(name, FREE_CHARSET, chars, rect)
-            fields = [by_name[n] for n in sorted(by_name)]
+            boxed = len(spots) - len(free_ticks)
+            ticks = self._ticks(clean, lines, [None] * boxed + free_ticks, light_pen=lighter is not None)
+            fields = [self._mark_field(place_names[i], ticks[i], spots[i]) if i in ticks else
+                      self._text_field(place_names[i], FREE_CHARSET, chars, spots[i]) for i in order]
             for name in dict.fromkeys(run_names[g.run] for g in glyphs if g.region < 0):  # free writing
-                mine = [c.work_rect for c in chars if c.field == name]
-                x0, y0 = min(r[0] for r in mine), min(r[1] for r in mine)
-                x1, y1 = max(r[0] + r[2] for r in mine), max(r[1] + r[3] for r in mine)
-                fields.append(self._text_field(name, FREE_CHARSET, chars, (x0, y0, x1 - x0, y1 - y0)))
+                rect = union([c.work_rect for c in chars if c.field == name])
+                fields.append(self._text_field(name, FREE_CHARSET, chars, rect))
         h, w = page.image.shape
         return PageResult(page.source, page.page, line_list, fields, (w, h), clean.angle, warnings=warnings,
                           rotation=rotation)
@@ -322,14 +320,14 @@ class PageReader:
 TICK_MARGIN = 0.15  # a tick box's ink is kept from the glyphs this share of its side beyond its edges (a tick overshoots)
 
 
-def free_field_names(spots: list[tuple[int, int, int, int]], glyphs: list) -> tuple[list[str], dict[int, str]]:
-    """Template-free field names: each place on the page (``spots``: its boxes, combs and
-    underline bands as find_glyphs indexes them, then its tick boxes; on the deskewed page)
-    ``field_01``... in reading order, as ``formicr template`` drafts them; each run of free
-    writing outside them (glyph ``run``, region -1) ``text_01``... in reading order."""
-    width = max(2, len(str(len(spots))))
-    names = [""] * len(spots)
-    for k, i in enumerate(reading_order(spots), start=1):
+def free_field_names(order: list[int], glyphs: list) -> tuple[list[str], dict[int, str]]:
+    """Template-free field names: each place on the page (its boxes, combs and underline bands
+    as find_glyphs indexes them, then its tick boxes), ``order`` being their reading order on
+    the deskewed page, ``field_01``... in that order, as ``formicr template`` drafts them; each
+    run of free writing outside them (glyph ``run``, region -1) ``text_01``... in reading order."""
+    width = max(2, len(str(len(order))))
+    names = [""] * len(order)
+    for k, i in enumerate(order, start=1):
         names[i] = f"field_{k:0{width}d}"
     runs = list(dict.fromkeys(g.run for g in sorted(glyphs, key=lambda g: (g.line, g.index)) if g.region < 0))
     width = max(2, len(str(len(runs))))
