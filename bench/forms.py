@@ -36,7 +36,7 @@ def evaluate(forms: list[Path], template_path: Path, patterns: bool = True,
              cells: bool = True) -> tuple[Score, Score, dict, list[int], list[int], list[int]]:
     """Template and template-free scores, template scores by format, the tick boxes
     [read right, in all, wrong but flagged] read with the template and without, and the
-    template-free text fields [read right, in all]. Without
+    template-free text fields [read right, in all, wrong and not flagged, right and flagged]. Without
     ``patterns`` (``cells``), the template's field patterns (its combs' numbers of cells) are
     left out."""
     template = load_template(template_path)
@@ -47,7 +47,7 @@ def evaluate(forms: list[Path], template_path: Path, patterns: bool = True,
     tpl_reader = PageReader(ReadOptions(template=template))
     free_reader = PageReader(ReadOptions(), classifier=tpl_reader.classifier)
     tpl_score, free_score, by_fmt, marks, free_marks = Score(), Score(), {}, [0, 0, 0], [0, 0, 0]
-    free_fields = [0, 0]
+    free_fields = [0, 0, 0, 0]
     for f in forms:
         page = next(decode(f))
         truth = load_truth(f)
@@ -126,7 +126,8 @@ def main() -> None:
     print(f"template mode:      CER {tpl.cer_template:.2%}  (target <= 2%)   found {tpl.found_rate:.2%}")
     print(f"template-free mode: CER {free.cer_free:.2%}  (target <= 5%)   found {free.found_rate:.2%}")
     print(f"template-free fields (field_01... by place): {free_fields[0]} of {free_fields[1]} read right "
-          f"({free_fields[0] / max(free_fields[1], 1):.2%})")
+          f"({free_fields[0] / max(free_fields[1], 1):.2%}); {free_fields[2]} read wrong and not flagged, "
+          f"{free_fields[3]} read right and flagged")
     print(f"characters found (template mode): {tpl.found_rate:.2%}  (target >= 99.5%)")
     print(f"review flags (template mode): of {tpl.fields} fields, {tpl.wrong_unflagged} read wrong and not flagged, "
           f"{tpl.right_flagged} read right and flagged")

@@ -580,9 +580,15 @@ def merge_candidates(glyphs: list[Glyph], max_parts: int = MERGE_PARTS, max_aspe
 
 def unread_ink(ink: np.ndarray, region: Rect, read: list[Rect]) -> int:
     """Ink pixels inside ``region`` that no read character's box covers, counting only
-    pieces bigger than a scanner speck (area >= 0.4% of the region height squared)."""
+    pieces bigger than a scanner speck (area >= 0.4% of the region height squared) and not a
+    caption printed in its top-left corner (``_printed_caption``), which the reader skips."""
     x, y, w, h = (max(0, v) for v in region)
     crop = ink[y : y + h, x : x + w].copy()
+    if not crop.any():
+        return 0
+    labels, comps = components(crop)
+    if caption := _printed_caption(comps, (0, 0, crop.shape[1], crop.shape[0])):
+        crop[np.isin(labels, list(caption))] = 0
     for rx, ry, rw, rh in read:
         crop[max(0, ry - y) : max(0, ry - y + rh), max(0, rx - x) : max(0, rx - x + rw)] = 0
     if not crop.any():

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from segmentation.charsets import MARK
 from segmentation.clean import clean_page, estimate_skew
 from segmentation.glyphs import find_glyphs
 from segmentation.lines import find_lines, remove_lines
@@ -563,7 +564,7 @@ def test_a_field_with_writing_the_reader_lost_is_flagged_and_a_blank_field_is_no
     rng = random.Random(0)
     writer = Writer.random(rng)
     for i, ch in enumerate("LUXEMBOURG"):  # writing too small for a character, dropped as specks
-        draw_glyph(page, ch, x + 30 + i * 16, y + 40, 10, 14, writer, rng)
+        draw_glyph(page, ch, x + 30 + i * 14, y + 40, 8, 11, writer, rng)
     img, truth = scan(page, truth, Scan(dpi=200))
     res = PageReader(ReadOptions(template=parse_template(template_dict()))).read_page(PageImage(img, "t.png", 1, None))
     fields = {f.name: f for f in res.fields}
@@ -572,6 +573,23 @@ def test_a_field_with_writing_the_reader_lost_is_flagged_and_a_blank_field_is_no
     # a pale mark in a blank field, on a page whose pen Otsu does see: flagged, not read
     assert fields["account"].text == "" and fields["account"].needs_review
     assert not fields["surname"].needs_review or fields["surname"].confidence < 0.8
+    # without a template the same places are flagged: each field_NN is a box in reading order,
+    # as the form lists its fields
+    free = PageReader(ReadOptions()).read_page(PageImage(img, "t.png", 1, None))
+    places = dict(zip([f["name"] for f in truth["fields"]], [f for f in free.fields if f.charset != MARK],
+                      strict=False))
+    assert places["city"].needs_review and places["account"].needs_review
+    assert places["reference"].text == "" and not places["reference"].needs_review
+
+
+def test_a_caption_printed_in_a_box_is_not_taken_for_writing_the_reader_lost():
+    from segmentation.glyphs import unread_ink
+
+    img = np.zeros((200, 900), np.uint8)
+    cv2.putText(img, "ACCOUNT NUMBER", (6, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 255, 2)  # top-left, small
+    assert unread_ink(img, (0, 0, 900, 200), []) == 0
+    cv2.putText(img, "12", (300, 160), cv2.FONT_HERSHEY_SIMPLEX, 3.5, 255, 8)  # writing nobody read
+    assert unread_ink(img, (0, 0, 900, 200), []) > 0
 
 
 def test_normalize_fits_20px_box_and_centres_mass():

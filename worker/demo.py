@@ -36,7 +36,7 @@ def main() -> int:
     summary, results = run_read(forms, OUT / "demo", ReadOptions(template=load_template(template),
                                 annotate_dir=OUT / "demo" / "annotated"))
     free_summary, free_results = run_read(forms, OUT / "demo-free", ReadOptions(annotate_dir=OUT / "demo-free" / "annotated"))
-    total_t, total_f, free_ticks, free_fields = Score(), Score(), [0, 0], [0, 0]
+    total_t, total_f, free_ticks, free_fields = Score(), Score(), [0, 0], [0, 0, 0, 0]
     for r, fr in zip(results, free_results, strict=True):
         truth = load_truth(r.source)
         for e in r.errors:

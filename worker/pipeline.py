@@ -188,9 +188,7 @@ class PageReader:
         fields = []
         if tpl is not None:
             # ink left in a field that no read character covers: writing the reader lost
-            unread = [i not in tick and (
-                      i in pale_marks or
-                      unread_ink(ink, r, [g.rect for g in glyphs if g.region == i]) >= UNREAD_INK * r[3] ** 2)
+            unread = [i not in tick and (i in pale_marks or self._unread(ink, r, glyphs, i))
                       for i, r in enumerate(regions)]
             # the tick boxes the page shows, for a registered box that lands beside its own
             squares = split_tick_boxes(lines.squares_page(clean.binary), lines.mask, lines.boxes)[0] if tick else []
@@ -201,7 +199,8 @@ class PageReader:
             boxed = len(spots) - len(free_ticks)
             ticks = self._ticks(clean, lines, [None] * boxed + free_ticks, light_pen=lighter is not None)
             fields = [self._mark_field(place_names[i], ticks[i], spots[i]) if i in ticks else
-                      self._text_field(place_names[i], FREE_CHARSET, chars, spots[i]) for i in order]
+                      self._text_field(place_names[i], FREE_CHARSET, chars, spots[i],
+                                       lost=i in pale_marks or self._unread(ink, spots[i], glyphs, i)) for i in order]
             for name in dict.fromkeys(run_names[g.run] for g in glyphs if g.region < 0):  # free writing
                 rect = union([c.work_rect for c in chars if c.field == name])
                 fields.append(self._text_field(name, FREE_CHARSET, chars, rect))
@@ -281,11 +280,18 @@ class PageReader:
             out.append(f)
         return out
 
+    @staticmethod
+    def _unread(ink: np.ndarray, rect: tuple[int, int, int, int], glyphs: list, region: int) -> bool:
+        """Whether ink is left in ``rect`` (the place or field ``region``) that none of its read
+        glyphs covers: writing the reader lost."""
+        return unread_ink(ink, rect, [g.rect for g in glyphs if g.region == region]) >= UNREAD_INK * rect[3] ** 2
+
     def _text_field(self, name: str, charset: str, chars: list[Character],
-                    rect: tuple[int, int, int, int]) -> Field:
+                    rect: tuple[int, int, int, int], lost: bool = False) -> Field:
         """The field ``name`` from its characters (those whose ``field`` it is): joined in
         reading order with a space between words, as sure as its weakest character, flagged
-        for review when that is below the threshold."""
+        for review when that is below the threshold or when ink in it was left unread
+        (``lost``)."""
         mine = sorted((c for c in chars if c.field == name), key=lambda c: (c.line, c.index))
         text, prev = [], None
         for c in mine:
@@ -294,8 +300,8 @@ class PageReader:
             text.append(c.char)
             prev = c
         conf = min((c.confidence for c in mine), default=1.0)
-        return Field(name, charset, "".join(text), conf, bool(mine) and conf < self.options.review_threshold,
-                     mine, rect)
+        return Field(name, charset, "".join(text), conf,
+                     lost or (bool(mine) and conf < self.options.review_threshold), mine, rect)
 
     def read_file(self, path: str | Path, display: str | None = None) -> FileResult:
         """Every page of one file; bad input becomes error rows. Only TransientError

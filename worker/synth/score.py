@@ -113,14 +113,18 @@ def score_marks(truth: dict, page: PageResult) -> tuple[int, int, int]:
     return _mark_counts([(f["text"], got.get(f["name"])) for f in truth["fields"] if f.get("kind") == "mark"])
 
 
-def score_free_fields(truth: dict, page: PageResult) -> tuple[int, int]:
-    """(fields read right, fields) for a template-free read, whose fields are named by place
-    in reading order (``field_01``...): the truth's text fields are matched in the form's own
-    order, which is its reading order, to the read's fields that are not tick boxes (a box not
-    found shifts the rest, as it shifts their names)."""
+def score_free_fields(truth: dict, page: PageResult) -> tuple[int, int, int, int]:
+    """(fields read right, fields, read wrong and not flagged, read right and flagged) for a
+    template-free read, whose fields are named by place in reading order (``field_01``...):
+    the truth's text fields are matched in the form's own order, which is its reading order, to
+    the read's fields that are not tick boxes (a box not found shifts the rest, as it shifts
+    their names)."""
     want = [f["text"] for f in _text_fields(truth)]
-    got = [f.text.replace(" ", "") for f in page.fields if f.charset != MARK]
-    return sum(k < len(got) and got[k] == w for k, w in enumerate(want)), len(want)
+    got = [f for f in page.fields if f.charset != MARK]
+    right = [k < len(got) and got[k].text.replace(" ", "") == w for k, w in enumerate(want)]
+    flagged = [k < len(got) and got[k].needs_review for k in range(len(want))]
+    return (sum(right), len(want), sum(not r and not f for r, f in zip(right, flagged, strict=True)),
+            sum(r and f for r, f in zip(right, flagged, strict=True)))
 
 
 def score_free_marks(truth: dict, page: PageResult) -> tuple[int, int, int]:
