@@ -175,8 +175,47 @@ def binarize(grey: np.ndarray) -> np.ndarray:
     t, _ = cv2.threshold(np.ascontiguousarray(page[::2, ::2]), 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
     # Otsu on a nearly white page can pick a threshold inside the paper noise; cap it
     # relative to the paper's brightness.
-    t = min(t, 200.0 if page is not grey else 200.0 * hi / 255.0)
+    paper = 255.0 if page is not grey else hi
+    t = min(_above_pen(page, t, paper), 200.0 * paper / 255.0)
     return cv2.threshold(page, t, 255, cv2.THRESH_BINARY_INV)[1]  # ink: page <= t
+
+
+def _above_pen(page: np.ndarray, t: float, paper: float) -> float:
+    """Otsu's threshold ``t``, raised above a grey pen's level where it cuts through it. With
+    black boxes, a mid-grey pen (pencil, a pale ballpoint) and paper, Otsu can settle on the
+    pen's own grey and keep part of each stroke: the strokes come out broken, yet too many to
+    count as a pen the threshold left out. A narrow peak of the histogram at most
+    ``PEN_BELOW`` levels under ``t`` and at most ``PEN_NEAR`` above it, ``PEN_PEAK`` times the
+    level of the histogram between ink and paper, is such a pen: the threshold moves to where
+    the histogram falls back above it. Not where what that adds is mostly long straight
+    lines: boxes printed in grey, which the pale-line steps read."""
+    half = np.ascontiguousarray(page[::2, ::2])
+    hist = np.bincount(half.ravel(), minlength=256).astype(np.float64)
+    smooth = np.convolve(hist, np.ones(5) / 5, mode="same")
+    top = int(paper) - PEN_PAPER
+    lo, hi = int(max(t - PEN_BELOW, PEN_PAPER)), int(min(t + PEN_NEAR, top))
+    if hi <= lo:
+        return t
+    mode = lo + int(np.argmax(smooth[lo : hi + 1]))
+    base = max(float(np.median(smooth[PEN_PAPER:top])), 1.0)  # anti-aliased edges: a low, even ramp
+    back = np.nonzero(smooth[mode:top] <= 2 * base)[0]
+    if smooth[mode] < PEN_PEAK * base or not back.size or mode + back[0] <= t:
+        return t  # no peak, or a broad grey (a tint, a photo), not a pen's
+    raised = float(mode + back[0])
+    # what the raised threshold adds, less the edges of what was ink already
+    added = ((half > t) & (half <= raised) & (cv2.dilate((half <= t).astype(np.uint8), np.ones((3, 3), np.uint8)) == 0))
+    added = added.astype(np.uint8)
+    k = max(half.shape) // PEN_LINE
+    straight = cv2.morphologyEx(added, cv2.MORPH_OPEN, np.ones((1, k), np.uint8)) | \
+        cv2.morphologyEx(added, cv2.MORPH_OPEN, np.ones((k, 1), np.uint8))
+    return t if int(straight.sum()) > PEN_STRAIGHT * max(int(added.sum()), 1) else raised
+
+
+PEN_NEAR, PEN_BELOW = 30, 10  # grey levels above and below Otsu's threshold where a pen's peak is split by it
+PEN_PEAK = 4.0  # a pen's histogram peak stands this many times above the ink-to-paper ramp
+PEN_PAPER = 30  # levels kept clear of paper white (and of black) when looking for a pen
+PEN_LINE, PEN_STRAIGHT = 60, 0.3  # runs of 1/60 of the page or more are lines; a pen's peak is
+# not one whose added pixels are this much lines
 
 
 MARGIN_THICK = 0.01  # of the long side: a dark mass this thick that touches the image edge is a margin
