@@ -578,18 +578,31 @@ def merge_candidates(glyphs: list[Glyph], max_parts: int = MERGE_PARTS, max_aspe
     return out
 
 
+def caption_box(ink: np.ndarray, region: Rect) -> Rect | None:
+    """The box, in page coordinates, of a caption printed small in ``region``'s top-left
+    corner (``_printed_caption``), which the reader skips; None when there is none."""
+    x, y, w, h = (max(0, v) for v in region)
+    crop = ink[y : y + h, x : x + w]
+    if not crop.any():
+        return None
+    _, comps = components(crop)
+    caption = _printed_caption(comps, (0, 0, crop.shape[1], crop.shape[0]))
+    if not caption:
+        return None
+    cx, cy, cw, ch = union([(c.x, c.y, c.w, c.h) for c in comps if c.label in caption])
+    return x + cx, y + cy, cw, ch
+
+
 def unread_ink(ink: np.ndarray, region: Rect, read: list[Rect]) -> int:
     """Ink pixels inside ``region`` that no read character's box covers, counting only
     pieces bigger than a scanner speck (area >= 0.4% of the region height squared) and not a
-    caption printed in its top-left corner (``_printed_caption``), which the reader skips."""
+    caption printed in its top-left corner (``caption_box``)."""
     x, y, w, h = (max(0, v) for v in region)
     crop = ink[y : y + h, x : x + w].copy()
     if not crop.any():
         return 0
-    labels, comps = components(crop)
-    if caption := _printed_caption(comps, (0, 0, crop.shape[1], crop.shape[0])):
-        crop[np.isin(labels, list(caption))] = 0
-    for rx, ry, rw, rh in read:
+    caption = caption_box(ink, region)
+    for rx, ry, rw, rh in read + ([caption] if caption else []):
         crop[max(0, ry - y) : max(0, ry - y + rh), max(0, rx - x) : max(0, rx - x + rw)] = 0
     if not crop.any():
         return 0

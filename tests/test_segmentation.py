@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
@@ -700,6 +702,28 @@ def test_a_pen_as_grey_as_otsus_threshold_is_read(tmp_path):
     reader = PageReader(ReadOptions(template=load_template(tmp_path / "template.json")))
     s = score_template(load_truth(form), reader.read_page(next(decode(form))))
     assert s.found_rate >= 0.98 and s.cer_template <= 0.05, (s.found_rate, s.cer_template)
+
+
+def test_a_field_whose_pale_strokes_otsu_left_out_is_flagged(tmp_path):
+    from segmentation.decode import decode
+    from segmentation.template import load_template
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import generate
+    from worker.synth.score import load_truth
+
+    # a grey pen, a blurred 300 DPI scan: a thin-stroked writer's LEWIS keeps only its W in
+    # Otsu's ink; the rest lies just below paper white, next to a letter that was read
+    form = generate(tmp_path, 2, seed=900, fmt="png", pen_ink=150)[1]
+    page = next(decode(form))
+    want = {f["name"]: f["text"] for f in load_truth(form)["fields"]}
+    for reader in (PageReader(ReadOptions(template=load_template(tmp_path / "template.json"))),
+                   PageReader(ReadOptions())):
+        fields = reader.read_page(page).fields
+        if reader.options.template is None:  # by place: field_NN in the form's own order
+            fields = [replace(f, name=n) for n, f in zip(want, [f for f in fields if f.charset != MARK], strict=False)]
+        wrong = [f.name for f in fields if f.name in want and f.text.replace(" ", "") != want[f.name]]
+        assert "first_name" in wrong  # the page is as hard as it was meant to be
+        assert all(f.needs_review for f in fields if f.name in wrong), wrong
 
 
 def test_a_dark_tint_under_writing_is_paper_and_the_writing_a_pencil_and_a_solid_fill_stay():

@@ -17,7 +17,7 @@ from segmentation.charsets import MARK, MARKED
 from segmentation.clean import PALE_LINE_GREY, CleanPage, clean_page, mask_grey
 from segmentation.decode import MAX_PAGES, MAX_PIXELS, PageImage, decode
 from segmentation.errors import FormicrError, InputError, TemplateError
-from segmentation.glyphs import find_glyphs, merge_candidates, reading_places, unread_ink
+from segmentation.glyphs import caption_box, find_glyphs, merge_candidates, reading_places, unread_ink
 from segmentation.lines import FormLines, dashed_lines, find_lines, impose_combs, reading_order, remove_lines
 from segmentation.marks import mark_ink, read_mark, snap_to_box, snap_to_squares, split_tick_boxes
 from segmentation.normalize import normalize_batch
@@ -30,6 +30,7 @@ from worker.results import REVIEW_THRESHOLD, Character, ErrorRow, Field, Line, P
 # A field is flagged when ink that no read character covers adds up to this times the field
 # height squared: about half a hand-printed character (its ink is ~0.07 h^2 at 60% of h).
 UNREAD_INK = 0.03
+PALE_PAD = 3  # px a read glyph's box is widened by before pale ink beside it counts as unread (its own halo)
 FREE_CHARSET = "alnum"  # a template-free field's: its words settle letters or digits (word_charsets)
 WIDENED_MARGIN = 2  # cells a bilevel page's widened lines must add to be used instead
 
@@ -188,7 +189,8 @@ class PageReader:
         fields = []
         if tpl is not None:
             # ink left in a field that no read character covers: writing the reader lost
-            unread = [i not in tick and (i in pale_marks or self._unread(ink, r, glyphs, i))
+            pale = pale_marks | _pale_unread(clean, lines, ink, regions, glyphs, tick)
+            unread = [i not in tick and (i in pale or self._unread(ink, r, glyphs, i))
                       for i, r in enumerate(regions)]
             # the tick boxes the page shows, for a registered box that lands beside its own
             squares = split_tick_boxes(lines.squares_page(clean.binary), lines.mask, lines.boxes)[0] if tick else []
@@ -198,9 +200,10 @@ class PageReader:
         else:
             boxed = len(spots) - len(free_ticks)
             ticks = self._ticks(clean, lines, [None] * boxed + free_ticks, light_pen=lighter is not None)
+            pale = pale_marks | _pale_unread(clean, lines, ink, spots[:boxed], glyphs, set())
             fields = [self._mark_field(place_names[i], ticks[i], spots[i]) if i in ticks else
                       self._text_field(place_names[i], FREE_CHARSET, chars, spots[i],
-                                       lost=i in pale_marks or self._unread(ink, spots[i], glyphs, i)) for i in order]
+                                       lost=i in pale or self._unread(ink, spots[i], glyphs, i)) for i in order]
             for name in dict.fromkeys(run_names[g.run] for g in glyphs if g.region < 0):  # free writing
                 rect = union([c.work_rect for c in chars if c.field == name])
                 fields.append(self._text_field(name, FREE_CHARSET, chars, rect))
@@ -361,7 +364,7 @@ def _light_pen_ink(clean: CleanPage, lines: FormLines, ink: np.ndarray, regions:
     empty = [i for i in range(len(regions)) if i not in read]
     if not empty:
         return None, set()
-    faint = clean.faint[0] & ~cv2.dilate(lines.mask, np.ones((7, 7), np.uint8))
+    faint = _faint_ink(clean, lines)
     marked = [i for i in empty if unread_ink(faint, regions[i], []) >= UNREAD_INK * regions[i][3] ** 2]
     if not marked or len(empty) < len(regions) / 2:
         return None, set(marked)
@@ -370,6 +373,34 @@ def _light_pen_ink(clean: CleanPage, lines: FormLines, ink: np.ndarray, regions:
         x, y, w, h = (max(0, v) for v in regions[i])
         out[y : y + h, x : x + w] |= faint[y : y + h, x : x + w]
     return out, set()
+
+
+def _faint_ink(clean: CleanPage, lines: FormLines) -> np.ndarray:
+    """The page binarised just below paper white, less its form lines: a pale pen's strokes."""
+    return clean.faint[0] & ~cv2.dilate(lines.mask, np.ones((7, 7), np.uint8))
+
+
+def _pale_unread(clean: CleanPage, lines: FormLines, ink: np.ndarray, rects: list[tuple[int, int, int, int]],
+                 glyphs: list, skip: set[int]) -> set[int]:
+    """Regions (indexes of ``rects``, less ``skip``) that hold writing just below paper white
+    which no read glyph covers: strokes of a pale pen that Otsu left out beside ones it kept,
+    a letter written more lightly than its neighbours. Only pixels Otsu left out count (on a
+    bilevel scan, none). The glyphs' boxes and a caption's (found on ``ink``, where its letters
+    stand apart) are widened by ``PALE_PAD`` first: the pale binarisation's halo round what was
+    read."""
+    faint = _faint_ink(clean, lines) & ~clean.binary
+    out = set()
+    for i, r in enumerate(rects):
+        if i in skip:
+            continue
+        read = [g.rect for g in glyphs if g.region == i] + [c for c in [caption_box(ink, r)] if c]
+        if unread_ink(faint, r, [_pad(b, PALE_PAD) for b in read]) >= UNREAD_INK * r[3] ** 2:
+            out.add(i)
+    return out
+
+
+def _pad(r: tuple[int, int, int, int], d: int) -> tuple[int, int, int, int]:
+    return r[0] - d, r[1] - d, r[2] + 2 * d, r[3] + 2 * d
 
 
 # Template-free pages read with a mean confidence under ORIENT_GATE are tried turned; a turn is
