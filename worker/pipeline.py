@@ -147,8 +147,14 @@ class PageReader:
         glyphs = glyphs_in(ink)
         # fields (or, without a template, printed boxes) where nothing was read: a pen lighter
         # than the printed lines may have written there
-        lighter, pale_marks = _light_pen_ink(clean, lines, ink, regions or [b.rect for b in char_lines.boxes],
-                                             {g.region for g in glyphs} | tick)
+        places = regions or [b.rect for b in char_lines.boxes]
+        lighter, pale_marks = _light_pen_ink(clean, lines, ink, places, {g.region for g in glyphs} | tick)
+        if lighter is None:
+            # fields where some writing was read and more lies just below paper white, clear of
+            # it: a grey pen that Otsu kept only in part, read again with that writing added
+            unread = set(range(len(places))) - {g.region for g in glyphs}
+            if partial := _pale_unread(clean, lines, ink, places, glyphs, tick | unread):
+                lighter = _add_faint(ink, _faint_ink(clean, lines), [places[i] for i in partial])
         if lighter is not None:
             ink = lighter
             glyphs = glyphs_in(ink)
@@ -368,11 +374,15 @@ def _light_pen_ink(clean: CleanPage, lines: FormLines, ink: np.ndarray, regions:
     marked = [i for i in empty if unread_ink(faint, regions[i], []) >= UNREAD_INK * regions[i][3] ** 2]
     if not marked or len(empty) < len(regions) / 2:
         return None, set(marked)
+    return _add_faint(ink, faint, [regions[i] for i in marked]), set()
+
+
+def _add_faint(ink: np.ndarray, faint: np.ndarray, rects: list[tuple[int, int, int, int]]) -> np.ndarray:
+    """``ink`` with the pale writing of ``faint`` (``_faint_ink``) added inside ``rects``."""
     out = ink.copy()
-    for i in marked:
-        x, y, w, h = (max(0, v) for v in regions[i])
+    for x, y, w, h in ((max(0, v) for v in r) for r in rects):
         out[y : y + h, x : x + w] |= faint[y : y + h, x : x + w]
-    return out, set()
+    return out
 
 
 def _faint_ink(clean: CleanPage, lines: FormLines) -> np.ndarray:
