@@ -172,15 +172,16 @@ def binarize(grey: np.ndarray) -> np.ndarray:
     lo, hi = np.percentile(bg, [2, 98])
     page = grey if hi - lo < FLAT_BACKGROUND_RANGE else flat_field(grey, bg)  # evenly lit: no division
     # Otsu's histogram from every other row and column: the same threshold at a quarter the cost
-    t, _ = cv2.threshold(np.ascontiguousarray(page[::2, ::2]), 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+    half = np.ascontiguousarray(page[::2, ::2])
+    t, _ = cv2.threshold(half, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
     # Otsu on a nearly white page can pick a threshold inside the paper noise; cap it
     # relative to the paper's brightness.
     paper = 255.0 if page is not grey else hi
-    t = min(_above_pen(page, t, paper), 200.0 * paper / 255.0)
+    t = min(_above_pen(half, t, paper), 200.0 * paper / 255.0)
     return cv2.threshold(page, t, 255, cv2.THRESH_BINARY_INV)[1]  # ink: page <= t
 
 
-def _above_pen(page: np.ndarray, t: float, paper: float) -> float:
+def _above_pen(half: np.ndarray, t: float, paper: float) -> float:
     """Otsu's threshold ``t``, raised above a grey pen's level where it cuts through it. With
     black boxes, a mid-grey pen (pencil, a pale ballpoint) and paper, Otsu can settle on the
     pen's own grey and keep part of each stroke: the strokes come out broken, yet too many to
@@ -188,9 +189,9 @@ def _above_pen(page: np.ndarray, t: float, paper: float) -> float:
     ``PEN_BELOW`` levels under ``t`` and at most ``PEN_NEAR`` above it, ``PEN_PEAK`` times the
     level of the histogram between ink and paper, is such a pen: the threshold moves to where
     the histogram falls back above it. Not where what that adds is mostly long straight
-    lines: boxes printed in grey, which the pale-line steps read."""
-    half = np.ascontiguousarray(page[::2, ::2])
-    hist = np.bincount(half.ravel(), minlength=256).astype(np.float64)
+    lines: boxes printed in grey, which the pale-line steps read. ``half``: the page at half
+    scale (every other row and column), as Otsu saw it."""
+    hist = cv2.calcHist([half], [0], None, [256], [0, 256]).ravel().astype(np.float64)
     smooth = np.convolve(hist, np.ones(5) / 5, mode="same")
     top = int(paper) - PEN_PAPER
     lo, hi = int(max(t - PEN_BELOW, PEN_PAPER)), int(min(t + PEN_NEAR, top))

@@ -593,19 +593,23 @@ def caption_box(ink: np.ndarray, region: Rect) -> Rect | None:
     return x + cx, y + cy, cw, ch
 
 
-def unread_ink(ink: np.ndarray, region: Rect, read: list[Rect]) -> int:
+def unread_ink(ink: np.ndarray, region: Rect, read: list[Rect], floor: int = 0,
+               captions: list[Rect] | None = None) -> int:
     """Ink pixels inside ``region`` that no read character's box covers, counting only
     pieces bigger than a scanner speck (area >= 0.4% of the region height squared) and not a
-    caption printed in its top-left corner (``caption_box``)."""
+    caption printed in its top-left corner: ``captions`` (boxes), or by default the one
+    ``caption_box`` finds on ``ink``. 0 when fewer than ``floor`` pixels are left uncovered
+    (the caller's threshold: the components and the caption are then never looked for)."""
     x, y, w, h = (max(0, v) for v in region)
     crop = ink[y : y + h, x : x + w].copy()
-    if not crop.any():
-        return 0
-    caption = caption_box(ink, region)
-    for rx, ry, rw, rh in read + ([caption] if caption else []):
+    for rx, ry, rw, rh in read:
         crop[max(0, ry - y) : max(0, ry - y + rh), max(0, rx - x) : max(0, rx - x + rw)] = 0
-    if not crop.any():
+    if cv2.countNonZero(crop) < max(floor, 1):
         return 0
+    if captions is None:
+        captions = [c for c in [caption_box(ink, region)] if c]
+    for rx, ry, rw, rh in captions:
+        crop[max(0, ry - y) : max(0, ry - y + rh), max(0, rx - x) : max(0, rx - x + rw)] = 0
     _, _, stats, _ = cv2.connectedComponentsWithStats(crop, connectivity=8)
     areas = stats[1:, cv2.CC_STAT_AREA]
     return int(areas[areas >= 0.004 * h * h].sum())

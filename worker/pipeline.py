@@ -148,13 +148,14 @@ class PageReader:
         # fields (or, without a template, printed boxes) where nothing was read: a pen lighter
         # than the printed lines may have written there
         places = regions or [b.rect for b in char_lines.boxes]
-        lighter, pale_marks = _light_pen_ink(clean, lines, ink, places, {g.region for g in glyphs} | tick)
+        faint = _faint_ink(clean, lines)
+        lighter, pale_marks = _light_pen_ink(faint, ink, places, {g.region for g in glyphs} | tick)
         if lighter is None:
             # fields where some writing was read and more lies just below paper white, clear of
             # it: a grey pen that Otsu kept only in part, read again with that writing added
             unread = set(range(len(places))) - {g.region for g in glyphs}
-            if partial := _pale_unread(clean, lines, ink, places, glyphs, tick | unread):
-                lighter = _add_faint(ink, _faint_ink(clean, lines), [places[i] for i in partial])
+            if partial := _pale_unread(faint, clean.binary, ink, places, glyphs, tick | unread):
+                lighter = _add_faint(ink, faint, [places[i] for i in partial])
         if lighter is not None:
             ink = lighter
             glyphs = glyphs_in(ink)
@@ -195,7 +196,7 @@ class PageReader:
         fields = []
         if tpl is not None:
             # ink left in a field that no read character covers: writing the reader lost
-            pale = pale_marks | _pale_unread(clean, lines, ink, regions, glyphs, tick)
+            pale = pale_marks | _pale_unread(faint, clean.binary, ink, regions, glyphs, tick)
             unread = [i not in tick and (i in pale or self._unread(ink, r, glyphs, i))
                       for i, r in enumerate(regions)]
             # the tick boxes the page shows, for a registered box that lands beside its own
@@ -206,7 +207,7 @@ class PageReader:
         else:
             boxed = len(spots) - len(free_ticks)
             ticks = self._ticks(clean, lines, [None] * boxed + free_ticks, light_pen=lighter is not None)
-            pale = pale_marks | _pale_unread(clean, lines, ink, spots[:boxed], glyphs, set())
+            pale = pale_marks | _pale_unread(faint, clean.binary, ink, spots[:boxed], glyphs, set())
             fields = [self._mark_field(place_names[i], ticks[i], spots[i]) if i in ticks else
                       self._text_field(place_names[i], FREE_CHARSET, chars, spots[i],
                                        lost=i in pale or self._unread(ink, spots[i], glyphs, i)) for i in order]
@@ -293,7 +294,8 @@ class PageReader:
     def _unread(ink: np.ndarray, rect: tuple[int, int, int, int], glyphs: list, region: int) -> bool:
         """Whether ink is left in ``rect`` (the place or field ``region``) that none of its read
         glyphs covers: writing the reader lost."""
-        return unread_ink(ink, rect, [g.rect for g in glyphs if g.region == region]) >= UNREAD_INK * rect[3] ** 2
+        floor = UNREAD_INK * rect[3] ** 2
+        return unread_ink(ink, rect, [g.rect for g in glyphs if g.region == region], floor=int(floor)) >= floor
 
     def _text_field(self, name: str, charset: str, chars: list[Character],
                     rect: tuple[int, int, int, int], lost: bool = False) -> Field:
@@ -360,18 +362,18 @@ def _erase(ink: np.ndarray, rects: list[tuple[int, int, int, int]]) -> np.ndarra
     return out
 
 
-def _light_pen_ink(clean: CleanPage, lines: FormLines, ink: np.ndarray, regions: list[tuple[int, int, int, int]],
+def _light_pen_ink(faint: np.ndarray, ink: np.ndarray, regions: list[tuple[int, int, int, int]],
                    read: set[int]) -> tuple[np.ndarray | None, set[int]]:
     """Writing in a pen lighter than Otsu's threshold (pencil, a pale ballpoint beside black
-    boxes), seen on the binarisation just below paper white less the form lines, in regions
+    boxes), seen on ``faint`` (``_faint_ink``: the page just below paper white less its form lines), in regions
     where nothing was read. When most regions came out empty, the pen is light: returns the
     ink image with that writing added. When most were read, a pale mark in a blank field may
     as well be a printed hint: returns those regions, to be flagged rather than read."""
     empty = [i for i in range(len(regions)) if i not in read]
     if not empty:
         return None, set()
-    faint = _faint_ink(clean, lines)
-    marked = [i for i in empty if unread_ink(faint, regions[i], []) >= UNREAD_INK * regions[i][3] ** 2]
+    marked = [i for i in empty if unread_ink(faint, regions[i], [], floor=int(UNREAD_INK * regions[i][3] ** 2))
+              >= UNREAD_INK * regions[i][3] ** 2]
     if not marked or len(empty) < len(regions) / 2:
         return None, set(marked)
     return _add_faint(ink, faint, [regions[i] for i in marked]), set()
@@ -390,21 +392,23 @@ def _faint_ink(clean: CleanPage, lines: FormLines) -> np.ndarray:
     return clean.faint[0] & ~cv2.dilate(lines.mask, np.ones((7, 7), np.uint8))
 
 
-def _pale_unread(clean: CleanPage, lines: FormLines, ink: np.ndarray, rects: list[tuple[int, int, int, int]],
+def _pale_unread(faint: np.ndarray, binary: np.ndarray, ink: np.ndarray, rects: list[tuple[int, int, int, int]],
                  glyphs: list, skip: set[int]) -> set[int]:
     """Regions (indexes of ``rects``, less ``skip``) that hold writing just below paper white
-    which no read glyph covers: strokes of a pale pen that Otsu left out beside ones it kept,
-    a letter written more lightly than its neighbours. Only pixels Otsu left out count (on a
-    bilevel scan, none). The glyphs' boxes and a caption's (found on ``ink``, where its letters
-    stand apart) are widened by ``PALE_PAD`` first: the pale binarisation's halo round what was
-    read."""
-    faint = _faint_ink(clean, lines) & ~clean.binary
+    (``faint``) which no read glyph covers: strokes of a pale pen that Otsu left out beside
+    ones it kept, a letter written more lightly than its neighbours. Only pixels Otsu left out
+    (not in ``binary``) count: on a bilevel scan, none. The glyphs' boxes and a caption's
+    (found on ``ink``, where its letters stand apart) are widened by ``PALE_PAD`` first: the
+    pale binarisation's halo round what was read."""
+    pale = faint & ~binary
     out = set()
     for i, r in enumerate(rects):
         if i in skip:
             continue
-        read = [g.rect for g in glyphs if g.region == i] + [c for c in [caption_box(ink, r)] if c]
-        if unread_ink(faint, r, [_pad(b, PALE_PAD) for b in read]) >= UNREAD_INK * r[3] ** 2:
+        floor = UNREAD_INK * r[3] ** 2
+        read = [_pad(g.rect, PALE_PAD) for g in glyphs if g.region == i]
+        if unread_ink(pale, r, read, floor=int(floor), captions=[]) >= floor and unread_ink(
+                pale, r, read, floor=int(floor), captions=[_pad(c, PALE_PAD) for c in [caption_box(ink, r)] if c]) >= floor:
             out.add(i)
     return out
 
