@@ -444,10 +444,11 @@ def _pale_unread(faint: np.ndarray, binary: np.ndarray, ink: np.ndarray, rects: 
     """Regions (indexes of ``rects``, less ``skip``) that hold writing just below paper white
     (``faint``) which no read glyph covers: strokes of a pale pen that Otsu left out beside
     ones it kept, a letter written more lightly than its neighbours. Only pixels Otsu left out
-    (not in ``binary``) count: on a bilevel scan, none. The glyphs' boxes and a caption's
-    (found on ``ink``, where its letters stand apart) are widened by ``PALE_PAD`` first: the
-    pale binarisation's halo round what was read."""
-    pale = faint & ~binary
+    (not in ``binary``) count, on a bilevel scan none, and only in runs at least 2 px wide: the
+    1 px halo round black ink (a dotted line's dots) is no pen stroke. The glyphs' boxes and a
+    caption's (found on ``ink``, where its letters stand apart) are widened by ``PALE_PAD``
+    first: the pale binarisation's halo round what was read."""
+    pale = cv2.morphologyEx(faint & ~binary, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
     out = set()
     for i, r in enumerate(rects):
         if i in skip:
