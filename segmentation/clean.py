@@ -204,8 +204,8 @@ def _above_pen(half: np.ndarray, t: float, paper: float) -> float:
         return t  # no peak, or a broad grey (a tint, a photo), not a pen's
     raised = float(mode + back[0])
     # what the raised threshold adds, less the edges of what was ink already
-    added = ((half > t) & (half <= raised) & (cv2.dilate((half <= t).astype(np.uint8), np.ones((3, 3), np.uint8)) == 0))
-    added = added.astype(np.uint8)
+    edges = cv2.dilate((half <= t).astype(np.uint8), np.ones((3, 3), np.uint8))
+    added = ((half > t) & (half <= raised) & (edges == 0)).astype(np.uint8)
     k = max(half.shape) // PEN_LINE
     straight = cv2.morphologyEx(added, cv2.MORPH_OPEN, np.ones((1, k), np.uint8)) | \
         cv2.morphologyEx(added, cv2.MORPH_OPEN, np.ones((k, 1), np.uint8))

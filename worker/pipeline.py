@@ -158,12 +158,13 @@ class PageReader:
         # than the printed lines may have written there
         places = regions or [b.rect for b in char_lines.boxes]
         faint = _faint_ink(clean, lines)
+        pale = _pale_ink(faint, clean.binary)
         lighter, pale_marks = _light_pen_ink(faint, ink, places, {g.region for g in glyphs} | tick)
         if lighter is None:
             # fields where some writing was read and more lies just below paper white, clear of
             # it: a grey pen that Otsu kept only in part, read again with that writing added
             unread = set(range(len(places))) - {g.region for g in glyphs}
-            if partial := _pale_unread(faint, clean.binary, ink, places, glyphs, tick | unread):
+            if partial := _pale_unread(pale, ink, places, glyphs, tick | unread):
                 lighter = _add_faint(ink, faint, [places[i] for i in partial])
         if lighter is not None:
             ink = lighter
@@ -205,8 +206,8 @@ class PageReader:
         fields = []
         if tpl is not None:
             # ink left in a field that no read character covers: writing the reader lost
-            pale = pale_marks | _pale_unread(faint, clean.binary, ink, regions, glyphs, tick)
-            unread = [i not in tick and (i in pale or self._unread(ink, r, glyphs, i))
+            pale_left = pale_marks | _pale_unread(pale, ink, regions, glyphs, tick)
+            unread = [i not in tick and (i in pale_left or self._unread(ink, r, glyphs, i))
                       for i, r in enumerate(regions)]
             # the tick boxes the page shows, for a registered box that lands beside its own
             squares = split_tick_boxes(lines.squares_page(clean.binary), lines.mask, lines.boxes)[0] if tick else []
@@ -222,10 +223,10 @@ class PageReader:
         else:
             boxed = len(spots) - len(free_ticks)
             ticks = self._ticks(clean, lines, [None] * boxed + free_ticks, light_pen=lighter is not None)
-            pale = pale_marks | _pale_unread(faint, clean.binary, ink, spots[:boxed], glyphs, set())
+            pale_left = pale_marks | _pale_unread(pale, ink, spots[:boxed], glyphs, set())
             fields = [self._mark_field(place_names[i], ticks[i], spots[i]) if i in ticks else
                       self._text_field(place_names[i], FREE_CHARSET, chars, spots[i],
-                                       lost=i in pale or self._unread(ink, spots[i], glyphs, i)) for i in order]
+                                       lost=i in pale_left or self._unread(ink, spots[i], glyphs, i)) for i in order]
             for name in dict.fromkeys(run_names[g.run] for g in glyphs if g.region < 0):  # free writing
                 rect = union([c.work_rect for c in chars if c.field == name])
                 fields.append(self._text_field(name, FREE_CHARSET, chars, rect))
@@ -309,8 +310,7 @@ class PageReader:
     def _unread(ink: np.ndarray, rect: tuple[int, int, int, int], glyphs: list, region: int) -> bool:
         """Whether ink is left in ``rect`` (the place or field ``region``) that none of its read
         glyphs covers: writing the reader lost."""
-        floor = UNREAD_INK * rect[3] ** 2
-        return unread_ink(ink, rect, [g.rect for g in glyphs if g.region == region], floor=int(floor)) >= floor
+        return _lost(ink, rect, [g.rect for g in glyphs if g.region == region])
 
     def _text_field(self, name: str, charset: str, chars: list[Character],
                     rect: tuple[int, int, int, int], lost: bool = False) -> Field:
@@ -387,8 +387,7 @@ def _light_pen_ink(faint: np.ndarray, ink: np.ndarray, regions: list[tuple[int, 
     empty = [i for i in range(len(regions)) if i not in read]
     if not empty:
         return None, set()
-    marked = [i for i in empty if unread_ink(faint, regions[i], [], floor=int(UNREAD_INK * regions[i][3] ** 2))
-              >= UNREAD_INK * regions[i][3] ** 2]
+    marked = [i for i in empty if _lost(faint, regions[i], [])]
     if not marked or len(empty) < len(regions) / 2:
         return None, set(marked)
     return _add_faint(ink, faint, [regions[i] for i in marked]), set()
@@ -439,24 +438,33 @@ def _faint_ink(clean: CleanPage, lines: FormLines) -> np.ndarray:
     return clean.faint[0] & ~cv2.dilate(lines.mask, np.ones((7, 7), np.uint8))
 
 
-def _pale_unread(faint: np.ndarray, binary: np.ndarray, ink: np.ndarray, rects: list[tuple[int, int, int, int]],
+def _pale_ink(faint: np.ndarray, binary: np.ndarray) -> np.ndarray:
+    """``faint`` less what Otsu kept (``binary``), in runs at least 2 px wide: a pale pen's
+    strokes, not the 1 px halo round black ink (a dotted line's dots). On a bilevel scan, none."""
+    return cv2.morphologyEx(faint & ~binary, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+
+
+def _lost(ink: np.ndarray, rect: tuple[int, int, int, int], read: list[tuple[int, int, int, int]],
+          captions: list[tuple[int, int, int, int]] | None = None) -> bool:
+    """Whether ``unread_ink`` in ``rect`` reaches ``UNREAD_INK`` (half a character's worth)."""
+    floor = UNREAD_INK * rect[3] ** 2
+    return unread_ink(ink, rect, read, floor=int(floor), captions=captions) >= floor
+
+
+def _pale_unread(pale: np.ndarray, ink: np.ndarray, rects: list[tuple[int, int, int, int]],
                  glyphs: list, skip: set[int]) -> set[int]:
-    """Regions (indexes of ``rects``, less ``skip``) that hold writing just below paper white
-    (``faint``) which no read glyph covers: strokes of a pale pen that Otsu left out beside
-    ones it kept, a letter written more lightly than its neighbours. Only pixels Otsu left out
-    (not in ``binary``) count, on a bilevel scan none, and only in runs at least 2 px wide: the
-    1 px halo round black ink (a dotted line's dots) is no pen stroke. The glyphs' boxes and a
-    caption's (found on ``ink``, where its letters stand apart) are widened by ``PALE_PAD``
-    first: the pale binarisation's halo round what was read."""
-    pale = cv2.morphologyEx(faint & ~binary, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+    """Regions (indexes of ``rects``, less ``skip``) holding ``pale`` writing (``_pale_ink``)
+    that no read glyph covers: strokes of a pale pen that Otsu left out beside ones it kept, a
+    letter written more lightly than its neighbours. The glyphs' boxes and a caption's (found
+    on ``ink``, where its letters stand apart; looked for only where the rest leaves enough)
+    are widened by ``PALE_PAD`` first: the pale binarisation's halo round what was read."""
     out = set()
     for i, r in enumerate(rects):
         if i in skip:
             continue
-        floor = UNREAD_INK * r[3] ** 2
         read = [_pad(g.rect, PALE_PAD) for g in glyphs if g.region == i]
-        if unread_ink(pale, r, read, floor=int(floor), captions=[]) >= floor and unread_ink(
-                pale, r, read, floor=int(floor), captions=[_pad(c, PALE_PAD) for c in [caption_box(ink, r)] if c]) >= floor:
+        if _lost(pale, r, read, captions=[]) and _lost(
+                pale, r, read, captions=[_pad(c, PALE_PAD) for c in [caption_box(ink, r)] if c]):
             out.add(i)
     return out
 
