@@ -547,7 +547,8 @@ def test_a_tilted_rectangle_is_left_to_deskew_and_a_trapezium_is_rectified():
                          ids=["blank-form", "pencil-lost-by-a-bilevel-scan", "filled"])
 def test_a_page_with_nothing_written_on_it_is_read_and_reported(reader, tmp_path, pen, fmt):
     """A blank form fed by mistake, or a pencil too pale for a bilevel scanner's threshold: every
-    field reads blank, which alone would look like a form nobody filled in; errors.csv says so."""
+    field reads blank, which alone would look like a form nobody filled in; errors.csv says so,
+    and every field is flagged for review, so the form's row is not taken as read."""
     from segmentation.decode import decode
     from segmentation.template import parse_template
     from worker.pipeline import NOTHING_WRITTEN, PageReader, ReadOptions
@@ -563,6 +564,7 @@ def test_a_page_with_nothing_written_on_it_is_read_and_reported(reader, tmp_path
     for result in (tpl, free):
         assert (NOTHING_WRITTEN in result.warnings) == (pen != 0), result.warnings
         assert (not result.characters) == (pen != 0)
+        assert result.fields and all(f.needs_review for f in result.fields) == (pen != 0)
 
 
 def test_a_multi_page_form_reads_each_page_with_its_own_fields(reader, tmp_path):

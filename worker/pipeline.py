@@ -114,8 +114,11 @@ class PageReader:
                 if _mean_confidence(result) >= ORIENT_GATE:  # read with confidence: no need to try more
                     break
         if not result.characters and not any(f.text for f in result.fields):
-            # read, but nothing on it: a blank form fed by mistake, or a pencil the scan lost
+            # read, but nothing on it: a blank form fed by mistake, or a pencil the scan lost; its
+            # fields are flagged too, so a form row of blanks is never taken as read (forms.csv)
             result.warnings.append(NOTHING_WRITTEN)
+            for f in result.fields:
+                f.needs_review = True
         result.seconds = time.perf_counter() - t0
         if opts.annotate_dir is not None:
             from worker.annotate import annotate_page

@@ -23,9 +23,11 @@ FORM_KEY, FORM_REVIEW = ("source", "page"), "needs_review"
 
 # A field needs review when its weakest character's confidence (after the field's charset
 # mask) is below this. Measured on writers the shipped model never saw (bench/review.py):
-# at 0.80, 95.2% of characters pass at 98.8% accuracy and 67.5% of the errors are flagged.
+# at 0.80, 94.3% of characters pass at 99.08% accuracy and 74.6% of the errors are flagged
+# (docs/model.md, Confidence and review).
 # A field is also flagged when ink that no read character covers is left in it (writing the
-# reader lost; worker.pipeline.UNREAD_INK). A blank field is not flagged.
+# reader lost; worker.pipeline.UNREAD_INK). A blank field is not flagged, unless the whole
+# page is blank (worker.pipeline.NOTHING_WRITTEN): then every field is.
 REVIEW_THRESHOLD = 0.80
 
 
