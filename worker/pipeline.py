@@ -40,6 +40,14 @@ UNREAD_INK = 0.03
 SPILL_RING = 0.25  # x a field's height: the ring round it where its writing may spill (_fits_writing)
 ORPHAN_H = 0.5  # x the fields' median height: ink this tall outside every field is writing left out
 PALE_PAD = 3  # px a read glyph's box is widened by before pale ink beside it counts as unread (its own halo)
+# Pale ink left unread counts as a grey pen's only where its darkest 5% is within this many grey
+# levels of the lightest 5% of Otsu's ink: a pen straddling the threshold measures 0 to 3 above it,
+# the back of a sheet showing through the paper (black ink at grey ~205) 55 to 80 (_pen_level)
+PALE_GAP = 25
+# Pale writing where nothing else was read is kept only where it reads at least MIRROR_MARGIN surer
+# (mean confidence) as it stands than flipped (_mirrored): pencil pages read 0.92 to 0.96 upright and
+# 0.42 to 0.83 flipped, show-through from the back 0.48 to 0.74 upright and 0.53 to 0.79 flipped
+MIRROR_MIN, MIRROR_MARGIN = 3, 0.05
 FREE_CHARSET = "alnum"  # a template-free field's: its words settle letters or digits (word_charsets)
 WIDENED_MARGIN = 2  # cells a bilevel page's widened lines must add to be used instead
 
@@ -162,18 +170,24 @@ class PageReader:
         places = regions or [b.rect for b in char_lines.boxes]
         faint = _faint_ink(clean, lines)
         pale = _pale_ink(faint, clean.binary)
+        pen = _pen_level(clean)
         lighter, pale_marks = _light_pen_ink(faint, ink, places, {g.region for g in glyphs} | tick)
+        grown = set(range(len(places))) - {g.region for g in glyphs}  # where a light pen's writing is added
         if lighter is None:
             # fields where some writing was read and more lies just below paper white, clear of
             # it: a grey pen that Otsu kept only in part, read again with that writing added
-            unread = set(range(len(places))) - {g.region for g in glyphs}
-            if partial := _pale_unread(pale, ink, places, glyphs, tick | unread):
-                lighter = _add_faint(ink, faint, [places[i] for i in partial])
-        if lighter is not None:
-            ink = lighter
-            glyphs = glyphs_in(ink)
+            if grown := _pale_unread(pale, ink, places, glyphs, tick | grown, pen):
+                lighter = _add_faint(ink, faint, [places[i] for i in grown])
         field_charset = (lambda g: tpl.fields[g.region].charset) if tpl is not None else (lambda g: None)
         clf = self.classifier
+        if lighter is not None:
+            added = glyphs_in(lighter)
+            # the back of the sheet showing through the paper is pale too, but mirrored: the pale
+            # writing is kept only where it reads surer as it stands than flipped
+            if _mirrored(clf, [g for g in added if g.region in grown], field_charset):
+                lighter = None
+            else:
+                ink, glyphs = lighter, added
         if opts.resegment:  # touching characters: the classifier chooses where to cut them
             glyphs = resegment.choose_cuts(
                 glyphs, lambda ms: clf.pooled(clf.probabilities(normalize_batch(ms, stroke=True))),
@@ -209,7 +223,7 @@ class PageReader:
         fields = []
         if tpl is not None:
             # ink left in a field that no read character covers: writing the reader lost
-            pale_left = pale_marks | _pale_unread(pale, ink, regions, glyphs, tick)
+            pale_left = pale_marks | _pale_unread(pale, ink, regions, glyphs, tick, pen)
             unread = [i not in tick and (i in pale_left or self._unread(ink, r, glyphs, i))
                       for i, r in enumerate(regions)]
             # the tick boxes the page shows, for a registered box that lands beside its own
@@ -226,7 +240,7 @@ class PageReader:
         else:
             boxed = len(spots) - len(free_ticks)
             ticks = self._ticks(clean, lines, [None] * boxed + free_ticks, light_pen=lighter is not None)
-            pale_left = pale_marks | _pale_unread(pale, ink, spots[:boxed], glyphs, set())
+            pale_left = pale_marks | _pale_unread(pale, ink, spots[:boxed], glyphs, set(), pen)
             fields = [self._mark_field(place_names[i], ticks[i], spots[i]) if i in ticks else
                       self._text_field(place_names[i], FREE_CHARSET, chars, spots[i],
                                        lost=i in pale_left or self._unread(ink, spots[i], glyphs, i)) for i in order]
@@ -447,6 +461,14 @@ def _pale_ink(faint: np.ndarray, binary: np.ndarray) -> np.ndarray:
     return cv2.morphologyEx(faint & ~binary, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
 
 
+def _pen_level(clean: CleanPage) -> tuple[np.ndarray, float]:
+    """The flat-fielded page (``faint_binary``'s) and the palest grey a pen's unread strokes
+    may have at their darkest: ``PALE_GAP`` above the lightest 5% of what Otsu kept."""
+    flat = clean.faint[1]
+    kept = flat[::2, ::2][clean.binary[::2, ::2] > 0]
+    return flat, float(np.percentile(kept, 95)) + PALE_GAP if kept.size else 255.0
+
+
 def _lost(ink: np.ndarray, rect: tuple[int, int, int, int], read: list[tuple[int, int, int, int]],
           captions: list[tuple[int, int, int, int]] | None = None) -> bool:
     """Whether ``unread_ink`` in ``rect`` reaches ``UNREAD_INK`` (half a character's worth)."""
@@ -454,22 +476,51 @@ def _lost(ink: np.ndarray, rect: tuple[int, int, int, int], read: list[tuple[int
     return unread_ink(ink, rect, read, floor=int(floor), captions=captions) >= floor
 
 
+def _mirrored(clf: Classifier, glyphs: list, charset) -> bool:
+    """Whether ``glyphs`` (pale writing) read no surer as they stand than flipped left to right
+    (``MIRROR_MARGIN``): the back of the sheet showing through, not a pencil. Mean confidence
+    within each glyph's ``charset(g)``; never with fewer than ``MIRROR_MIN`` glyphs."""
+    if len(glyphs) < MIRROR_MIN:
+        return False
+    masks = [g.mask for g in glyphs]
+    probs = clf.probabilities(normalize_batch(masks + [np.ascontiguousarray(m[:, ::-1]) for m in masks], stroke=True))
+    allowed = np.array([clf.mask(charset(g)) for g in glyphs] * 2)
+    conf = np.where(allowed, probs, 0.0).max(axis=1)
+    n = len(glyphs)
+    return float(conf[:n].mean()) < float(conf[n:].mean()) + MIRROR_MARGIN
+
+
 def _pale_unread(pale: np.ndarray, ink: np.ndarray, rects: list[tuple[int, int, int, int]],
-                 glyphs: list, skip: set[int]) -> set[int]:
+                 glyphs: list, skip: set[int], pen: tuple[np.ndarray, float]) -> set[int]:
     """Regions (indexes of ``rects``, less ``skip``) holding ``pale`` writing (``_pale_ink``)
     that no read glyph covers: strokes of a pale pen that Otsu left out beside ones it kept, a
     letter written more lightly than its neighbours. The glyphs' boxes and a caption's (found
     on ``ink``, where its letters stand apart; looked for only where the rest leaves enough)
-    are widened by ``PALE_PAD`` first: the pale binarisation's halo round what was read."""
+    are widened by ``PALE_PAD`` first: the pale binarisation's halo round what was read.
+    The unread pale ink's darkest 5% must reach ``pen`` (``_pen_level``): a pen that straddles
+    Otsu's threshold does, the back of the sheet showing through the paper does not."""
     out = set()
     for i, r in enumerate(rects):
         if i in skip:
             continue
         read = [_pad(g.rect, PALE_PAD) for g in glyphs if g.region == i]
-        if _lost(pale, r, read, captions=[]) and _lost(
-                pale, r, read, captions=[_pad(c, PALE_PAD) for c in [caption_box(ink, r)] if c]):
+        if not _lost(pale, r, read, captions=[]):
+            continue
+        read += [_pad(c, PALE_PAD) for c in [caption_box(ink, r)] if c]
+        if _lost(pale, r, read, captions=[]) and _darkest(pale, r, read, pen[0]) <= pen[1]:
             out.add(i)
     return out
+
+
+def _darkest(pale: np.ndarray, rect: tuple[int, int, int, int], read: list[tuple[int, int, int, int]],
+             flat: np.ndarray) -> float:
+    """The grey of the darkest 5% of ``pale`` in ``rect`` outside the ``read`` boxes (255: none)."""
+    x, y, w, h = (max(0, v) for v in rect)
+    crop = pale[y : y + h, x : x + w].copy()
+    for rx, ry, rw, rh in read:
+        crop[max(0, ry - y) : max(0, ry - y + rh), max(0, rx - x) : max(0, rx - x + rw)] = 0
+    values = flat[y : y + h, x : x + w][crop > 0]
+    return float(np.percentile(values, 5)) if values.size else 255.0
 
 
 def _pad(r: tuple[int, int, int, int], d: int) -> tuple[int, int, int, int]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import string
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -155,7 +156,7 @@ def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str
                 pen_ink: int = 0, captions: bool = False, marks: bool = False,
                 box_colour: str | None = None, pen_colour: str | None = None,
                 size: tuple[float, float] | None = None, shade: int = 255,
-                dashes: tuple[int, int] | None = None) -> tuple[np.ndarray, dict]:
+                dashes: tuple[int, int] | None = None, blank: Collection[str] = ()) -> tuple[np.ndarray, dict]:
     """Render a clean form in template coordinates; returns (page, truth dict): grey, or BGR
     when ``box_colour`` or ``pen_colour`` names one of COLOURS (the boxes printed in that
     colour, as dropout forms are; the writing in that ink, over the print).
@@ -171,6 +172,8 @@ def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str
     of that grey (shaded entry fields), under the writing: ink and tint multiply, as on paper.
     ``dashes`` (on, off) prints every form line dashed, ``on`` px of ink then ``off`` px of
     paper (1, 3: dotted).
+
+    ``blank`` names text fields left unwritten (truth text "").
 
     ``glyph_source(ch, rng)`` may supply a real 28x28 glyph (white on black) instead of a
     skeleton drawing (used by tests that paste ``../shared/data`` glyphs)."""
@@ -190,6 +193,8 @@ def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str
     for field in LAYOUT:
         name, label, kind, charset, n, fx, fy, fw, fh = field
         text = (texts or {}).get(name) or _random_text(field, rng)
+        if name in blank:
+            text = ""
         cv2.putText(page, label, (fx, fy - 14), cv2.FONT_HERSHEY_SIMPLEX, 0.55, 0, 1, cv2.LINE_AA)
         ticks = kind == "comb" and comb_style == "ticks"
         if ticks:
@@ -313,6 +318,17 @@ class Scan:
                    fmt=fmt or rng.choice(["png", "png", "jpg", "tif"]), jpeg_quality=rng.randint(60, 92))
 
 
+def show_through(page: np.ndarray, back: np.ndarray, strength: float, blur: float = 1.5) -> np.ndarray:
+    """``page`` with ``back`` (the other side of the sheet, grey, as printed and written) showing
+    through the paper: mirrored left to right, blurred by ``blur`` px, its darkness multiplied in
+    at ``strength`` (0.2: black ink shows through at grey ~205)."""
+    seen = cv2.GaussianBlur(cv2.flip(back, 1), (0, 0), blur).astype(np.float32)
+    keep = 1.0 - strength * (255.0 - seen) / 255.0
+    if page.ndim == 3:
+        keep = keep[..., None]
+    return np.clip(page.astype(np.float32) * keep, 0, 255).astype(np.uint8)
+
+
 def scan(page: np.ndarray, truth: dict, sc: Scan, seed: int = 0) -> tuple[np.ndarray, dict]:
     """Simulate scanning (a grey or a BGR page); maps every truth box into scan pixel coordinates."""
     rng = np.random.default_rng(seed)
@@ -387,15 +403,18 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
              pen_ink: int = 0, dpi: int | None = None, captions: bool = False, surround: int = 0,
              marks: bool = False, surround_grey: int = 40, box_colour: str | None = None,
              pen_colour: str | None = None, size: tuple[float, float] | None = None,
-             keystone: float = 0.0, shade: int = 255, dashes: tuple[int, int] | None = None) -> list[Path]:
+             keystone: float = 0.0, shade: int = 255, dashes: tuple[int, int] | None = None,
+             show: float = 0.0, blank_fields: int = 0) -> list[Path]:
     """Write ``count`` scanned forms plus ``<form>.truth.json`` and ``template.json``
     (``comb_style``: "boxed" closed cells, "ticks" baseline ticks, "mixed" alternating;
     ``box_ink``: the grey the boxes are printed in; ``pen_ink``: the grey of the handwriting;
     ``dpi``: one scan resolution instead of a random one; ``captions``: box labels printed
     inside the boxes; ``surround``: px of surround, of grey ``surround_grey``, around each
     scanned page; ``marks``: tick boxes too; ``box_colour``/``pen_colour``: a colour form,
-    ``size``: the writers' glyph heights, ``shade``: shaded fields, ``dashes``: dashed lines, see render_form, and
-    ``keystone``: photographed at an angle, see Scan)."""
+    ``size``: the writers' glyph heights, ``shade``: shaded fields, ``dashes``: dashed lines, see render_form,
+    ``keystone``: photographed at an angle, see Scan; ``show``: another filled form on the back of
+    each sheet, showing through at that strength, see show_through; ``blank_fields``: that many
+    text fields of each form left unwritten)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "template.json").write_text(json.dumps(template_dict(marks=marks), indent=2) + "\n")
@@ -403,9 +422,12 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
     for i in range(count):
         rng = random.Random(seed * 1000 + i)
         style = comb_style if comb_style != "mixed" else ("boxed", "ticks")[i % 2]
-        page, truth = render_form(seed * 1000 + i, comb_style=style, box_ink=box_ink, pen_ink=pen_ink,
+        blank = random.Random(seed * 1000 + i + 7).sample([f[0] for f in LAYOUT], blank_fields) if blank_fields else ()
+        page, truth = render_form(seed * 1000 + i, blank=blank, comb_style=style, box_ink=box_ink, pen_ink=pen_ink,
                                   captions=captions, marks=marks, box_colour=box_colour, pen_colour=pen_colour,
                                   size=size, shade=shade, dashes=dashes)
+        if show:  # the back of the sheet: another writer's form, in black
+            page = show_through(page, render_form(10**6 + seed * 1000 + i, comb_style=style, marks=marks)[0], show)
         sc = scan_override or Scan.random(rng, fmt)
         if dpi:
             sc = replace(sc, dpi=dpi)

@@ -39,7 +39,8 @@ def truth_lines(truth: dict) -> list[str]:
             rows[-1].append(f)
         else:
             rows.append([f])
-    return [" ".join(f["text"] for f in sorted(r, key=lambda f: f["box"][0]) if f["text"]) for r in rows]
+    lines = [" ".join(f["text"] for f in sorted(r, key=lambda f: f["box"][0]) if f["text"]) for r in rows]
+    return [ln for ln in lines if ln]  # a row whose fields were all left blank is no line
 
 
 @dataclass
