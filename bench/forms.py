@@ -5,7 +5,7 @@ UNIPEN/optdigits only; these glyphs come from the project's own skeleton generat
                           [--format png|jpg|tif|bmp] [--pen-grey 0-255] [--dpi N] [--captions] [--marks]
                           [--box-colour red|pink|green|...] [--pen-colour blue|paleblue|...] [--size LO HI]
                           [--keystone K] [--shade 0-255] [--dashes ON OFF] [--no-patterns] [--no-cells]
-                          [--show-through S] [--blank-fields K]
+                          [--show-through S] [--blank-fields K] [--folds hv]
 
 Prints template-mode CER, template-free CER and the share of characters found; with
 ``--marks`` the forms carry four tick boxes each, and their reading is scored too."""
@@ -106,6 +106,8 @@ def main() -> None:
                          "strength (0.2: its black ink shows at grey ~205)")
     ap.add_argument("--blank-fields", type=int, default=0, metavar="K",
                     help="leave K of each form's 9 text fields unwritten (a form filled in part)")
+    ap.add_argument("--folds", default="", metavar="hv",
+                    help="a crease across each sheet per letter: h along its width, v down its height (hv: both)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -115,7 +117,7 @@ def main() -> None:
                          box_colour=args.box_colour, pen_colour=args.pen_colour,
                          size=tuple(args.size) if args.size else None, keystone=args.keystone, shade=args.shade,
                          dashes=tuple(args.dashes) if args.dashes else None, show=args.show_through,
-                         blank_fields=args.blank_fields)
+                         blank_fields=args.blank_fields, folds=args.folds)
         t1 = time.perf_counter()
         tpl, free, by_fmt, marks, free_marks, free_fields = evaluate(forms, Path(tmp) / "template.json", patterns=not args.no_patterns,
                                                           cells=not args.no_cells)
@@ -130,7 +132,8 @@ def main() -> None:
           f"{f', fields shaded at grey {args.shade}' if args.shade < 255 else ''}"
           f"{f', lines dashed {args.dashes[0]} on {args.dashes[1]} off' if args.dashes else ''}"
           f"{f', the back showing through at {args.show_through}' if args.show_through else ''}"
-          f"{f', {args.blank_fields} fields left blank' if args.blank_fields else ''}) in {t1 - t0:.1f}s, read twice in {t2 - t1:.1f}s")
+          f"{f', {args.blank_fields} fields left blank' if args.blank_fields else ''}"
+          f"{f', creased {args.folds}' if args.folds else ''}) in {t1 - t0:.1f}s, read twice in {t2 - t1:.1f}s")
     print(f"characters: {tpl.chars}")
     print(f"template mode:      CER {tpl.cer_template:.2%}  (target <= 2%)   found {tpl.found_rate:.2%}")
     print(f"template-free mode: CER {free.cer_free:.2%}  (target <= 5%)   found {free.found_rate:.2%}")

@@ -36,6 +36,7 @@ class FormLines:
     thickness: float
     horizontal: np.ndarray | None = None  # the horizontal lines of ``mask`` (the rest are upright)
     drawn: np.ndarray | None = None  # dashed or dotted lines drawn whole (dashed_lines), where they were
+    creases: np.ndarray | None = None  # lines of ``mask`` across the whole sheet (a fold): erased, no structure
 
     def squares_page(self, binary: np.ndarray) -> np.ndarray:
         """The page to look for tick boxes on: ``binary``, with the dashed lines drawn whole (a
@@ -144,6 +145,26 @@ def find_lines(binary: np.ndarray, grey: np.ndarray | None = None) -> FormLines:
     # bridge gaps that short along the lines, or each box it crosses comes apart
     hmask = cv2.morphologyEx(hmask, cv2.MORPH_CLOSE, _rect_kernel(LINE_GAP, 1))
     vcand = _runs(binary, max(12, int(0.012 * h)), horizontal=False)
+    # a fold in the paper crosses the whole sheet: erased like a form line, but no box edge,
+    # underline or separator (it would cut each box it crosses in two, and a word written across
+    # it would be one glyph)
+    hrects = _rects(hmask)
+    printed = _thickness(hmask, hrects)
+    hcrease, vcrease = _creases(hmask, True, printed), _creases(vcand, False, printed)
+    if hcrease is not None:  # what the fold leaves of the lines it crosses is still a line only if long
+        hmask &= ~hcrease
+        near = hmask & cv2.dilate(hcrease, _rect_kernel(2 * LINE_GAP + 1, 2 * int(np.ceil(printed)) + 3))
+        short = np.zeros_like(near)
+        for x, y, ww, hh in _rects(near):
+            if ww < max(30, int(0.05 * w)):
+                short[y : y + hh, x : x + ww] = near[y : y + hh, x : x + ww]
+        hmask &= ~short
+        hcrease |= short
+        hrects = _rects(hmask)
+    if vcrease is not None:
+        vcand &= ~vcrease
+    folds = [c for c in (hcrease, vcrease) if c is not None]
+    creases = (folds[0] | folds[-1]) if folds else None
     vmask = np.zeros((h, w), np.uint8)  # calloc'd: only the kept lines' pages are touched
     # each joining run filled out to its upright rectangle, for finding cells: beside a slanted
     # pen stroke taken for a separator, a cell stays a rectangle (_cut then drops the stroke)
@@ -162,8 +183,7 @@ def find_lines(binary: np.ndarray, grey: np.ndarray | None = None) -> FormLines:
             vmask[y : y + hh, x : x + ww] = vcand[y : y + hh, x : x + ww]
             vfill[max(0, y - 4) : y + hh + 4, x : x + ww] = 255  # to the lines it met
             vrects.append((x, y, ww, hh))
-    hrects = _rects(hmask)
-    thickness = _thickness(hmask, hrects)
+    thickness = printed if hcrease is None else _thickness(hmask, hrects)
     boxes = _boxes(hmask | vfill, thickness)
     grids = [_grids(b) for b in boxes]
     # a form prints its combs at one pitch, mostly: what most of them come to, cut on their own
@@ -178,7 +198,82 @@ def find_lines(binary: np.ndarray, grey: np.ndarray | None = None) -> FormLines:
         vmask |= tmask
         boxes = sorted(boxes + tick_boxes, key=lambda b: (b.rect[1], b.rect[0]))
         underlines = _underlines(hrects, boxes)
-    return FormLines(hmask | vmask, boxes, underlines, thickness, hmask)
+    if creases is None:
+        return FormLines(hmask | vmask, boxes, underlines, thickness, hmask)
+    # (a fold across the page is erased as a horizontal line is: a bar written along it is kept)
+    return FormLines(hmask | vmask | creases, boxes, underlines, thickness,
+                     hmask if hcrease is None else hmask | hcrease, creases=creases)
+
+
+CREASE = 0.93  # of the page's width (height): a straight line this long is a fold, not print
+CREASE_GAP = 0.01  # of the width (height): gaps this short in it are bridged (a thin fold comes out broken)
+CREASE_PRINT = 2  # px thicker than the fold along most of it: a printed line runs into it there
+CREASE_ALONE = 0.2  # of its length at least clear of print, to find the fold's own course by
+CREASE_MARGIN = 0.05  # of its length at each end: the page's margins, where its own thickness is measured
+
+
+def _creases(mask: np.ndarray, horizontal: bool, thickness: float) -> np.ndarray | None:
+    """The lines of ``mask`` (runs along x; along y unless ``horizontal``) that cross nearly the
+    whole page (``CREASE``), gaps up to ``CREASE_GAP`` bridged: a fold in the paper or a
+    scanner's line, which no form prints edge to edge (its margins); None when there is none.
+    Where a printed line runs into one (a box's edge the fold lies on or crosses), the line
+    across is thicker than the fold's own (measured in the page's margins) or than print
+    (``thickness``): there the fold is only the band along its own straight course, and only
+    where it stands apart from the print; where the two touch, both stay print. A fold that lies
+    on print most of its way stays print whole."""
+    m = mask if horizontal else mask.T  # a view: only crops are copied
+    length = m.shape[1]
+    edge = max(1, int(CREASE_MARGIN * length))
+    near = max(1, int(0.01 * length))  # a fold is within half a degree of the page's edges
+    starts, ends = (cv2.dilate(np.ascontiguousarray(m[:, s].any(axis=1)).astype(np.uint8)[:, None], _rect_kernel(1, 2 * near + 1))
+                    for s in (slice(0, edge), slice(length - edge, length)))
+    if not (starts & ends).any():
+        return None  # nothing runs through both margins: no fold (the common case, at little cost)
+    gap = max(1, int(CREASE_GAP * length))
+    bridged = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, _rect_kernel(gap, 1) if horizontal else _rect_kernel(1, gap))
+    out = None
+    for x, y, w, h in _rects(bridged):
+        x, y, w, h = (x, y, w, h) if horizontal else (y, x, h, w)
+        if w < CREASE * length:
+            continue
+        crop = (bridged if horizontal else bridged.T)[y : y + h, x : x + w]
+        fold = _fold(crop > 0, thickness)
+        if fold is not None:
+            out = np.zeros_like(m) if out is None else out
+            out[y : y + h, x : x + w] |= np.where(fold, crop, 0).astype(out.dtype)
+    if out is None:
+        return None
+    return (out if horizontal else np.ascontiguousarray(out.T)) & mask
+
+
+def _fold(ink: np.ndarray, thickness: float) -> np.ndarray | None:
+    """The fold's pixels in one page-long line's crop (along its columns), or None (print)."""
+    h, w = ink.shape
+    across = np.count_nonzero(ink, axis=0)  # the line's thickness, column by column
+    ends = np.r_[across[: int(CREASE_MARGIN * w)], across[-int(CREASE_MARGIN * w) :]]
+    if not np.count_nonzero(ends):
+        return None
+    own = float(np.median(ends[ends > 0]))  # in the page's margins, where no form prints
+    thick = (across >= own + CREASE_PRINT) | (across >= thickness + CREASE_PRINT)
+    thick = cv2.dilate(thick.astype(np.uint8)[None], _rect_kernel(2 * CREASE_PRINT + 1, 1))[0].astype(bool)
+    alone = ~thick & (across > 0)
+    if np.count_nonzero(alone) < CREASE_ALONE * w:
+        return None  # as thick as print, or on it nearly all the way: print
+    cols, rows = np.arange(w), np.arange(h)[:, None]
+    centre = (ink * rows).sum(axis=0) / np.maximum(across, 1)
+    course = np.polyval(np.polyfit(cols[alone], centre[alone], 1), cols)  # a fold is straight
+    r = own / 2 + 1
+    band = np.abs(rows - course[None, :]) <= r
+    side = np.clip(np.stack([np.floor(course - r - 1), np.ceil(course + r + 1)]).astype(int), 0, h - 1)
+    touching = ink[side[0], cols] | ink[side[1], cols]
+    return ink & (~thick[None, :] | (band & ~touching[None, :]))
+
+
+def _structure(lines: FormLines) -> np.ndarray:
+    """The upright form lines of ``lines`` (its mask less the horizontal ones and any fold: a
+    fold down the page is restored only where a stroke crosses it, not along a separator)."""
+    vmask = lines.mask & ~lines.horizontal
+    return vmask if lines.creases is None else vmask & ~lines.creases
 
 
 def _tick_combs(binary: np.ndarray, hmask: np.ndarray, underlines: list[Rect],
@@ -435,7 +530,7 @@ def impose_combs(lines: FormLines, binary: np.ndarray, combs: list[tuple[Rect, i
     or, with none, has one put back; every other upright run in the box is writing."""
     if not combs or lines.horizontal is None:
         return lines
-    vmask = lines.mask & ~lines.horizontal
+    vmask = _structure(lines)
     vrects = _rects(vmask)
     boxes = list(lines.boxes)
     for rect, n in combs:
@@ -464,7 +559,8 @@ def impose_combs(lines: FormLines, binary: np.ndarray, combs: list[tuple[Rect, i
                 keep.append((g, g, g))
         boxes[on] = _cut(Box((int(round(x0)), y0, int(round(x1 - x0)), bh), [], box.open_top), keep, vrects, vmask,
                          lines.thickness, binary)
-    return replace(lines, mask=lines.horizontal | vmask, boxes=boxes)
+    creases = lines.creases if lines.creases is not None else 0
+    return replace(lines, mask=lines.horizontal | vmask | creases, boxes=boxes)
 
 
 COMB_IOU = 0.4  # impose_combs: a registered comb lies on the printed box it overlaps this much
@@ -512,7 +608,7 @@ def remove_lines(binary: np.ndarray, lines: FormLines, scale: float = 1.0) -> np
     keep = across_h | across_v
     if lines.horizontal is not None:
         hmask = lines.horizontal
-        vmask = lines.mask & ~hmask
+        vmask = _structure(lines)
         near_h, near_v = (cv2.dilate(m, _rect_kernel(3, 3)) for m in (hmask, vmask))
         step = max(1, int(round(scale)))
         hrects, vrects = _rects(hmask), _rects(vmask)

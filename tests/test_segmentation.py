@@ -753,6 +753,42 @@ def test_the_back_of_the_sheet_showing_through_the_paper_is_not_read(tmp_path, b
         assert len("".join(c.char for c in free.characters)) <= sum(map(len, want.values())) + 1
 
 
+@pytest.mark.parametrize("fold_y", [352, 302], ids=["across-the-boxes", "along-a-box-edge"])
+def test_a_fold_across_the_whole_sheet_is_erased_but_cuts_no_box_in_two(fold_y):
+    """A sheet folded for an envelope shows a thin line from edge to edge. As a form line it
+    cut each box it crossed in two (a word written across it then read as one glyph); it is
+    erased like one, and the boxes keep their cells, even where it lies on a box's edge."""
+    page = np.zeros((1000, 800), np.uint8)  # a binary page, ink 255
+    cv2.rectangle(page, (100, 300), (700, 400), 255, 4)  # a comb of 10 cells
+    for x in range(160, 700, 60):
+        cv2.line(page, (x, 300), (x, 400), 255, 3)
+    cv2.rectangle(page, (100, 600), (700, 700), 255, 4)  # a free box below
+    cv2.line(page, (210, 330), (210, 380), 255, 3)  # a stroke written across the fold
+    cv2.line(page, (0, fold_y), (799, fold_y + 2), 255, 2)  # the fold, edge to edge
+    lines = find_lines(page)
+    assert [len(b.cells) for b in lines.boxes] == [10, 1], [b.rect for b in lines.boxes]
+    ink = remove_lines(page, lines)
+    assert not ink[fold_y - 4 : fold_y + 7, :95].any() and not ink[fold_y - 4 : fold_y + 7, 705:].any()
+    assert ink[332:378, 205:216].any(axis=1).all()  # the stroke that crosses it stays whole
+    assert not ink[fold_y - 4 : fold_y + 7, 230:270].any()  # in an empty cell it is gone
+
+
+def test_folded_forms_read_as_flat_ones(tmp_path):
+    from segmentation.decode import decode
+    from segmentation.template import load_template
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import generate
+    from worker.synth.score import load_truth
+
+    forms = generate(tmp_path, 3, seed=55, fmt="png", folds="hv")
+    tpl = PageReader(ReadOptions(template=load_template(tmp_path / "template.json")))
+    for form in forms:
+        want = {f["name"]: f["text"] for f in load_truth(form)["fields"]}
+        fields = tpl.read_page(next(decode(form))).fields
+        wrong = [(f.name, f.text) for f in fields if f.text.replace(" ", "") != want[f.name]]
+        assert len(wrong) <= 1 and all(f.needs_review for f in fields if (f.name, f.text) in wrong), wrong
+
+
 def test_a_dark_tint_under_writing_is_paper_and_the_writing_a_pencil_and_a_solid_fill_stay():
     from segmentation.clean import binarize, drop_tint
 

@@ -573,6 +573,9 @@ def _line_candidates(clean: CleanPage) -> tuple[FormLines, FormLines | None]:
         # clearly more cells: one more can be a caption joined to a box edge by the widening
         if _cells(widened) >= _cells(lines) + WIDENED_MARGIN:
             lines = widened
+        elif widened.creases is not None:
+            # a fold the scan broke up, found whole on the widened page: drawn whole, to be found as one
+            lines = find_lines(clean.binary | widened.creases)
     # box lines printed in grey or a pale colour come out of Otsu broken, or are left out
     # with the paper: find them again just below paper white
     faint = None

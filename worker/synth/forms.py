@@ -329,6 +329,26 @@ def show_through(page: np.ndarray, back: np.ndarray, strength: float, blur: floa
     return np.clip(page.astype(np.float32) * keep, 0, 255).astype(np.uint8)
 
 
+def fold(page: np.ndarray, rng: random.Random, horizontal: bool = True) -> np.ndarray:
+    """``page`` creased across the whole sheet (folded for an envelope, then flattened): a dark
+    thin line at a random place, within 0.3 degrees of the page's edges, and a pale shadow
+    beside it."""
+    h, w = page.shape[:2]
+    creased = page.copy()
+    if horizontal:
+        y = int(rng.uniform(0.1, 0.9) * h)
+        p0, p1 = (0, y), (w, y + int(np.tan(np.radians(rng.uniform(-0.3, 0.3))) * w))
+        off = (0, 4)
+    else:
+        x = int(rng.uniform(0.1, 0.9) * w)
+        p0, p1 = (x, 0), (x + int(np.tan(np.radians(rng.uniform(-0.3, 0.3))) * h), h)
+        off = (4, 0)
+    shade = np.full((h, w), 255, np.uint8)
+    cv2.line(shade, (p0[0] + off[0], p0[1] + off[1]), (p1[0] + off[0], p1[1] + off[1]), 225, 8)
+    cv2.line(shade, p0, p1, 110, 2, cv2.LINE_AA)
+    return np.minimum(creased, shade[..., None] if page.ndim == 3 else shade)
+
+
 def scan(page: np.ndarray, truth: dict, sc: Scan, seed: int = 0) -> tuple[np.ndarray, dict]:
     """Simulate scanning (a grey or a BGR page); maps every truth box into scan pixel coordinates."""
     rng = np.random.default_rng(seed)
@@ -404,7 +424,7 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
              marks: bool = False, surround_grey: int = 40, box_colour: str | None = None,
              pen_colour: str | None = None, size: tuple[float, float] | None = None,
              keystone: float = 0.0, shade: int = 255, dashes: tuple[int, int] | None = None,
-             show: float = 0.0, blank_fields: int = 0) -> list[Path]:
+             show: float = 0.0, blank_fields: int = 0, folds: str = "") -> list[Path]:
     """Write ``count`` scanned forms plus ``<form>.truth.json`` and ``template.json``
     (``comb_style``: "boxed" closed cells, "ticks" baseline ticks, "mixed" alternating;
     ``box_ink``: the grey the boxes are printed in; ``pen_ink``: the grey of the handwriting;
@@ -414,7 +434,8 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
     ``size``: the writers' glyph heights, ``shade``: shaded fields, ``dashes``: dashed lines, see render_form,
     ``keystone``: photographed at an angle, see Scan; ``show``: another filled form on the back of
     each sheet, showing through at that strength, see show_through; ``blank_fields``: that many
-    text fields of each form left unwritten)."""
+    text fields of each form left unwritten; ``folds``: a crease across each sheet per letter, "h"
+    along its width, "v" down its height, see fold)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "template.json").write_text(json.dumps(template_dict(marks=marks), indent=2) + "\n")
@@ -428,6 +449,9 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
                                   size=size, shade=shade, dashes=dashes)
         if show:  # the back of the sheet: another writer's form, in black
             page = show_through(page, render_form(10**6 + seed * 1000 + i, comb_style=style, marks=marks)[0], show)
+        frng = random.Random(seed * 1000 + i + 11)
+        for direction in folds:
+            page = fold(page, frng, horizontal=direction == "h")
         sc = scan_override or Scan.random(rng, fmt)
         if dpi:
             sc = replace(sc, dpi=dpi)
