@@ -593,6 +593,21 @@ def caption_box(ink: np.ndarray, region: Rect) -> Rect | None:
     return x + cx, y + cy, cw, ch
 
 
+def uncovered(ink: np.ndarray, region: Rect, boxes: list[Rect]) -> np.ndarray:
+    """A copy of ``ink`` inside ``region`` (clipped to the page) with ``boxes`` (page
+    coordinates) made paper: what no read character covers."""
+    x, y, w, h = (max(0, v) for v in region)
+    return _blank(ink[y : y + h, x : x + w].copy(), region, boxes)
+
+
+def _blank(crop: np.ndarray, region: Rect, boxes: list[Rect]) -> np.ndarray:
+    """``crop`` (of ``region``) with ``boxes`` (page coordinates) made paper, in place."""
+    x, y = max(0, region[0]), max(0, region[1])
+    for rx, ry, rw, rh in boxes:
+        crop[max(0, ry - y) : max(0, ry - y + rh), max(0, rx - x) : max(0, rx - x + rw)] = 0
+    return crop
+
+
 def unread_ink(ink: np.ndarray, region: Rect, read: list[Rect], floor: int = 0,
                captions: list[Rect] | None = None) -> int:
     """Ink pixels inside ``region`` that no read character's box covers, counting only
@@ -600,16 +615,13 @@ def unread_ink(ink: np.ndarray, region: Rect, read: list[Rect], floor: int = 0,
     caption printed in its top-left corner: ``captions`` (boxes), or by default the one
     ``caption_box`` finds on ``ink``. 0 when fewer than ``floor`` pixels are left uncovered
     (the caller's threshold: the components and the caption are then never looked for)."""
-    x, y, w, h = (max(0, v) for v in region)
-    crop = ink[y : y + h, x : x + w].copy()
-    for rx, ry, rw, rh in read:
-        crop[max(0, ry - y) : max(0, ry - y + rh), max(0, rx - x) : max(0, rx - x + rw)] = 0
+    h = region[3]
+    crop = uncovered(ink, region, read)
     if cv2.countNonZero(crop) < max(floor, 1):
         return 0
     if captions is None:
         captions = [c for c in [caption_box(ink, region)] if c]
-    for rx, ry, rw, rh in captions:
-        crop[max(0, ry - y) : max(0, ry - y + rh), max(0, rx - x) : max(0, rx - x + rw)] = 0
+    crop = _blank(crop, region, captions)
     _, _, stats, _ = cv2.connectedComponentsWithStats(crop, connectivity=8)
     areas = stats[1:, cv2.CC_STAT_AREA]
     return int(areas[areas >= 0.004 * h * h].sum())

@@ -163,8 +163,7 @@ def find_lines(binary: np.ndarray, grey: np.ndarray | None = None) -> FormLines:
         hrects = _rects(hmask)
     if vcrease is not None:
         vcand &= ~vcrease
-    folds = [c for c in (hcrease, vcrease) if c is not None]
-    creases = (folds[0] | folds[-1]) if folds else None
+    creases = vcrease if hcrease is None else hcrease if vcrease is None else hcrease | vcrease
     vmask = np.zeros((h, w), np.uint8)  # calloc'd: only the kept lines' pages are touched
     # each joining run filled out to its upright rectangle, for finding cells: beside a slanted
     # pen stroke taken for a separator, a cell stays a rectangle (_cut then drops the stroke)
@@ -198,11 +197,11 @@ def find_lines(binary: np.ndarray, grey: np.ndarray | None = None) -> FormLines:
         vmask |= tmask
         boxes = sorted(boxes + tick_boxes, key=lambda b: (b.rect[1], b.rect[0]))
         underlines = _underlines(hrects, boxes)
-    if creases is None:
-        return FormLines(hmask | vmask, boxes, underlines, thickness, hmask)
-    # (a fold across the page is erased as a horizontal line is: a bar written along it is kept)
-    return FormLines(hmask | vmask | creases, boxes, underlines, thickness,
-                     hmask if hcrease is None else hmask | hcrease, creases=creases)
+    # a fold is erased with the lines, and one along the page as a horizontal line is (a bar
+    # written along it is kept)
+    mask, horizontal = hmask | vmask, hmask if hcrease is None else hmask | hcrease
+    return FormLines(mask if creases is None else mask | creases, boxes, underlines, thickness, horizontal,
+                     creases=creases)
 
 
 CREASE = 0.93  # of the page's width (height): a straight line this long is a fold, not print

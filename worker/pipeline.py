@@ -23,6 +23,7 @@ from segmentation.glyphs import (
     find_glyphs,
     merge_candidates,
     reading_places,
+    uncovered,
     unread_ink,
 )
 from segmentation.lines import FormLines, dashed_lines, find_lines, impose_combs, reading_order, remove_lines
@@ -171,8 +172,9 @@ class PageReader:
         faint = _faint_ink(clean, lines)
         pale = _pale_ink(faint, clean.binary)
         pen = _pen_level(clean)
-        lighter, pale_marks = _light_pen_ink(faint, ink, places, {g.region for g in glyphs} | tick)
-        grown = set(range(len(places))) - {g.region for g in glyphs}  # where a light pen's writing is added
+        read = {g.region for g in glyphs}
+        lighter, pale_marks = _light_pen_ink(faint, ink, places, read | tick)
+        grown = set(range(len(places))) - read  # where a light pen's writing is added
         if lighter is None:
             # fields where some writing was read and more lies just below paper white, clear of
             # it: a grey pen that Otsu kept only in part, read again with that writing added
@@ -516,10 +518,7 @@ def _darkest(pale: np.ndarray, rect: tuple[int, int, int, int], read: list[tuple
              flat: np.ndarray) -> float:
     """The grey of the darkest 5% of ``pale`` in ``rect`` outside the ``read`` boxes (255: none)."""
     x, y, w, h = (max(0, v) for v in rect)
-    crop = pale[y : y + h, x : x + w].copy()
-    for rx, ry, rw, rh in read:
-        crop[max(0, ry - y) : max(0, ry - y + rh), max(0, rx - x) : max(0, rx - x + rw)] = 0
-    values = flat[y : y + h, x : x + w][crop > 0]
+    values = flat[y : y + h, x : x + w][uncovered(pale, rect, read) > 0]
     return float(np.percentile(values, 5)) if values.size else 255.0
 
 

@@ -334,7 +334,6 @@ def fold(page: np.ndarray, rng: random.Random, horizontal: bool = True) -> np.nd
     thin line at a random place, within 0.3 degrees of the page's edges, and a pale shadow
     beside it."""
     h, w = page.shape[:2]
-    creased = page.copy()
     if horizontal:
         y = int(rng.uniform(0.1, 0.9) * h)
         p0, p1 = (0, y), (w, y + int(np.tan(np.radians(rng.uniform(-0.3, 0.3))) * w))
@@ -346,7 +345,7 @@ def fold(page: np.ndarray, rng: random.Random, horizontal: bool = True) -> np.nd
     shade = np.full((h, w), 255, np.uint8)
     cv2.line(shade, (p0[0] + off[0], p0[1] + off[1]), (p1[0] + off[0], p1[1] + off[1]), 225, 8)
     cv2.line(shade, p0, p1, 110, 2, cv2.LINE_AA)
-    return np.minimum(creased, shade[..., None] if page.ndim == 3 else shade)
+    return np.minimum(page, shade[..., None] if page.ndim == 3 else shade)
 
 
 def scan(page: np.ndarray, truth: dict, sc: Scan, seed: int = 0) -> tuple[np.ndarray, dict]:
