@@ -56,7 +56,8 @@ def main() -> None:
         # step breakdown
         t_clean, c = timed(lambda: clean_page(page.image), args.repeat)
         t_lines, lines = timed(lambda: find_lines(c.binary), args.repeat)
-        t_remove, ink = timed(lambda: remove_lines(c.binary, lines, c.scale), args.repeat)
+        flat = c.faint[1]  # computed once per page (the reader needs it for pale ink too)
+        t_remove, ink = timed(lambda: remove_lines(c.binary, lines, c.scale, flat), args.repeat)
         t_reg, reg = timed(lambda: register(tpl, lines.boxes, c.binary.shape), args.repeat)
         regions = [reg.field_rect(f.box) for f in tpl.fields]
         t_glyphs, glyphs = timed(lambda: find_glyphs(ink, lines, regions=regions, free_text=False), args.repeat)

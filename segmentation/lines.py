@@ -591,12 +591,15 @@ def reading_order(rects: list[Rect]) -> list[int]:
     return [i for row in rows for i in sorted(row, key=lambda i: rects[i][0])]
 
 
-def remove_lines(binary: np.ndarray, lines: FormLines, scale: float = 1.0) -> np.ndarray:
+def remove_lines(binary: np.ndarray, lines: FormLines, scale: float = 1.0,
+                 flat: np.ndarray | None = None) -> np.ndarray:
     """Erase form lines, then restore line pixels that a character stroke crosses (ink on
     both sides of the line in the same column, or row for vertical lines) or runs along (the
     line is thicker there than printed: a 7's or a T's bar written over a box's top line).
     ``scale``: working px per scanned px; a coarse scan brought up to the working scale has
-    edges stepped that coarsely, which no pen stroke is taken from."""
+    edges stepped that coarsely, which no pen stroke is taken from. ``flat``: the page's
+    flat-fielded grey (paper 255), in register with ``binary``: it measures the ink across a
+    line to a fraction of a pixel, so a bar that thickens it by less than two pixels is found."""
     if not lines.mask.any():
         return binary.copy()
     line_px = cv2.dilate(lines.mask, _rect_kernel(3, 3)) & binary
@@ -611,10 +614,14 @@ def remove_lines(binary: np.ndarray, lines: FormLines, scale: float = 1.0) -> np
         near_h, near_v = (cv2.dilate(m, _rect_kernel(3, 3)) for m in (hmask, vmask))
         step = max(1, int(round(scale)))
         hrects, vrects = _rects(hmask), _rects(vmask)
-        for x, y, w, h in _along(binary, hmask, near_v, lines.thickness, step, hrects):
+        dark = (flat, _ink_level(flat, lines.mask)) if flat is not None else None
+        # a fold down the page is no stroke leaving a horizontal line, though it is no structure
+        upright_all = near_v if lines.creases is None else cv2.dilate(lines.mask & ~hmask, _rect_kernel(3, 3))
+        for x, y, w, h in _along(binary, hmask, upright_all, lines.thickness, step, hrects, dark):
             keep[y : y + h, x : x + w] = 255
         upright = [(y, x, h, w) for x, y, w, h in vrects]  # as the transposed page has them
-        for y, x, h, w in _along(binary.T, vmask.T, near_h.T, lines.thickness, step, upright):
+        for y, x, h, w in _along(binary.T, vmask.T, near_h.T, lines.thickness, step, upright,
+                                 None if dark is None else (dark[0].T, dark[1])):
             keep[y : y + h, x : x + w] = 255
         # a stroke kept where it meets a line and a bar kept where it runs along it, a pixel
         # or two of line apart (the corner of a 2 on its baseline): one stroke, joined (line
@@ -632,16 +639,30 @@ def remove_lines(binary: np.ndarray, lines: FormLines, scale: float = 1.0) -> np
 
 
 ALONG_EXCESS, ALONG_RUN, ALONG_LEAVE = 0.4, 1.0, 1.5  # x line thickness: see _along
+# _along on a grey page: a stretch whose ink across the line exceeds the line's median by this
+# many px of the line's own ink (and by DARK_SPREAD x its spread along the line, a ragged or
+# stepped scan), measured over the line and DARK_PAD x its thickness (at least 2 px) each side
+DARK_EXCESS, DARK_SPREAD, DARK_PAD = 0.5, 4.0, 0.5
+
+
+def _ink_level(flat: np.ndarray, mask: np.ndarray) -> float:
+    """The printed lines' (``mask``) median ink on the flat-fielded page ``flat`` (paper 255):
+    the unit _along sums ink across a line in, so a pen darker than the print counts for more."""
+    ink = 255 - flat[::2, ::2][mask[::2, ::2] > 0].astype(np.int16)
+    return max(float(np.median(ink)) if ink.size else 255.0, 16.0)
 
 
 def _along(binary: np.ndarray, lmask: np.ndarray, near_other: np.ndarray, thickness: float,
-           step: int, rects: list[Rect]) -> list[Rect]:
+           step: int, rects: list[Rect], dark: tuple[np.ndarray, float] | None = None) -> list[Rect]:
     """Stretches of each horizontal line (``lmask``, its lines' ``rects``; all transposed for
     upright ones) where the ink through the line is thicker than along most of that line by
     ALONG_EXCESS line thicknesses (at least 2 px, and more than the scan's ``step``), over ALONG_RUN thicknesses of length or more (at least 3 px), and from which a
     stroke leaves the line (ink runs on from it for ALONG_LEAVE thicknesses, at least 4 px): a
     pen stroke drawn along the line, not a scan's ragged edge. Ink ``near_other`` lines (a
-    box's corner, a separator meeting the line) does not count. Returns the stretches'
+    box's corner, a separator meeting the line) does not count. With ``dark`` (the flat-fielded
+    page and its _ink_level), a stretch only a pixel thicker is taken too where the ink summed
+    across the line in grey confirms it by DARK_EXCESS of a pixel: a bar drawn nearly on the
+    line (a ragged or stepped edge adds a pixel, but no ink). Returns the stretches'
     rectangles, padded as remove_lines erases."""
     excess = max(2, step + 1, int(round(ALONG_EXCESS * thickness)))
     min_run = max(3, int(round(ALONG_RUN * thickness)))
@@ -669,6 +690,15 @@ def _along(binary: np.ndarray, lmask: np.ndarray, near_other: np.ndarray, thickn
     up, down = run_from(tops - steps), run_from(bottoms + steps)
     through = bottoms - tops + 1 + up + down
     leaves = np.maximum(up, down) >= leave
+    summed = None
+    if dark is not None:  # the ink across each column's band, in px of the line's own ink
+        pad = max(2, int(round(DARK_PAD * thickness)))
+        span = np.arange(-pad, int((bottoms - tops).max()) + pad + 1)[:, None]
+        rows = tops + span
+        inside = (rows <= bottoms + pad) & (rows >= 0) & (rows < h)
+        flat, level = dark
+        ink = 255 - flat[np.clip(rows, 0, h - 1), cols].astype(np.int16)
+        summed = np.where(inside, ink, 0).sum(axis=0) / level
     out = []
     start = 0
     for x, y, w, hh in rects:
@@ -676,7 +706,14 @@ def _along(binary: np.ndarray, lmask: np.ndarray, near_other: np.ndarray, thickn
         start += w
         if not has[sl].any():
             continue
-        hit = has[sl] & (through[sl] >= np.median(through[sl][has[sl]]) + excess)
+        base = np.median(through[sl][has[sl]])
+        hit = has[sl] & (through[sl] >= base + excess)
+        thicker = has[sl] & (through[sl] >= base + 1)
+        if summed is not None and thicker.any():  # a pixel thicker, and the grey says it is ink, not a ragged edge
+            ink = summed[sl][has[sl]]
+            med = np.median(ink)
+            spread = np.median(np.abs(ink - med))
+            hit |= thicker & (summed[sl] >= med + max(DARK_EXCESS, DARK_SPREAD * spread))
         if not hit.any():
             continue
         # runs of hit columns long enough to be a stroke, not a speck on the line

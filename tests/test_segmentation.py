@@ -106,9 +106,31 @@ def test_a_bar_along_a_line_a_few_pixels_from_the_stroke_it_ends_stays_joined_to
     assert n - 1 == 1  # one 2, not a 7 and a dash
 
 
+def test_a_bar_a_pixel_off_its_box_line_is_kept_where_the_grey_shows_more_ink():
+    """A 2's foot drawn a pixel above its box's bottom line thickens it by one pixel: too little
+    for the binary page alone (a scan's stepped edge does as much), enough with the grey page,
+    which shows the extra ink. A stepped edge (a grey pixel on each side, no more ink) is not."""
+    grey = np.full((300, 900), 255, np.uint8)
+    for x0 in (50, 500):  # two boxes, their bottom lines rows 150-154
+        cv2.rectangle(grey, (x0, 50), (x0 + 350, 154), 0, -1)
+        grey[55:150, x0 + 5 : x0 + 345] = 255
+        cv2.line(grey, (x0 + 150, 70), (x0 + 100, 148), 0, 5)  # a diagonal down to the line
+    grey[149, 150:210] = 0  # box 1: the foot, a pixel above the line, on from the diagonal
+    grey[149, 600:660] = 120  # box 2: the line half a pixel higher there (an edge stepped):
+    grey[154, 600:660] = 120  # a part pixel above it and one less below, no more ink
+    binary = np.where(grey < 128, 255, 0).astype(np.uint8)  # both are a pixel thicker here
+    lines = find_lines(binary)
+    plain, graded = remove_lines(binary, lines), remove_lines(binary, lines, flat=grey)
+    assert plain[145:156, 165:210].max() == 0  # the binary page alone loses the foot
+    assert (graded[149:155, 160:210].max(axis=0) > 0).all()  # the grey keeps it
+    assert graded[145:160, 615:660].max() == 0  # and takes no stroke from the stepped edge
+    assert graded[50:56, 60:400].max() == 0 and graded[150:155, 250:400].max() == 0  # the rest is gone
+
+
 def test_big_writing_over_the_box_lines_reads_as_written(tmp_path):
     """Glyphs 90-100% of the box height: bars of 7, T, E, Z, 2 lie on the box lines. Six forms
-    read at 9.0% CER (32 of 356 characters); taking no stroke from along the lines, 14.6%."""
+    read at 1.7% CER (6 of 356 characters); without the grey page's measure of the ink across
+    a line, 2.5%; the first reader, which took no stroke from along the lines, 14.6%."""
     from segmentation.decode import decode
     from segmentation.template import load_template
     from worker.pipeline import PageReader, ReadOptions
@@ -121,7 +143,7 @@ def test_big_writing_over_the_box_lines_reads_as_written(tmp_path):
         form = generate(tmp_path / str(seed), 1, seed=seed, fmt=fmt, dpi=dpi, size=(0.9, 1.0))[0]
         reader = reader or PageReader(ReadOptions(template=load_template(tmp_path / str(seed) / "template.json")))
         total += score_template(load_truth(form), reader.read_page(next(decode(form))))
-    assert total.cer_template <= 0.11, (total.edits_template, total.chars)
+    assert total.cer_template <= 0.04, (total.edits_template, total.chars)
 
 
 def draw_text(img, text, x, y, h, touching=False, seed=0, width=0.7):
@@ -780,13 +802,19 @@ def test_folded_forms_read_as_flat_ones(tmp_path):
     from worker.synth.forms import generate
     from worker.synth.score import load_truth
 
-    forms = generate(tmp_path, 3, seed=55, fmt="png", folds="hv")
-    tpl = PageReader(ReadOptions(template=load_template(tmp_path / "template.json")))
-    for form in forms:
+    # the same forms, flat and creased: a field the crease costs is flagged (compared with the
+    # flat read, so a character the model misreads on either, as int8 numerics vary by CPU, is
+    # no fault of the fold's)
+    folded = generate(tmp_path / "folded", 3, seed=55, fmt="png", folds="hv")
+    flat = generate(tmp_path / "flat", 3, seed=55, fmt="png")
+    tpl = PageReader(ReadOptions(template=load_template(tmp_path / "flat" / "template.json")))
+    lost = []  # without the folds found (read as print and writing), 3 fields of these forms
+    for form, plain in zip(folded, flat, strict=True):
         want = {f["name"]: f["text"] for f in load_truth(form)["fields"]}
-        fields = tpl.read_page(next(decode(form))).fields
-        wrong = [(f.name, f.text) for f in fields if f.text.replace(" ", "") != want[f.name]]
-        assert len(wrong) <= 1 and all(f.needs_review for f in fields if (f.name, f.text) in wrong), wrong
+        as_flat = {f.name: f.text for f in tpl.read_page(next(decode(plain))).fields}
+        lost += [f for f in tpl.read_page(next(decode(form))).fields
+                 if f.text.replace(" ", "") != want[f.name] and f.text != as_flat[f.name]]
+    assert len(lost) <= 1 and all(f.needs_review for f in lost), [(f.name, f.text) for f in lost]
 
 
 def test_a_dark_tint_under_writing_is_paper_and_the_writing_a_pencil_and_a_solid_fill_stay():

@@ -151,7 +151,7 @@ class PageReader:
         if tpl is not None:  # combs of a known number of cells: cut on their pitch, whatever the writing joins
             lines = impose_combs(lines, clean.binary, [(r, f.cells) for f, r in zip(tpl.fields, regions, strict=True)
                                                        if f.cells])
-        ink = remove_lines(clean.binary, lines, clean.scale)
+        ink = remove_lines(clean.binary, lines, clean.scale, clean.faint[1])
 
         # tick boxes are read by their ink (_fields), never as characters; without a template,
         # every tick box found on the page is (free_ticks), and its ink is kept from the glyphs
