@@ -722,3 +722,48 @@ def _along(binary: np.ndarray, lmask: np.ndarray, near_other: np.ndarray, thickn
             if b - a >= min_run and leaves[sl][max(0, a - min_run) : b + min_run].any():
                 out.append((x + int(a), max(0, y - 2), int(b - a), hh + 4))
     return out
+
+
+HIDDEN_PEN = 0.5  # px: a pen up to this much thicker than the line can hide a bar in it
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """A glyph's pen width: twice its ink over its outline (a stroke of width p and length L
+    has ink pL and an outline of about 2L)."""
+    ink = cv2.countNonZero(mask)
+    edge = ink - cv2.countNonZero(cv2.erode(mask, _rect_kernel(3, 3)))
+    return 2.0 * ink / max(edge, 1)
+
+
+# characters that a bar along the line a glyph rests on (hangs from) turns into another:
+# read -> what it may be, the bar hidden in the line
+HIDDEN_FOOT = {"7": "2Z", "1": "L", "I": "L", "F": "E"}
+HIDDEN_TOP = {"1": "7T", "I": "7T", "S": "5"}
+
+
+def hidden_bars(erased: np.ndarray, rect: Rect, mask: np.ndarray, thickness: float) -> list[tuple[Rect, np.ndarray, bool]]:
+    """What a glyph (``mask`` at ``rect``) would be with a bar along the box line it rests on
+    or hangs from: for each of its top and bottom edges whose ink meets line ink that
+    remove_lines erased (``erased``: the binary page less its line-free ink), the glyph with
+    that line put back across its width. A bar drawn exactly on a line with a pen no thicker
+    than it leaves no trace to tell it from the line, so these are the readings a glyph
+    touching a line cannot rule out; none when its pen is clearly thicker than the line (a
+    bar would have shown). Returns (rect, mask, whether it is the top edge's) triples."""
+    x, y, w, h = rect
+    if stroke_width(mask) > thickness + HIDDEN_PEN:
+        return []
+    depth = int(np.ceil(thickness)) + 2
+    y0, y1 = max(0, y - depth), min(erased.shape[0], y + h + depth)
+    canvas = np.zeros((y1 - y0, w), np.uint8)
+    canvas[y - y0 : y - y0 + h] = mask
+    touch = cv2.dilate(canvas, _rect_kernel(3, 3))
+    out = []
+    for top, (a, b) in ((True, (y0, min(y + depth, y1))), (False, (max(y0, y + h - depth), y1))):
+        line = np.zeros_like(canvas)
+        line[a - y0 : b - y0] = erased[a:b, x : x + w]
+        if not (line & touch).any():
+            continue
+        grown = canvas | line
+        rows = np.flatnonzero(grown.max(axis=1))
+        out.append(((x, y0 + int(rows[0]), w, int(rows[-1] - rows[0] + 1)), grown[rows[0] : rows[-1] + 1], top))
+    return out

@@ -127,6 +127,56 @@ def test_a_bar_a_pixel_off_its_box_line_is_kept_where_the_grey_shows_more_ink():
     assert graded[50:56, 60:400].max() == 0 and graded[150:155, 250:400].max() == 0  # the rest is gone
 
 
+def digits_on_a_box_line(pen: int) -> np.ndarray:
+    """A box (lines about 7 px) holding a 2 whose foot lies on its bottom line, a 1 standing on
+    that line and a 4 clear of both lines, written with a pen ``pen`` px wide (ink = 255)."""
+    img = np.zeros((400, 1600), np.uint8)
+    cv2.rectangle(img, (50, 50), (1200, 200), 255, 5)
+    cv2.ellipse(img, (185, 100), (35, 32), 0, 180, 400, 255, pen)
+    cv2.line(img, (212, 121), (152, 200), 255, pen)
+    cv2.line(img, (152, 200), (225, 200), 255, pen)  # the 2's foot, on the line
+    cv2.line(img, (470, 80), (470, 200), 255, pen)
+    cv2.line(img, (790, 80), (750, 150), 255, pen)
+    cv2.line(img, (750, 150), (810, 150), 255, pen)
+    cv2.line(img, (795, 110), (795, 180), 255, pen)
+    return img
+
+
+def test_a_glyph_resting_on_a_box_line_offers_the_bar_the_line_may_hide():
+    from segmentation.lines import hidden_bars
+
+    img = digits_on_a_box_line(5)  # a pen thinner than the line: the foot left no trace
+    lines = find_lines(img)
+    ink = remove_lines(img, lines)
+    two, one, four = find_glyphs(ink, lines)
+    (rect, grown, top), = hidden_bars(img & ~ink, two.rect, two.mask, lines.thickness)
+    assert not top and rect[:3] == two.rect[:3] and rect[3] >= two.rect[3]
+    assert (two.mask[-4:].max(axis=0) > 0).mean() < 0.5  # the foot was erased with the line ...
+    assert (grown[-4:].max(axis=0) > 0).mean() > 0.9  # ... and is put back under the whole glyph
+    assert hidden_bars(img & ~ink, four.rect, four.mask, lines.thickness) == []  # touches no line
+    thick = digits_on_a_box_line(9)  # a pen thicker than the line: a bar on it would show
+    lines = find_lines(thick)
+    ink = remove_lines(thick, lines)
+    assert all(hidden_bars(thick & ~ink, g.rect, g.mask, lines.thickness) == [] for g in find_glyphs(ink, lines))
+
+
+def test_a_character_that_reads_otherwise_with_a_bar_hidden_in_its_box_line_is_flagged():
+    from segmentation.decode import PageImage
+    from worker.pipeline import PageReader, ReadOptions
+
+    reader = PageReader(ReadOptions())
+    reads = {}
+    for pen in (5, 9):
+        page = np.full((1700, 1600), 255, np.uint8)
+        page[300:700] = 255 - digits_on_a_box_line(pen)
+        (field,) = reader.read_page(PageImage(page, "digits.png", 1, None)).fields
+        reads[pen] = field
+    hidden = reads[5].characters[0]  # the 2 whose foot the line hides reads 7 ...
+    assert hidden.char == "7" and reads[5].needs_review  # ... and is flagged, a 2 its first alternative
+    assert hidden.confidence < 0.5 and hidden.alternatives[0][0] == "2"
+    assert reads[9].characters[0].char == "2"  # with a pen thicker than the line the foot shows
+
+
 def test_big_writing_over_the_box_lines_reads_as_written(tmp_path):
     """Glyphs 90-100% of the box height: bars of 7, T, E, Z, 2 lie on the box lines. Six forms
     read at 1.7% CER (6 of 356 characters); without the grey page's measure of the ink across

@@ -26,13 +26,23 @@ from segmentation.glyphs import (
     uncovered,
     unread_ink,
 )
-from segmentation.lines import FormLines, dashed_lines, find_lines, impose_combs, reading_order, remove_lines
+from segmentation.lines import (
+    HIDDEN_FOOT,
+    HIDDEN_TOP,
+    FormLines,
+    dashed_lines,
+    find_lines,
+    hidden_bars,
+    impose_combs,
+    reading_order,
+    remove_lines,
+)
 from segmentation.marks import mark_ink, read_mark, snap_to_box, snap_to_squares, split_tick_boxes
 from segmentation.normalize import normalize_batch
 from segmentation.rects import union
 from segmentation.template import Registration, Template, register, register_by_ink
 from worker import resegment
-from worker.classifier import Classifier
+from worker.classifier import Classifier, Prediction
 from worker.results import REVIEW_THRESHOLD, Character, ErrorRow, Field, Line, PageResult, annotation_path
 
 # A field is flagged when ink that no read character covers adds up to this times the field
@@ -205,6 +215,7 @@ class PageReader:
         if charsets is None and opts.word_context:
             charsets = self.classifier.word_charsets(probs, [(g.line, g.word, g.region) for g in glyphs])
         preds = self.classifier.decode(probs, charsets, top_k=opts.top_k)
+        preds = self._hidden_bars(clean.binary & ~ink, lines.thickness, glyphs, preds, charsets)
         if tpl is None:  # every place to write on the page is a field, named as formicr template drafts it
             spots = [b.rect for b in reading_places(char_lines, clean.binary.shape)] + free_ticks
             order = reading_order(spots)
@@ -252,6 +263,31 @@ class PageReader:
         h, w = page.image.shape
         return PageResult(page.source, page.page, line_list, fields, (w, h), clean.angle, warnings=warnings,
                           rotation=rotation)
+
+    def _hidden_bars(self, erased: np.ndarray, thickness: float, glyphs: list, preds: list[Prediction],
+                     charsets: list[str | None] | None) -> list[Prediction]:
+        """``preds`` with each character in a box that touches a box line, and reads as another
+        character (at HIDDEN_P or more) with a bar along that line put back, made as doubtful
+        as that reading is likely (``hidden_bars``: a 2's foot on its box's bottom line reads
+        7, and nothing on the page says which it is)."""
+        variants, owner = [], []
+        for i, (g, p) in enumerate(zip(glyphs, preds, strict=True)):
+            if g.region >= 0 and (p.char in HIDDEN_FOOT or p.char in HIDDEN_TOP):
+                for _, m, top in hidden_bars(erased, g.rect, g.mask, thickness):
+                    variants.append(m)
+                    owner.append((i, (HIDDEN_TOP if top else HIDDEN_FOOT).get(p.char, "")))
+        if not variants:
+            return preds
+        probs = self.classifier.probabilities(normalize_batch(variants, stroke=True))
+        alts = self.classifier.decode(probs, [charsets[i] for i, _ in owner] if charsets else None, top_k=1)
+        out = list(preds)
+        for (i, maybe), a in zip(owner, alts, strict=True):
+            p = out[i]
+            if a.char in maybe and a.confidence >= HIDDEN_P:
+                others = tuple(c for c in p.alternatives if c[0] != a.char)
+                out[i] = Prediction(p.char, min(p.confidence, 1.0 - a.confidence),
+                                    ((a.char, a.confidence), *others)[: max(1, len(p.alternatives))])
+        return out
 
     def _lines_and_registration(self, clean: CleanPage) -> tuple[FormLines, Registration | None, list[str]]:
         """The page's form lines and, with a template, its registration (page geometry, with
@@ -550,6 +586,7 @@ def _mean_confidence(result: PageResult) -> float:
 NOTHING_WRITTEN = ("blank: no writing found on the page (a blank form, or writing too pale for the scan "
                    "to keep: a pencil on a bilevel scan)")
 
+HIDDEN_P = 0.5  # a reading with a bar along a touching box line this likely makes a character doubtful
 ROTATIONS = ((180, cv2.ROTATE_180), (90, cv2.ROTATE_90_CLOCKWISE), (270, cv2.ROTATE_90_COUNTERCLOCKWISE))
 
 
