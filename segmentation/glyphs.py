@@ -362,7 +362,7 @@ def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = N
             hs = np.array([c.h for c in rest], float)
             text_h = float(np.percentile(hs, 75))
             tall = [c for c in rest if c.h >= 0.45 * text_h or (c.h >= 0.2 * text_h and c.w >= 0.2 * text_h)]
-            for row in _rows(tall):
+            for row in (part for line in _rows(tall) for part in _columns(line)):
                 run += 1
                 out += [Glyph(r, m, -1, run=run, cut=cut, blob=blob) for r, m, cut, blob in _free_glyphs(labels, row, text_h)]
     return order_glyphs(out, boxes)
@@ -481,6 +481,23 @@ def _rows(comps: list[_Comp]) -> list[list[_Comp]]:
             rows.append([c])
             bands.append(([c.y], [c.y1]))
     return rows
+
+
+COLUMN_GAP = 3.0  # x a row's median height: paper this wide splits a row of free writing in two
+
+
+def _columns(row: list[_Comp]) -> list[list[_Comp]]:
+    """A row of free writing cut where COLUMN_GAP of paper separates its parts: the fields of
+    a form in two columns whose boxes are gone (a dropout form), not one field per row."""
+    gap = COLUMN_GAP * float(np.median([c.h for c in row]))
+    parts: list[list[_Comp]] = []
+    right = -np.inf
+    for c in sorted(row, key=lambda c: c.x):
+        if c.x - right > gap:
+            parts.append([])
+        parts[-1].append(c)
+        right = max(right, c.x1)
+    return parts
 
 
 def order_glyphs(glyphs: list[Glyph], boxes: list[Box]) -> list[Glyph]:

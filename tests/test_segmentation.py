@@ -220,6 +220,18 @@ def test_touching_characters_are_split():
     assert len(glyphs) == 6
 
 
+def test_free_writing_in_two_columns_is_two_runs_and_a_word_gap_is_not():
+    # a dropout form's fields side by side: the boxes are gone, the columns stay apart
+    img = np.zeros((300, 1600), np.uint8)
+    img = draw_text(img, "OSLO", 60, 100, 60)
+    img = draw_text(img, "NW1", 420, 100, 60)  # a word gap (about 1.5 heights) on from OSLO
+    img = draw_text(img, "E5VFP", 1000, 100, 60)  # a column more than 3 heights away
+    glyphs = find_glyphs(img, find_lines(img), free_text=True)
+    runs = [g.run for g in sorted(glyphs, key=lambda g: g.rect[0])]
+    assert len(glyphs) == 12 and runs == [runs[0]] * 7 + [runs[7]] * 5 and runs[0] != runs[7]
+    assert {g.line for g in glyphs} == {1}  # still one line of the page
+
+
 def test_a_run_of_mostly_touching_characters_is_still_split():
     # most blobs in the box hold two letters, so their median width is no guide to one letter's
     img = np.zeros((300, 1100), np.uint8)
