@@ -266,10 +266,10 @@ class PageReader:
 
     def _hidden_bars(self, erased: np.ndarray, thickness: float, glyphs: list, preds: list[Prediction],
                      charsets: list[str | None] | None) -> list[Prediction]:
-        """``preds`` with each character in a box that touches a box line, and reads as another
-        character (at HIDDEN_P or more) with a bar along that line put back, made as doubtful
-        as that reading is likely (``hidden_bars``: a 2's foot on its box's bottom line reads
-        7, and nothing on the page says which it is)."""
+        """``preds`` with each character in a box that touches a box line, and reads as its bar
+        twin (HIDDEN_FOOT, HIDDEN_TOP) at HIDDEN_P or more with that line put back, made as
+        doubtful as that reading is likely, the twin its first alternative (``hidden_bars``: a
+        2's foot on its box's bottom line reads 7, and nothing on the page says which it is)."""
         variants, owner = [], []
         for i, (g, p) in enumerate(zip(glyphs, preds, strict=True)):
             if g.region >= 0 and (p.char in HIDDEN_FOOT or p.char in HIDDEN_TOP):
