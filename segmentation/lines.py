@@ -724,12 +724,14 @@ def _along(binary: np.ndarray, lmask: np.ndarray, near_other: np.ndarray, thickn
     return out
 
 
-HIDDEN_PEN = 0.5  # px: a pen up to this much thicker than the line can hide a bar in it
+HIDDEN_PEN = 0.5  # px: a pen up to this much wider than the line it touches can hide a bar in it
 
 
-def stroke_width(mask: np.ndarray) -> float:
-    """A glyph's pen width: twice its ink over its outline (a stroke of width p and length L
-    has ink pL and an outline of about 2L)."""
+def _ink_width(mask: np.ndarray) -> float:
+    """A glyph's pen width in px across, as ``FormLines.thickness`` counts a line's: twice its
+    ink over its outline (a stroke of width p and length L has ink pL and an outline of about
+    2L). Not ``normalize.stroke_width``: its distance-transform steps are about 2 px apart,
+    too coarse to tell a pen half a pixel wider than a line."""
     ink = cv2.countNonZero(mask)
     edge = ink - cv2.countNonZero(cv2.erode(mask, _rect_kernel(3, 3)))
     return 2.0 * ink / max(edge, 1)
@@ -741,26 +743,30 @@ HIDDEN_FOOT = {"7": "2Z", "1": "L", "I": "L", "F": "E"}
 HIDDEN_TOP = {"1": "7T", "I": "7T", "S": "5"}
 
 
-def hidden_bars(erased: np.ndarray, rect: Rect, mask: np.ndarray, thickness: float) -> list[tuple[Rect, np.ndarray, bool]]:
+def hidden_bars(binary: np.ndarray, ink: np.ndarray, rect: Rect, mask: np.ndarray, thickness: float,
+                edges: tuple[bool, bool] = (True, True)) -> list[tuple[Rect, np.ndarray, bool]]:
     """What a glyph (``mask`` at ``rect``) would be with a bar along the box line it rests on
-    or hangs from: for each of its top and bottom edges whose ink meets line ink that
-    remove_lines erased (``erased``: the binary page less its line-free ink), the glyph with
-    that line put back across its width. A bar drawn exactly on a line with a pen no thicker
-    than it leaves no trace to tell it from the line, so these are the readings a glyph
-    touching a line cannot rule out; none when its pen is clearly thicker than the line (a
-    bar would have shown). Returns (rect, mask, whether it is the top edge's) triples."""
+    or hangs from: for each of its top and bottom edges (those ``edges`` asks for) whose ink
+    meets line ink that remove_lines erased (in ``binary``, not in its line-free ``ink``), the
+    glyph with that line put back across its width. A bar drawn exactly on a line with a pen no
+    thicker than it leaves no trace to tell it from the line, so these are the readings a glyph
+    touching a line cannot rule out; none where its pen is more than HIDDEN_PEN wider than the
+    line (``thickness``: a bar would have shown). Returns (rect, mask, whether it is the top
+    edge's) triples."""
     x, y, w, h = rect
-    if stroke_width(mask) > thickness + HIDDEN_PEN:
+    if not any(edges) or _ink_width(mask) > thickness + HIDDEN_PEN:
         return []
     depth = int(np.ceil(thickness)) + 2
-    y0, y1 = max(0, y - depth), min(erased.shape[0], y + h + depth)
+    y0, y1 = max(0, y - depth), min(binary.shape[0], y + h + depth)
     canvas = np.zeros((y1 - y0, w), np.uint8)
     canvas[y - y0 : y - y0 + h] = mask
     touch = cv2.dilate(canvas, _rect_kernel(3, 3))
     out = []
     for top, (a, b) in ((True, (y0, min(y + depth, y1))), (False, (max(y0, y + h - depth), y1))):
+        if not edges[0 if top else 1]:
+            continue
         line = np.zeros_like(canvas)
-        line[a - y0 : b - y0] = erased[a:b, x : x + w]
+        line[a - y0 : b - y0] = binary[a:b, x : x + w] & ~ink[a:b, x : x + w]
         if not (line & touch).any():
             continue
         grown = canvas | line

@@ -215,7 +215,7 @@ class PageReader:
         if charsets is None and opts.word_context:
             charsets = self.classifier.word_charsets(probs, [(g.line, g.word, g.region) for g in glyphs])
         preds = self.classifier.decode(probs, charsets, top_k=opts.top_k)
-        preds = self._hidden_bars(clean.binary & ~ink, lines.thickness, glyphs, preds, charsets)
+        preds = self._hidden_bars(clean.binary, ink, lines.thickness, glyphs, preds, charsets)
         if tpl is None:  # every place to write on the page is a field, named as formicr template drafts it
             spots = [b.rect for b in reading_places(char_lines, clean.binary.shape)] + free_ticks
             order = reading_order(spots)
@@ -264,18 +264,19 @@ class PageReader:
         return PageResult(page.source, page.page, line_list, fields, (w, h), clean.angle, warnings=warnings,
                           rotation=rotation)
 
-    def _hidden_bars(self, erased: np.ndarray, thickness: float, glyphs: list, preds: list[Prediction],
-                     charsets: list[str | None] | None) -> list[Prediction]:
+    def _hidden_bars(self, binary: np.ndarray, ink: np.ndarray, thickness: float, glyphs: list,
+                     preds: list[Prediction], charsets: list[str | None] | None) -> list[Prediction]:
         """``preds`` with each character in a box that touches a box line, and reads as its bar
         twin (HIDDEN_FOOT, HIDDEN_TOP) at HIDDEN_P or more with that line put back, made as
         doubtful as that reading is likely, the twin its first alternative (``hidden_bars``: a
         2's foot on its box's bottom line reads 7, and nothing on the page says which it is)."""
         variants, owner = [], []
         for i, (g, p) in enumerate(zip(glyphs, preds, strict=True)):
-            if g.region >= 0 and (p.char in HIDDEN_FOOT or p.char in HIDDEN_TOP):
-                for _, m, top in hidden_bars(erased, g.rect, g.mask, thickness):
+            edges = (p.char in HIDDEN_TOP, p.char in HIDDEN_FOOT)
+            if g.region >= 0 and any(edges):
+                for _, m, top in hidden_bars(binary, ink, g.rect, g.mask, thickness, edges):
                     variants.append(m)
-                    owner.append((i, (HIDDEN_TOP if top else HIDDEN_FOOT).get(p.char, "")))
+                    owner.append((i, (HIDDEN_TOP if top else HIDDEN_FOOT)[p.char]))
         if not variants:
             return preds
         probs = self.classifier.probabilities(normalize_batch(variants, stroke=True))
