@@ -220,3 +220,19 @@ def test_a_tiny_piece_is_no_character_on_its_own_but_may_complete_a_neighbour():
     cells = [glyph(0, 8, h=10, run=-1, index=1), glyph(30, 20, run=-1, index=2)]
     out, _ = resegment.choose(cells, [], probs_for([{0: 0.97}, {1: 0.99}]), [mask] * 2)
     assert len(out) == 2
+
+
+def test_a_flag_lifted_off_a_character_earns_nothing_for_starting_one():
+    """A 5's flag written apart reads as a sure 1 on its own. Under SHORT of the run's height
+    it earns no gap bonus, so the merged 5 wins; a full-height stroke in the same place, a
+    real 1, stays a character of its own."""
+    def run(flag_h: int) -> int:
+        gs = [glyph(0, 20, index=1), glyph(26, 8, h=flag_h, index=2), glyph(90, 20, index=3)]
+        cands = merge_candidates(gs)
+        assert (0, 1) in {(c.first, c.last) for c in cands}
+        rows = probs_for([{0: 0.99}, {1: 0.95}, {2: 0.99}] +
+                         [{0: 0.99} if (c.first, c.last) == (0, 1) else {3: 0.01} for c in cands])
+        return len(resegment.choose(gs, cands, rows, [np.ones(4, bool)] * 3)[0])
+
+    assert run(flag_h=15) == 2
+    assert run(flag_h=40) == 3
