@@ -398,12 +398,22 @@ def test_a_page_scanned_at_a_steep_slant_reads_like_a_straight_one(reader, tmp_p
 
     tpl_reader = PageReader(ReadOptions(template=parse_template(template_dict())), classifier=reader.classifier)
     page, truth = render_form(31)
-    sc = Scan(dpi=200, angle=angle, noise=3)
-    img, truth = scan(page, truth, sc)
-    result = reader.read_page(next(decode(save_scan(img, tmp_path / "slanted.png", sc))))
-    assert result.skew == pytest.approx(angle, abs=0.3)
-    assert score_free(truth, result).cer_free <= 0.05
-    assert score_template(truth, tpl_reader.read_page(next(decode(tmp_path / "slanted.png")))).cer_template <= 0.05
+    reads = {}
+    for a in (0.0, angle):
+        sc = Scan(dpi=200, angle=a, noise=3)
+        img, truth_a = scan(page, truth, sc)
+        path = save_scan(img, tmp_path / f"scan{a}.png", sc)
+        reads[a] = truth_a, reader.read_page(next(decode(path))), tpl_reader.read_page(next(decode(path)))
+    assert reads[angle][1].skew == pytest.approx(angle, abs=0.3)
+    # the straight scan already reads letter/digit twins in mixed fields wrong (IA3 as 1A3: 2 of
+    # 55, both flagged); the slant may cost at most one more character, and only a doubtful one:
+    # every field that reads otherwise than on the straight scan is flagged for review
+    for k, edits in ((1, lambda t, r: score_free(t, r).edits_free), (2, lambda t, r: score_template(t, r).edits_template)):
+        flat, slanted = reads[0.0][k], reads[angle][k]
+        assert edits(reads[angle][0], slanted) <= min(edits(reads[0.0][0], flat) + 1, 3)
+        straight = {f.name: f.text for f in flat.fields}
+        changed = [(f.name, f.text, straight.get(f.name)) for f in slanted.fields if f.text != straight.get(f.name)]
+        assert all(f.needs_review for f in slanted.fields if f.text != straight.get(f.name)), changed
 
 
 @pytest.mark.parametrize(("dpi", "blur", "noise"), [(400, 0.7, 4), (300, 0.93, 4), (300, 0.85, 6), (200, 0.85, 3), (150, 0.75, 7.5)])
