@@ -5,7 +5,7 @@ UNIPEN/optdigits only; these glyphs come from the project's own skeleton generat
                           [--format png|jpg|tif|bmp] [--pen-grey 0-255] [--dpi N] [--captions] [--marks]
                           [--box-colour red|pink|green|...] [--pen-colour blue|paleblue|...] [--size LO HI]
                           [--keystone K] [--shade 0-255] [--dashes ON OFF] [--no-patterns] [--no-cells]
-                          [--show-through S] [--blank-fields K] [--folds hv]
+                          [--show-through S] [--blank-fields K] [--folds hv] [--shadow D] [--lamp D]
 
 Prints template-mode CER, template-free CER and the share of characters found; with
 ``--marks`` the forms carry four tick boxes each, and their reading is scored too."""
@@ -19,8 +19,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from segmentation.decode import decode
+from segmentation.errors import InputError
 from segmentation.template import load_template
 from worker.pipeline import PageReader, ReadOptions
+from worker.results import PageResult
 from worker.synth.forms import COLOURS, generate
 from worker.synth.score import (
     Score,
@@ -31,6 +33,15 @@ from worker.synth.score import (
     score_marks,
     score_template,
 )
+
+
+def _read(reader: PageReader, page) -> PageResult:
+    """The page read, or read as empty (every character missed) where the reader refuses it."""
+    try:
+        return reader.read_page(page)
+    except InputError as e:
+        print(f"  {page.source}: refused ({e}); scored as read empty")
+        return PageResult(page.source, page.page, [])
 
 
 def evaluate(forms: list[Path], template_path: Path, patterns: bool = True,
@@ -52,10 +63,9 @@ def evaluate(forms: list[Path], template_path: Path, patterns: bool = True,
     for f in forms:
         page = next(decode(f))
         truth = load_truth(f)
-        read = tpl_reader.read_page(page)
+        read, free = _read(tpl_reader, page), _read(free_reader, page)
         st = score_template(truth, read)
         marks = [a + b for a, b in zip(marks, score_marks(truth, read), strict=True)]
-        free = free_reader.read_page(page)
         sf = score_free(truth, free)
         free_marks = [a + b for a, b in zip(free_marks, score_free_marks(truth, free), strict=True)]
         free_fields = [a + b for a, b in zip(free_fields, score_free_fields(truth, free), strict=True)]
@@ -106,6 +116,11 @@ def main() -> None:
                          "strength (0.2: its black ink shows at grey ~205)")
     ap.add_argument("--blank-fields", type=int, default=0, metavar="K",
                     help="leave K of each form's 9 text fields unwritten (a form filled in part)")
+    ap.add_argument("--shadow", type=float, default=0.0, metavar="D",
+                    help="photographed in a shadow: a soft edge across each page, its far side darker by D "
+                         "(0.5: paper at half its brightness)")
+    ap.add_argument("--lamp", type=float, default=0.0, metavar="D",
+                    help="lit from one side: each page darker by up to D towards a random side")
     ap.add_argument("--folds", default="", metavar="hv",
                     help="a crease across each sheet per letter: h along its width, v down its height (hv: both)")
     args = ap.parse_args()
@@ -117,7 +132,7 @@ def main() -> None:
                          box_colour=args.box_colour, pen_colour=args.pen_colour,
                          size=tuple(args.size) if args.size else None, keystone=args.keystone, shade=args.shade,
                          dashes=tuple(args.dashes) if args.dashes else None, show=args.show_through,
-                         blank_fields=args.blank_fields, folds=args.folds)
+                         blank_fields=args.blank_fields, folds=args.folds, shadow=args.shadow, lamp=args.lamp)
         t1 = time.perf_counter()
         tpl, free, by_fmt, marks, free_marks, free_fields = evaluate(forms, Path(tmp) / "template.json", patterns=not args.no_patterns,
                                                           cells=not args.no_cells)
@@ -133,7 +148,8 @@ def main() -> None:
           f"{f', lines dashed {args.dashes[0]} on {args.dashes[1]} off' if args.dashes else ''}"
           f"{f', the back showing through at {args.show_through}' if args.show_through else ''}"
           f"{f', {args.blank_fields} fields left blank' if args.blank_fields else ''}"
-          f"{f', creased {args.folds}' if args.folds else ''}) in {t1 - t0:.1f}s, read twice in {t2 - t1:.1f}s")
+          f"{f', creased {args.folds}' if args.folds else ''}"
+          f"{f', a shadow {args.shadow} deep' if args.shadow else ''}{f', a lamp falling off by {args.lamp}' if args.lamp else ''}) in {t1 - t0:.1f}s, read twice in {t2 - t1:.1f}s")
     print(f"characters: {tpl.chars}")
     print(f"template mode:      CER {tpl.cer_template:.2%}  (target <= 2%)   found {tpl.found_rate:.2%}")
     print(f"template-free mode: CER {free.cer_free:.2%}  (target <= 5%)   found {free.found_rate:.2%}")

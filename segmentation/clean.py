@@ -82,15 +82,27 @@ def downscale(img: np.ndarray, s: float) -> np.ndarray:
     return cv2.resize(img, size, interpolation=cv2.INTER_LINEAR) if img.shape[::-1] != size else img
 
 
-def paper_background(grey: np.ndarray) -> np.ndarray:
-    """The paper's brightness at 1/8 scale: a local maximum (ink removed), smoothed."""
+def paper_background(grey: np.ndarray, edges: bool = False) -> np.ndarray:
+    """The paper's brightness at 1/8 scale: a local maximum (ink removed), smoothed. With
+    ``edges``, the local minimum of that (a closing), lightly smoothed: a shadow's edge stays
+    where it is, where the maximum alone moves it 28 working px into the shadow and leaves the
+    paper there darker than its background (specks, a false stroke along the edge)."""
     small = grey
     for _ in range(3):  # 1/8 scale: pyrDown is ~10x cheaper than a fractional INTER_AREA resize
         if min(small.shape) < 32:
             break
         small = cv2.pyrDown(small)
-    bg = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_RECT, (7, 7)))  # paper = local max
-    return cv2.GaussianBlur(bg, (0, 0), 3)
+    square = cv2.getStructuringElement(cv2.MORPH_RECT, (7, 7))
+    if edges:
+        return cv2.GaussianBlur(cv2.morphologyEx(small, cv2.MORPH_CLOSE, square), (0, 0), 1)
+    return cv2.GaussianBlur(cv2.dilate(small, square), (0, 0), 3)  # paper = local max
+
+
+def unevenly_lit(bg: np.ndarray) -> bool:
+    """Whether the paper's brightness (a :func:`paper_background`) varies by
+    ``FLAT_BACKGROUND_RANGE`` or more across the page (2nd to 98th percentile)."""
+    lo, hi = np.percentile(bg, [2, 98])
+    return hi - lo >= FLAT_BACKGROUND_RANGE
 
 
 def flat_field(grey: np.ndarray, bg: np.ndarray) -> np.ndarray:
@@ -168,15 +180,14 @@ def _spread(half: np.ndarray, mask: np.ndarray, r: int) -> tuple[np.ndarray, np.
 def binarize(grey: np.ndarray) -> np.ndarray:
     """Otsu on the page, flat-fielded first (background divided out) when the paper is
     unevenly lit: shadows, curl, a lamp gradient. Tolerates JPEG noise. Returns ink = 255."""
-    bg = paper_background(grey)
-    lo, hi = np.percentile(bg, [2, 98])
-    page = grey if hi - lo < FLAT_BACKGROUND_RANGE else flat_field(grey, bg)  # evenly lit: no division
+    bg = paper_background(grey, edges=True)
+    page = flat_field(grey, bg) if unevenly_lit(bg) else grey  # evenly lit: no division
     # Otsu's histogram from every other row and column: the same threshold at a quarter the cost
     half = np.ascontiguousarray(page[::2, ::2])
     t, _ = cv2.threshold(half, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
     # Otsu on a nearly white page can pick a threshold inside the paper noise; cap it
     # relative to the paper's brightness.
-    paper = 255.0 if page is not grey else hi
+    paper = 255.0 if page is not grey else float(np.percentile(bg, 98))
     t = min(_above_pen(half, t, paper), 200.0 * paper / 255.0)
     return cv2.threshold(page, t, 255, cv2.THRESH_BINARY_INV)[1]  # ink: page <= t
 
@@ -332,13 +343,30 @@ def page_quad(margin: np.ndarray) -> np.ndarray | None:
     return np.float32([quad[np.argmin(total)], quad[np.argmin(diff)], quad[np.argmax(total)], quad[np.argmax(diff)]])
 
 
+FRAME_NEAR = 0.01  # of the long side: a corner this near an image edge lies on it
+
+
+def _framed(quad: np.ndarray, shape: tuple[int, int]) -> bool:
+    """Whether three sides of ``quad`` (corners in order) run along the image's edges: what bounds
+    the bright part is then a shadow's edge, not the page's, and squaring the page from it skews
+    all of it. (A photo where the page runs out of the picture on one side or two still has
+    corners near enough the page's own to square it from.)"""
+    h, w = shape
+    near = FRAME_NEAR * max(h, w)
+    x, y = quad[:, 0], quad[:, 1]
+    edges = [x < near, x > w - 1 - near, y < near, y > h - 1 - near]
+    along = sum(any(e[i] and e[(i + 1) % 4] for e in edges) for i in range(4))
+    return along >= 3
+
+
 def rectify(work: np.ndarray, margin: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """A page photographed at an angle (its outline a quadrilateral whose opposite sides differ
     in length by ``KEYSTONE`` or more): (the page warped to the rectangle of its longer sides,
     the margin warped with it, the 3x3 homography from ``work`` to it). None for a page that
-    is a rectangle, tilted or not (deskew straightens that), or whose outline is not four-sided."""
+    is a rectangle, tilted or not (deskew straightens that), whose outline is not four-sided, or
+    runs along three of the image's edges."""
     quad = page_quad(margin)
-    if quad is None:
+    if quad is None or _framed(quad, work.shape):
         return None
     side = lambda a, b: float(np.linalg.norm(quad[a] - quad[b]))  # noqa: E731
     top, bottom, left, right = side(0, 1), side(3, 2), side(0, 3), side(1, 2)
@@ -351,11 +379,55 @@ def rectify(work: np.ndarray, margin: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return page, rest, hom
 
 
+PRINT_CONTRAST = 0.6  # darker than this share of the brightness around it: print or writing
+PRINT_DEPTH = 0.2  # ... and darker than it by this share of the page's paper
+PRINT_MIN = 2e-4  # of the image: this much print (a character or two) makes a region paper
+PRINT_PIECES = 3  # ... in at least this many pieces (a pen lying on the desk is one)
+PRINT_SPECK = 30  # px at the working scale: a smaller piece is a speck of dust or grain
+PRINT_INSET = 0.03  # of the long side: how far inside a region print is looked for (clear of the
+# page's own edge, which is darker than the paper beside it)
+
+
+def holds_print(grey: np.ndarray, region: np.ndarray) -> bool:
+    """Whether ``region`` (a mask) holds print or writing: thin strokes darker than
+    ``PRINT_CONTRAST`` of the paper around them, and darker by ``PRINT_DEPTH`` of the page's
+    paper, over ``PRINT_MIN`` of the image in ``PRINT_PIECES`` pieces or more. Paper in a shadow
+    or a lamp's falloff does, however dark it is, and however little of it the writing reaches;
+    a desk, a table or a scanner lid does not (its grain is not that dark, and a pen or a phone
+    lying on it is solid, not strokes)."""
+    # the brightness around each pixel: a local maximum over a few stroke widths at 1/4 scale
+    # (paper_background's reaches too far past the page's edge), noise smoothed first
+    h, w = grey.shape
+    near = cv2.resize(cv2.dilate(cv2.pyrDown(cv2.pyrDown(grey)), np.ones((5, 5), np.uint8)), (w, h),
+                      interpolation=cv2.INTER_LINEAR)
+    bg = near.astype(np.float32)
+    paper = float(np.percentile(grey[::8, ::8], 98))
+    # with every dim part of the image: a shadow's edge near the threshold leaves only blotches of
+    # it dark enough for a margin, while the shaded paper around them holds the print
+    dim = cv2.inRange(near, 0, int(SURROUND_DIM * paper))
+    k = max(3, int(round(PRINT_INSET * max(grey.shape))))
+    inner = cv2.erode(region | dim, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    if not cv2.countNonZero(inner):
+        return False
+    g = cv2.medianBlur(grey, 3).astype(np.float32)
+    # darker than the paper around it by a share of it and by a share of the page's paper: a dark
+    # surround's grain is as dark relative to itself, but not by that much
+    ink = ((g < PRINT_CONTRAST * bg) & (bg - g > PRINT_DEPTH * paper) & (inner > 0)).astype(np.uint8)
+    ink &= ~_solid(ink)[0] & 1  # strokes, not a solid object
+    _, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    areas = areas[areas >= PRINT_SPECK]
+    return len(areas) >= PRINT_PIECES and int(areas.sum()) >= PRINT_MIN * grey.size
+
+
 def surround(grey: np.ndarray) -> np.ndarray | None:
     """What lies around the page, to be painted as paper: a dark surround, or a lighter one
-    around a page-shaped region; None on nearly every scan."""
+    around a page-shaped region; None on nearly every scan, and where what looks like a
+    surround holds print (the page's own paper, in a shadow or at a lamp's dim side)."""
     margin = dark_margin(grey)
-    return margin if margin is not None else page_outline(grey)
+    if margin is None:
+        margin = page_outline(grey)
+    return None if margin is None or holds_print(grey, margin) else margin
 
 
 STREAK_FILL = 0.985  # a column this much ink, top to bottom, is a scanner streak: a printed frame stops
@@ -383,7 +455,10 @@ def faint_binary(page: CleanPage) -> tuple[np.ndarray, np.ndarray]:
     Used only where the ink binarisation falls short (pale lines, a pale pen); callers use
     the cached ``CleanPage.faint``. Returns (binary, ink = 255; the flat-fielded grey page it
     was cut from)."""
-    flat = flat_field(page.grey, paper_background(page.grey))
+    bg = paper_background(page.grey, edges=True)  # a shadow's edge kept where it is
+    if not unevenly_lit(bg):  # (on evenly lit paper the smooth maximum keeps more of a pale pen)
+        bg = paper_background(page.grey)
+    flat = flat_field(page.grey, bg)
     return cv2.threshold(flat, 255 - FAINT_DELTA, 255, cv2.THRESH_BINARY_INV)[1], flat
 
 

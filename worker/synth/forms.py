@@ -309,6 +309,8 @@ class Scan:
     surround: int = 0  # px of dark surround on every side: a page scanned with the lid open, or on a table
     surround_grey: int = 40
     keystone: float = 0.0  # a photo taken at an angle: the top corners move in by up to this share of the width
+    shadow: float = 0.0  # a photo's shadow: one side of a soft edge across the page darker by this share
+    lamp: float = 0.0  # a lamp's falloff: the page darker by up to this share towards one side
 
     @classmethod
     def random(cls, rng: random.Random, fmt: str | None = None) -> Scan:
@@ -348,6 +350,29 @@ def fold(page: np.ndarray, rng: random.Random, horizontal: bool = True) -> np.nd
     return np.minimum(page, shade[..., None] if page.ndim == 3 else shade)
 
 
+SHADOW_EDGE = 0.01  # of the page's long side: the width of a shadow's soft edge (one logistic unit)
+
+
+def light(img: np.ndarray, rng: np.random.Generator, shadow: float = 0.0, lamp: float = 0.0) -> np.ndarray:
+    """``img`` (grey or BGR) unevenly lit, as a phone photo is: a shadow (a hand, the phone)
+    whose soft straight edge crosses the page at a random place and angle, the far side darker
+    by ``shadow``; and a lamp's linear falloff towards a random side, darker by up to ``lamp``."""
+    h, w = img.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    keep = np.ones((h, w), np.float32)
+    if lamp > 0:
+        a = rng.uniform(0, 2 * np.pi)
+        t = np.cos(a) * xx / w + np.sin(a) * yy / h
+        keep *= 1 - lamp * (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
+    if shadow > 0:
+        a, cx, cy = rng.uniform(0, 2 * np.pi), rng.uniform(0.3, 0.7) * w, rng.uniform(0.3, 0.7) * h
+        t = (np.cos(a) * (xx - cx) + np.sin(a) * (yy - cy)) / (SHADOW_EDGE * max(h, w))
+        keep *= 1 - shadow / (1 + np.exp(-np.clip(t, -50, 50)))
+    if img.ndim == 3:
+        keep = keep[..., None]
+    return np.clip(img.astype(np.float32) * keep, 0, 255).astype(np.uint8)
+
+
 def scan(page: np.ndarray, truth: dict, sc: Scan, seed: int = 0) -> tuple[np.ndarray, dict]:
     """Simulate scanning (a grey or a BGR page); maps every truth box into scan pixel coordinates."""
     rng = np.random.default_rng(seed)
@@ -359,6 +384,8 @@ def scan(page: np.ndarray, truth: dict, sc: Scan, seed: int = 0) -> tuple[np.nda
     m[1, 2] += (out_h - h) / 2 + sc.shift[1]
     img = cv2.warpAffine(page, m, (out_w, out_h), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
                          borderValue=(255, 255, 255))
+    if sc.shadow > 0 or sc.lamp > 0:
+        img = light(img, np.random.default_rng(seed + 7_000_000), shadow=sc.shadow, lamp=sc.lamp)
     if sc.blur > 0.05:
         img = cv2.GaussianBlur(img, (0, 0), sc.blur * s)
     if sc.noise > 0:
@@ -423,7 +450,8 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
              marks: bool = False, surround_grey: int = 40, box_colour: str | None = None,
              pen_colour: str | None = None, size: tuple[float, float] | None = None,
              keystone: float = 0.0, shade: int = 255, dashes: tuple[int, int] | None = None,
-             show: float = 0.0, blank_fields: int = 0, folds: str = "") -> list[Path]:
+             show: float = 0.0, blank_fields: int = 0, folds: str = "", shadow: float = 0.0,
+             lamp: float = 0.0) -> list[Path]:
     """Write ``count`` scanned forms plus ``<form>.truth.json`` and ``template.json``
     (``comb_style``: "boxed" closed cells, "ticks" baseline ticks, "mixed" alternating;
     ``box_ink``: the grey the boxes are printed in; ``pen_ink``: the grey of the handwriting;
@@ -434,7 +462,7 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
     ``keystone``: photographed at an angle, see Scan; ``show``: another filled form on the back of
     each sheet, showing through at that strength, see show_through; ``blank_fields``: that many
     text fields of each form left unwritten; ``folds``: a crease across each sheet per letter, "h"
-    along its width, "v" down its height, see fold)."""
+    along its width, "v" down its height, see fold; ``shadow``/``lamp``: lit unevenly, see light)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "template.json").write_text(json.dumps(template_dict(marks=marks), indent=2) + "\n")
@@ -458,6 +486,8 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
             sc = replace(sc, surround=surround, surround_grey=surround_grey)
         if keystone:
             sc = replace(sc, keystone=keystone)
+        if shadow or lamp:  # a photo: no bilevel TIFF (a fixed threshold would blacken the shade)
+            sc = replace(sc, shadow=shadow, lamp=lamp, fmt="jpg" if sc.fmt == "tif" else sc.fmt)
         img, truth = scan(page, truth, sc, seed * 1000 + i)
         path = save_scan(img, out / f"form_{seed:03d}_{i:03d}.{sc.fmt}", sc)
         path.with_suffix(".truth.json").write_text(json.dumps(truth, indent=1) + "\n")
