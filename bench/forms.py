@@ -6,6 +6,7 @@ UNIPEN/optdigits only; these glyphs come from the project's own skeleton generat
                           [--box-colour red|pink|green|...] [--pen-colour blue|paleblue|...] [--size LO HI]
                           [--keystone K] [--shade 0-255] [--dashes ON OFF] [--no-patterns] [--no-cells]
                           [--show-through S] [--blank-fields K] [--folds hv] [--shadow D] [--lamp D]
+                          [--blur SIGMA]
 
 Prints template-mode CER, template-free CER and the share of characters found; with
 ``--marks`` the forms carry four tick boxes each, and their reading is scored too."""
@@ -121,6 +122,8 @@ def main() -> None:
                          "(0.5: paper at half its brightness)")
     ap.add_argument("--lamp", type=float, default=0.0, metavar="D",
                     help="lit from one side: each page darker by up to D towards a random side")
+    ap.add_argument("--blur", type=float, default=None, metavar="SIGMA",
+                    help="every scan blurred by SIGMA px at 200 DPI (default: 0 to 1 at random; 2: a soft scan)")
     ap.add_argument("--folds", default="", metavar="hv",
                     help="a crease across each sheet per letter: h along its width, v down its height (hv: both)")
     args = ap.parse_args()
@@ -132,7 +135,8 @@ def main() -> None:
                          box_colour=args.box_colour, pen_colour=args.pen_colour,
                          size=tuple(args.size) if args.size else None, keystone=args.keystone, shade=args.shade,
                          dashes=tuple(args.dashes) if args.dashes else None, show=args.show_through,
-                         blank_fields=args.blank_fields, folds=args.folds, shadow=args.shadow, lamp=args.lamp)
+                         blank_fields=args.blank_fields, folds=args.folds, shadow=args.shadow, lamp=args.lamp,
+                         blur=args.blur)
         t1 = time.perf_counter()
         tpl, free, by_fmt, marks, free_marks, free_fields = evaluate(forms, Path(tmp) / "template.json", patterns=not args.no_patterns,
                                                           cells=not args.no_cells)
@@ -149,7 +153,8 @@ def main() -> None:
           f"{f', the back showing through at {args.show_through}' if args.show_through else ''}"
           f"{f', {args.blank_fields} fields left blank' if args.blank_fields else ''}"
           f"{f', creased {args.folds}' if args.folds else ''}"
-          f"{f', a shadow {args.shadow} deep' if args.shadow else ''}{f', a lamp falling off by {args.lamp}' if args.lamp else ''}) in {t1 - t0:.1f}s, read twice in {t2 - t1:.1f}s")
+          f"{f', a shadow {args.shadow} deep' if args.shadow else ''}{f', a lamp falling off by {args.lamp}' if args.lamp else ''}"
+          f"{f', blurred by {args.blur}' if args.blur is not None else ''}) in {t1 - t0:.1f}s, read twice in {t2 - t1:.1f}s")
     print(f"characters: {tpl.chars}")
     print(f"template mode:      CER {tpl.cer_template:.2%}  (target <= 2%)   found {tpl.found_rate:.2%}")
     print(f"template-free mode: CER {free.cer_free:.2%}  (target <= 5%)   found {free.found_rate:.2%}")

@@ -578,6 +578,28 @@ def _underlines(hrects: list[Rect], boxes: list[Box]) -> list[Rect]:
     return out
 
 
+CAPTION_LETTERS = 3  # letters of the ink binarisation within a faint underline's band: printed text
+
+
+def caption_bars(underlines: list[Rect], binary: np.ndarray) -> list[Rect]:
+    """Those of ``underlines`` (found on the faint binarisation, just below paper white) that
+    the ink binarisation ``binary`` shows as a row of small letters within the line's own band:
+    a printed caption that blur or a soft scan ran together into a bar, not a line. A pale
+    printed line shows there as nothing or as flat dashes, and writing on a line stands far
+    above its band."""
+    out = []
+    for x, y, w, h in underlines:
+        y0, y1 = max(0, y - 2 * h - 4), y + 3 * h + 4  # the bar may be a caption's upper or lower part
+        band = np.ascontiguousarray(binary[y0:y1, x : x + w])
+        _, _, stats, _ = cv2.connectedComponentsWithStats(band, connectivity=8)
+        top, height, width = stats[1:, cv2.CC_STAT_TOP], stats[1:, cv2.CC_STAT_HEIGHT], stats[1:, cv2.CC_STAT_WIDTH]
+        inside = (top > 0) & (top + height < y1 - y0)  # clear of the band's edges: whole within it
+        letters = inside & (height >= 3) & (width <= 3 * height)  # not a flat piece of a line
+        if int(letters.sum()) >= CAPTION_LETTERS:
+            out.append((x, y, w, h))
+    return out
+
+
 def reading_order(rects: list[Rect]) -> list[int]:
     """Indices of ``rects`` in reading order: rows (a rect whose top is within half the row's
     first rect's height joins that row), top to bottom, then left to right in each row."""

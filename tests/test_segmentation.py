@@ -814,6 +814,32 @@ def test_a_shadows_edge_is_not_ink():
     # (before, the paper's background reached 28 px into the shadow: a dark band along the edge)
 
 
+def test_a_caption_blurred_into_a_bar_is_no_underline_and_a_pale_line_or_one_written_on_is():
+    from segmentation.lines import caption_bars
+
+    binary = np.zeros((300, 800), np.uint8)
+    cv2.putText(binary, "DATE OF BIRTH", (40, 60), cv2.FONT_HERSHEY_SIMPLEX, 0.35, 255, 1)  # small letters
+    for x in range(400, 700, 25):  # a pale printed line that Otsu broke into flat dashes
+        binary[60:62, x : x + 12] = 255
+    cv2.putText(binary, "AB", (420, 160), cv2.FONT_HERSHEY_SIMPLEX, 2.5, 255, 6)  # writing on a third line
+    binary[162:165, 400:700] = 255
+    bars = [(40, 54, 110, 4), (400, 59, 300, 3), (400, 162, 300, 3)]  # as the faint pass found them
+    assert caption_bars(bars, binary) == [bars[0]]
+
+
+def test_a_blurred_scan_read_without_a_template_finds_no_blank_fields_in_its_captions(clean_form):
+    """Blur ran each small printed caption together into a bar on the faint binarisation, which
+    was taken for an underline: every such caption became a blank field (13 or 14 fields for this
+    form's 9), and every field after it moved a place."""
+    from segmentation.decode import PageImage
+    from worker.pipeline import PageReader, ReadOptions
+
+    img, truth = scan(clean_form[0], clean_form[1], Scan(dpi=200, blur=2.0, noise=3, fmt="png"))
+    result = PageReader(ReadOptions()).read_page(PageImage(img, "soft.png", 1, None))
+    assert len(result.fields) == len(truth["fields"]) == 9
+    assert [f.text for f in result.fields][2:4] == [f["text"] for f in truth["fields"]][2:4]  # the dates, in place
+
+
 def _grey_marks_page(kind: str, grey: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Rows of black boxes on paper, with ``n`` strokes in a grey pen (``kind`` "pen") or
     upright grey printed lines every ``n`` px ("lines"), and scanner noise: (page, grey mask)."""

@@ -30,6 +30,7 @@ from segmentation.lines import (
     HIDDEN_FOOT,
     HIDDEN_TOP,
     FormLines,
+    caption_bars,
     dashed_lines,
     find_lines,
     hidden_bars,
@@ -296,7 +297,7 @@ class PageReader:
         tpl = self.options.template
         lines, faint = _line_candidates(clean)
         if tpl is None:
-            return _template_free_lines(lines, faint), None, []
+            return _template_free_lines(lines, faint, clean.binary), None, []
         reg, exc = _try_register(tpl, lines)
         if faint is not None:
             freg, _ = _try_register(tpl, faint)
@@ -631,14 +632,19 @@ def _dashed(clean: CleanPage, lines: FormLines) -> FormLines | None:
     return replace(found, drawn=dashed) if found.boxes else None
 
 
-def _template_free_lines(lines: FormLines, faint: FormLines | None) -> FormLines:
-    return faint if faint is not None and faint.boxes and _cells(faint) >= _cells(lines) else lines
+def _template_free_lines(lines: FormLines, faint: FormLines | None, binary: np.ndarray) -> FormLines:
+    """The faint lines where they find as many cells or more (pale printed boxes), less the
+    printed captions they ran together into bars; else the lines as found."""
+    if faint is None or not faint.boxes or _cells(faint) < _cells(lines):
+        return lines
+    bars = caption_bars(faint.underlines, binary)
+    return replace(faint, underlines=[u for u in faint.underlines if u not in bars]) if bars else faint
 
 
 def page_lines(clean: CleanPage) -> FormLines:
     """The form lines of a cleaned page as a template-free read of a blank form finds them
     (dashed ones drawn whole where no solid box shows)."""
-    lines = _template_free_lines(*_line_candidates(clean))
+    lines = _template_free_lines(*_line_candidates(clean), clean.binary)
     return _dashed(clean, lines) or lines
 
 

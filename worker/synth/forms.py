@@ -451,7 +451,7 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
              pen_colour: str | None = None, size: tuple[float, float] | None = None,
              keystone: float = 0.0, shade: int = 255, dashes: tuple[int, int] | None = None,
              show: float = 0.0, blank_fields: int = 0, folds: str = "", shadow: float = 0.0,
-             lamp: float = 0.0) -> list[Path]:
+             lamp: float = 0.0, blur: float | None = None) -> list[Path]:
     """Write ``count`` scanned forms plus ``<form>.truth.json`` and ``template.json``
     (``comb_style``: "boxed" closed cells, "ticks" baseline ticks, "mixed" alternating;
     ``box_ink``: the grey the boxes are printed in; ``pen_ink``: the grey of the handwriting;
@@ -462,7 +462,8 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
     ``keystone``: photographed at an angle, see Scan; ``show``: another filled form on the back of
     each sheet, showing through at that strength, see show_through; ``blank_fields``: that many
     text fields of each form left unwritten; ``folds``: a crease across each sheet per letter, "h"
-    along its width, "v" down its height, see fold; ``shadow``/``lamp``: lit unevenly, see light)."""
+    along its width, "v" down its height, see fold; ``shadow``/``lamp``: lit unevenly, see light; ``blur``: every scan blurred by
+    this sigma, in template px, instead of a random one up to 1)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "template.json").write_text(json.dumps(template_dict(marks=marks), indent=2) + "\n")
@@ -486,6 +487,8 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
             sc = replace(sc, surround=surround, surround_grey=surround_grey)
         if keystone:
             sc = replace(sc, keystone=keystone)
+        if blur is not None:
+            sc = replace(sc, blur=blur)
         if shadow or lamp:  # a photo: no bilevel TIFF (a fixed threshold would blacken the shade)
             sc = replace(sc, shadow=shadow, lamp=lamp, fmt="jpg" if sc.fmt == "tif" else sc.fmt)
         img, truth = scan(page, truth, sc, seed * 1000 + i)
