@@ -402,13 +402,14 @@ def holds_print(grey: np.ndarray, region: np.ndarray) -> bool:
                       interpolation=cv2.INTER_LINEAR)
     bg = near.astype(np.float32)
     paper = float(np.percentile(grey[::8, ::8], 98))
-    # with every dim part of the image: a shadow's edge near the threshold leaves only blotches of
-    # it dark enough for a margin, while the shaded paper around them holds the print
-    dim = cv2.inRange(near, 0, int(SURROUND_DIM * paper))
-    k = max(3, int(round(PRINT_INSET * max(grey.shape))))
-    inner = cv2.erode(region | dim, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    square = cv2.getStructuringElement(cv2.MORPH_RECT, (int(round(PRINT_INSET * max(grey.shape))),) * 2)
+    inner = cv2.erode(region, square)
     if not cv2.countNonZero(inner):
-        return False
+        # only blotches, thinner than the inset: a shadow's edge near the margin's threshold
+        # leaves them, and the dim paper around them holds the print (a thin surround has none)
+        inner = cv2.erode(region | cv2.inRange(near, 0, int(SURROUND_DIM * paper)), square)
+        if not cv2.countNonZero(inner):
+            return False
     g = cv2.medianBlur(grey, 3).astype(np.float32)
     # darker than the paper around it by a share of it and by a share of the page's paper: a dark
     # surround's grain is as dark relative to itself, but not by that much

@@ -782,6 +782,13 @@ def test_shaded_paper_holding_print_is_no_surround_and_a_grey_desk_is():
     margin = surround(desk)
     assert margin is not None and (margin[:150] > 0).all() and not margin[300:1000, 300:800].any()
     assert not holds_print(desk, margin)
+    # a page on a dark table with a shadow across both: the table is still the surround (the
+    # shaded page beside it holds print, but the table itself does not)
+    table = cv2.copyMakeBorder(page, 150, 150, 150, 150, cv2.BORDER_CONSTANT, value=40).astype(np.float32)
+    table[:650] *= 0.5
+    table = np.clip(table + rng.normal(0, 3, table.shape), 0, 255).astype(np.uint8)
+    margin = surround(table)
+    assert margin is not None and (margin[:100] > 0).all() and not margin[250:1050, 250:750].any()
 
 
 def test_a_bright_part_bounded_by_the_image_edges_and_a_shadow_is_not_squared():
