@@ -596,7 +596,9 @@ def clean_page(grey: np.ndarray, *, deskew: bool = True, perspective: bool = Tru
             if not np.allclose(keystone, np.eye(3)):  # the page was rectified: its lines with it
                 line_binary = cv2.warpPerspective(line_binary, keystone, (w, h), flags=cv2.INTER_NEAREST)
         else:  # grey lines a bilevel scanner broke into dashes: bridge short gaps along x and y
-            line_binary = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, np.ones((5, 1), np.uint8)) | \
+            # (upright ones two px wide and longer: a blurred separator comes out as dots that
+            # wander a pixel sideways)
+            line_binary = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, np.ones((7, 2), np.uint8)) | \
                 cv2.morphologyEx(binary, cv2.MORPH_CLOSE, np.ones((1, 5), np.uint8))
     if abs(angle) >= 0.05:
         rot = cv2.getRotationMatrix2D((w / 2, h / 2), -angle, 1.0)
