@@ -297,7 +297,7 @@ class PageReader:
         tpl = self.options.template
         lines, faint = _line_candidates(clean)
         if tpl is None:
-            return _template_free_lines(lines, faint, clean.binary), None, []
+            return _template_free_lines(lines, faint), None, []
         reg, exc = _try_register(tpl, lines)
         if faint is not None:
             freg, _ = _try_register(tpl, faint)
@@ -619,6 +619,9 @@ def _line_candidates(clean: CleanPage) -> tuple[FormLines, FormLines | None]:
     faint = None
     if not lines.boxes or (mask_grey(clean, lines.mask) or 0) > PALE_LINE_GREY:
         faint = find_lines(*clean.faint)
+        # there, blur runs a small printed caption together into a bar: no underline to write on
+        if bars := caption_bars(faint.underlines, clean.binary):
+            faint = replace(faint, underlines=[u for u in faint.underlines if u not in bars])
     return lines, faint
 
 
@@ -632,19 +635,14 @@ def _dashed(clean: CleanPage, lines: FormLines) -> FormLines | None:
     return replace(found, drawn=dashed) if found.boxes else None
 
 
-def _template_free_lines(lines: FormLines, faint: FormLines | None, binary: np.ndarray) -> FormLines:
-    """The faint lines where they find as many cells or more (pale printed boxes), less the
-    printed captions they ran together into bars; else the lines as found."""
-    if faint is None or not faint.boxes or _cells(faint) < _cells(lines):
-        return lines
-    bars = caption_bars(faint.underlines, binary)
-    return replace(faint, underlines=[u for u in faint.underlines if u not in bars]) if bars else faint
+def _template_free_lines(lines: FormLines, faint: FormLines | None) -> FormLines:
+    return faint if faint is not None and faint.boxes and _cells(faint) >= _cells(lines) else lines
 
 
 def page_lines(clean: CleanPage) -> FormLines:
     """The form lines of a cleaned page as a template-free read of a blank form finds them
     (dashed ones drawn whole where no solid box shows)."""
-    lines = _template_free_lines(*_line_candidates(clean), clean.binary)
+    lines = _template_free_lines(*_line_candidates(clean))
     return _dashed(clean, lines) or lines
 
 
