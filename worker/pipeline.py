@@ -163,6 +163,8 @@ class PageReader:
             lines = impose_combs(lines, clean.binary, [(r, f.cells) for f, r in zip(tpl.fields, regions, strict=True)
                                                        if f.cells])
         ink = remove_lines(clean.binary, lines, clean.scale, clean.faint[1])
+        if clean.sharp is not None:  # a soft scan: ink that only the blur joined is paper (a W's notches)
+            ink = cv2.bitwise_and(ink, clean.sharp)
 
         # tick boxes are read by their ink (_fields), never as characters; without a template,
         # every tick box found on the page is (free_ticks), and its ink is kept from the glyphs
