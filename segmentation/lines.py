@@ -579,14 +579,21 @@ def _underlines(hrects: list[Rect], boxes: list[Box]) -> list[Rect]:
 
 
 CAPTION_LETTERS = 3  # letters of the ink binarisation within a faint underline's band: printed text
+# or letters run together (a grey pen raises the threshold and keeps the blurred caption joined):
+# ink within the band, at least this many px taller than the bar, across this share of its length
+CAPTION_TALL, CAPTION_SPAN = 2, 0.6
+BURIED_GAP, BURIED_SHARE = 3, 0.6  # px from a faint bar, share of its length: ink there on both sides is print
 
 
-def caption_bars(underlines: list[Rect], binary: np.ndarray) -> list[Rect]:
+def caption_bars(underlines: list[Rect], binary: np.ndarray, faint: np.ndarray | None = None) -> list[Rect]:
     """Those of ``underlines`` (found on the faint binarisation, just below paper white) that
-    the ink binarisation ``binary`` shows as a row of small letters within the line's own band:
-    a printed caption that blur or a soft scan ran together into a bar, not a line. A pale
+    the ink binarisation ``binary`` shows as a row of small letters within the line's own band,
+    or as ink taller than the bar along most of it (the letters joined there too): a printed
+    caption that blur or a soft scan ran together into a bar, not a line. A pale
     printed line shows there as nothing or as flat dashes, and writing on a line stands far
-    above its band."""
+    above its band. With ``faint`` (the faint binarisation they were found on), also those with
+    its ink just above and just below along most of their length: a row inside bigger print run
+    together (a bold title), where a line has paper on one side at least, bar what crosses it."""
     out = []
     for x, y, w, h in underlines:
         y0, y1 = max(0, y - 2 * h - 4), y + 3 * h + 4  # the bar may be a caption's upper or lower part
@@ -595,7 +602,12 @@ def caption_bars(underlines: list[Rect], binary: np.ndarray) -> list[Rect]:
         top, height, width = stats[1:, cv2.CC_STAT_TOP], stats[1:, cv2.CC_STAT_HEIGHT], stats[1:, cv2.CC_STAT_WIDTH]
         inside = (top > 0) & (top + height < y1 - y0)  # clear of the band's edges: whole within it
         letters = inside & (height >= 3) & (width <= 3 * height)  # not a flat piece of a line
-        if int(letters.sum()) >= CAPTION_LETTERS:
+        joined = inside & (height >= 3) & (height >= h + CAPTION_TALL)  # a line's pieces are as flat as it
+        if int(letters.sum()) >= CAPTION_LETTERS or int(width[joined].sum()) >= CAPTION_SPAN * w:
+            out.append((x, y, w, h))
+        elif faint is not None and 0 < y - BURIED_GAP and y + h + BURIED_GAP < faint.shape[0] and min(
+                np.count_nonzero(faint[y - BURIED_GAP, x : x + w]),
+                np.count_nonzero(faint[y + h - 1 + BURIED_GAP, x : x + w])) >= BURIED_SHARE * w:
             out.append((x, y, w, h))
     return out
 

@@ -834,6 +834,38 @@ def test_a_caption_blurred_into_a_bar_is_no_underline_and_a_pale_line_or_one_wri
     assert caption_bars(bars, binary) == [bars[0]]
 
 
+def test_a_caption_whose_letters_a_grey_pens_threshold_joined_is_no_underline_and_a_pale_lines_dashes_are():
+    """With a grey pen, the ink threshold is raised to keep it, and a blurred caption comes out
+    of it joined into a blob or two rather than letters: it was still taken for an underline, a
+    blank field (bench.forms --pen-grey 150 --blur 2: 39 of 180 fields right in their place)."""
+    from segmentation.lines import caption_bars
+
+    binary = np.zeros((300, 800), np.uint8)
+    cv2.putText(binary, "(DDMMYYYY)", (40, 60), cv2.FONT_HERSHEY_SIMPLEX, 0.35, 255, 3)  # joined letters
+    assert cv2.connectedComponents(binary)[0] - 1 < 3
+    for x in range(400, 700, 25):  # a pale 5 px line that Otsu kept as flat dashes of its own height
+        binary[156:161, x : x + 16] = 255
+    bars = [(40, 54, 80, 5), (400, 156, 300, 5)]
+    assert caption_bars(bars, binary) == [bars[0]]
+
+
+def test_a_bar_inside_a_bold_titles_run_together_letters_is_no_underline_but_a_written_on_line_is():
+    """Blur runs a bold printed title together on the faint binarisation, and a row of it was
+    taken for an underline: the title's letters over it were read as a field (TIONFO)."""
+    from segmentation.lines import caption_bars
+
+    faint = np.zeros((300, 800), np.uint8)
+    faint[40:70, 40:300] = 255  # the title, one blob
+    faint[200:204, 400:700] = 255  # a pale line, written on: strokes cross it
+    for x in range(420, 680, 40):
+        faint[150:215, x : x + 5] = 255
+    binary = np.zeros_like(faint)
+    cv2.putText(binary, "APPLICATION", (40, 70), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 255, 5)  # taller than any band
+    bars = [(40, 60, 260, 4), (400, 200, 300, 4)]
+    assert caption_bars(bars, binary) == []
+    assert caption_bars(bars, binary, faint) == [bars[0]]
+
+
 def test_a_blurred_scan_read_without_a_template_finds_no_blank_fields_in_its_captions(clean_form):
     """Blur ran each small printed caption together into a bar on the faint binarisation, which
     was taken for an underline: every such caption became a blank field (13 or 14 fields for this

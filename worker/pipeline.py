@@ -621,8 +621,9 @@ def _line_candidates(clean: CleanPage) -> tuple[FormLines, FormLines | None]:
     faint = None
     if not lines.boxes or (mask_grey(clean, lines.mask) or 0) > PALE_LINE_GREY:
         faint = find_lines(*clean.faint)
-        # there, blur runs a small printed caption together into a bar: no underline to write on
-        if bars := caption_bars(faint.underlines, clean.binary):
+        # there, blur runs a small printed caption (or a title's letters) together into a bar: no
+        # underline to write on
+        if bars := caption_bars(faint.underlines, clean.binary, clean.faint[0]):
             faint = replace(faint, underlines=[u for u in faint.underlines if u not in bars])
     return lines, faint
 
