@@ -303,7 +303,8 @@ class PageReader:
         reg, exc = _try_register(tpl, lines)
         if faint is not None:
             freg, _ = _try_register(tpl, faint)
-            if freg is not None and (reg is None or (freg.matched, _cells(faint)) >= (reg.matched, _cells(lines))):
+            if freg is not None and (reg is None or (freg.matched, -_stray_cells(tpl, freg, faint), _cells(faint))
+                                     >= (reg.matched, -_stray_cells(tpl, reg, lines), _cells(lines))):
                 reg, lines = freg, faint
         framing = len(tpl.framing)
         if (reg is None or reg.matched < framing / 2) and (dashed := _dashed(clean, lines)) is not None:
@@ -652,6 +653,24 @@ def page_lines(clean: CleanPage) -> FormLines:
 def _cells(lines: FormLines) -> int:
     """Cells bounded by separators found on the page (not put back on a comb's pitch)."""
     return sum(len(b.cells) - b.placed for b in lines.boxes)
+
+
+def _stray_cells(tpl: Template, reg: Registration, lines: FormLines) -> int:
+    """Cells beyond one that ``lines`` show inside the template's free text fields, where it
+    gives its combs' ``cells`` (else 0: a comb is not told from a free box): a printed caption
+    that blur ran into a bar on the faint binarisation, with the writing's strokes, makes boxes
+    that split a field."""
+    if not any(f.cells for f in tpl.fields):
+        return 0
+    stray = 0
+    for f in tpl.fields:
+        if f.cells or f.charset == MARK:
+            continue
+        fx, fy, fw, fh = reg.field_rect(f.box)
+        held = [b for b in lines.boxes if fx - fh / 4 <= b.rect[0] + b.rect[2] / 2 <= fx + fw + fh / 4
+                and fy <= b.rect[1] + b.rect[3] / 2 <= fy + fh]
+        stray += max(0, sum(len(b.cells) for b in held) - 1)
+    return stray
 
 
 def _try_register(tpl: Template, lines: FormLines) -> tuple[Registration | None, TemplateError | None]:
