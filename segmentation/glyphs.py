@@ -58,6 +58,7 @@ class Glyph:
     run: int = -1  # free-writing run (a free box's or a text row's characters); -1 in comb cells
     cut: bool = False  # its left edge is a cut through ink (a wide blob split), not a gap
     blob: Blob | None = None  # the wide blob it was cut from, whose cuts could go elsewhere
+    printed: bool = False  # free text in a row of print (a title), not writing: printed_row
 
 
 @dataclass
@@ -363,9 +364,60 @@ def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = N
             text_h = float(np.percentile(hs, 75))
             tall = [c for c in rest if c.h >= 0.45 * text_h or (c.h >= 0.2 * text_h and c.w >= 0.2 * text_h)]
             for row in (part for line in _rows(tall) for part in _columns(line)):
+                found = _free_glyphs(labels, row, text_h)
+                printed = printed_row([(r, m) for r, m, *_ in found])  # a form's title: kept, as print
                 run += 1
-                out += [Glyph(r, m, -1, run=run, cut=cut, blob=blob) for r, m, cut, blob in _free_glyphs(labels, row, text_h)]
+                out += [Glyph(r, m, -1, run=run, cut=cut, blob=blob, printed=printed) for r, m, cut, blob in found]
     return order_glyphs(out, boxes)
+
+
+PRINT_MIN = 8  # characters: a shorter row of writing can line up by chance
+PRINT_ODD = 12  # characters: a row this long may hold one that strays from the lines
+PRINT_PX, PRINT_REL = 1.5, 0.025  # px, and share of the row's height: how far print strays from its lines
+PRINT_WIDE = 0.5  # width over height: narrower letters (I, 1) are bars, alike in any hand
+PRINT_SAME = 0.8  # overlap (intersection over union) of two copies of one printed letter
+
+
+def printed_row(glyphs: list[tuple[Rect, np.ndarray]]) -> bool:
+    """Whether a row of free text (``(rect, mask)`` per character) is print, a form's title or
+    an instruction: at least ``PRINT_MIN`` characters whose tops and bottoms all (bar one from
+    ``PRINT_ODD`` on) lie on two straight lines, within ``PRINT_PX`` px or ``PRINT_REL`` of the row's height, two of them
+    copies of one letter (their masks the same size, overlapping by ``PRINT_SAME``; not bars,
+    under ``PRINT_WIDE`` of their height wide, which any two look alike). Hand-printed rows
+    that long stray from those lines by 2 px and more (5% of their height)."""
+    if len(glyphs) < PRINT_MIN:
+        return False
+    a = np.array([r for r, _ in glyphs], float)
+    x = a[:, 0] + a[:, 2] / 2
+    tol = max(PRINT_PX, PRINT_REL * float(np.median(a[:, 3])))
+    for edge in (a[:, 1], a[:, 1] + a[:, 3]):
+        off = np.abs(edge - np.polyval(np.polyfit(x, edge, 1), x))
+        if len(glyphs) >= PRINT_ODD:  # one letter may stray (a speck joined to it): fit the rest
+            keep = np.arange(len(off)) != int(np.argmax(off))
+            off = np.abs(edge[keep] - np.polyval(np.polyfit(x[keep], edge[keep], 1), x[keep]))
+        if off.max() > tol:
+            return False
+    for i, (ri, mi) in enumerate(glyphs):
+        for rj, mj in glyphs[i + 1 :]:
+            if abs(ri[2] - rj[2]) <= 1 and abs(ri[3] - rj[3]) <= 1 and ri[2] >= PRINT_WIDE * ri[3] and \
+                    _alike(mi, mj):
+                return True
+    return False
+
+
+def _alike(a: np.ndarray, b: np.ndarray) -> bool:
+    """Two glyph masks overlap by ``PRINT_SAME`` (intersection over union) at some shift of a
+    pixel or less (the same letter printed at another sub-pixel phase)."""
+    h, w = max(a.shape[0], b.shape[0]) + 2, max(a.shape[1], b.shape[1]) + 2
+    pa = np.zeros((h, w), bool)
+    pa[1 : 1 + a.shape[0], 1 : 1 + a.shape[1]] = a > 0
+    for dy in (0, 1, 2):
+        for dx in (0, 1, 2):
+            pb = np.zeros((h, w), bool)
+            pb[dy : dy + b.shape[0], dx : dx + b.shape[1]] = b > 0
+            if np.count_nonzero(pa & pb) >= PRINT_SAME * max(np.count_nonzero(pa | pb), 1):
+                return True
+    return False
 
 
 def _box_rows(comps: list[_Comp], box_h: int) -> list[list[_Comp]]:

@@ -232,6 +232,33 @@ def test_free_writing_in_two_columns_is_two_runs_and_a_word_gap_is_not():
     assert {g.line for g in glyphs} == {1}  # still one line of the page
 
 
+def test_a_printed_title_on_a_page_without_boxes_is_print_and_the_writing_under_it_is_not():
+    """A form's title lines its letters up exactly and prints repeated letters alike; a hand
+    strays from its lines, even writing the same letters (MISSISSIPPI, its baseline wandering
+    by 3 px)."""
+    img = np.zeros((400, 1900), np.uint8)
+    cv2.putText(img, "APPLICATION FORM", (60, 80), cv2.FONT_HERSHEY_SIMPLEX, 1.5, 255, 4)
+    for k, ch in enumerate("MISSISSIPPI"):
+        img = draw_text(img, ch, 60 + 98 * k, 200 + (0, 3, -2, 1, -3, 2, 0, -1, 3, -2, 1)[k], 70, seed=k)
+    glyphs = find_glyphs(img, find_lines(img), free_text=True)
+    title = [g for g in glyphs if g.rect[1] < 150]
+    writing = [g for g in glyphs if g.rect[1] >= 150]
+    assert len(title) >= 12 and all(g.printed for g in title)
+    assert len(writing) == 11 and not any(g.printed for g in writing)
+    assert len({g.run for g in title} & {g.run for g in writing}) == 0
+
+
+def test_a_short_or_uneven_row_is_never_print():
+    from segmentation.glyphs import printed_row
+
+    square = np.full((40, 30), 255, np.uint8)
+    row = [((60 + 40 * k, 100, 30, 40), square) for k in range(7)]
+    assert not printed_row(row)  # seven alike, in line: too short to tell from a neat hand
+    row = [((60 + 40 * k, 100 + (k % 2) * 3, 30, 40), square) for k in range(10)]
+    assert not printed_row(row)  # ten alike, their tops and bottoms 3 px apart by turns
+    assert printed_row([((60 + 40 * k, 100, 30, 40), square) for k in range(10)])
+
+
 def test_a_run_of_mostly_touching_characters_is_still_split():
     # most blobs in the box hold two letters, so their median width is no guide to one letter's
     img = np.zeros((300, 1100), np.uint8)
@@ -1293,3 +1320,17 @@ def test_a_caption_blurred_into_a_bar_inside_a_free_box_does_not_cut_the_box_int
     got = {f.name: f.text for f in reader.read_page(PageImage(img, "soft.png", 1, None)).fields}
     want = next(f["text"] for f in truth["fields"] if f["name"] == "reference")
     assert len(got["reference"]) == len(want)
+
+
+def test_a_dropout_form_read_without_a_template_keeps_its_title_apart_as_print():
+    """No box survives the scan, so the page is read as free writing: its printed title was the
+    first field (text_01 APPLICATIONFORM), its letters counted as writing. It is print_01 now,
+    and the writing's fields are numbered without it."""
+    from segmentation.decode import PageImage
+    from worker.pipeline import PageReader, ReadOptions
+
+    page, truth = render_form(31, box_ink=255)
+    img, truth = scan(page, truth, Scan(dpi=200, noise=3, fmt="png"), seed=31)
+    fields = PageReader(ReadOptions()).read_page(PageImage(img, "dropout.png", 1, None)).fields
+    assert [f.name for f in fields][:2] == ["print_01", "text_01"]
+    assert fields[0].text.startswith("APP") and fields[1].text == truth["fields"][0]["text"]

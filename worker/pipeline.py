@@ -44,7 +44,18 @@ from segmentation.rects import union
 from segmentation.template import Registration, Template, register, register_by_ink
 from worker import resegment
 from worker.classifier import Classifier, Prediction
-from worker.results import REVIEW_THRESHOLD, Character, ErrorRow, Field, Line, PageResult, annotation_path
+from worker.results import (
+    FREE_PLACE,
+    FREE_PRINT,
+    FREE_TEXT,
+    REVIEW_THRESHOLD,
+    Character,
+    ErrorRow,
+    Field,
+    Line,
+    PageResult,
+    annotation_path,
+)
 
 # A field is flagged when ink that no read character covers adds up to this times the field
 # height squared: about half a hand-printed character (its ink is ~0.07 h^2 at 60% of h).
@@ -416,14 +427,20 @@ def free_field_names(order: list[int], glyphs: list) -> tuple[list[str], dict[in
     """Template-free field names: each place on the page (its boxes, combs and underline bands
     as find_glyphs indexes them, then its tick boxes), ``order`` being their reading order on
     the deskewed page, ``field_01``... in that order, as ``formicr template`` drafts them; each
-    run of free writing outside them (glyph ``run``, region -1) ``text_01``... in reading order."""
+    run of free writing outside them (glyph ``run``, region -1) ``text_01``... in reading order,
+    and each row of print there (a form's title: glyph ``printed``) ``print_01``..., apart, so the
+    writing's names do not depend on whether a title was found."""
     width = max(2, len(str(len(order))))
     names = [""] * len(order)
     for k, i in enumerate(order, start=1):
-        names[i] = f"field_{k:0{width}d}"
-    runs = list(dict.fromkeys(g.run for g in sorted(glyphs, key=lambda g: (g.line, g.index)) if g.region < 0))
-    width = max(2, len(str(len(runs))))
-    return names, {r: f"text_{k:0{width}d}" for k, r in enumerate(runs, start=1)}
+        names[i] = f"{FREE_PLACE}_{k:0{width}d}"
+    out: dict[int, str] = {}
+    for prefix, printed in ((FREE_TEXT, False), (FREE_PRINT, True)):
+        runs = list(dict.fromkeys(g.run for g in sorted(glyphs, key=lambda g: (g.line, g.index))
+                                  if g.region < 0 and g.printed == printed))
+        width = max(2, len(str(len(runs))))
+        out |= {r: f"{prefix}_{k:0{width}d}" for k, r in enumerate(runs, start=1)}
+    return names, out
 
 
 def _erase(ink: np.ndarray, rects: list[tuple[int, int, int, int]]) -> np.ndarray:

@@ -20,6 +20,9 @@ ERROR_COLUMNS = ("source", "page", "error")
 CHARACTERS_CSV, FIELDS_CSV, ERRORS_CSV, FORMS_CSV = "characters.csv", "fields.csv", "errors.csv", "forms.csv"
 # forms.csv: one row per page read, a column per field (between these), as a back office keys a form
 FORM_KEY, FORM_REVIEW = ("source", "page"), "needs_review"
+# Template-free field names: field_01... for the page's places to write, text_01... for rows of
+# writing outside them, print_01... for rows of print there (a form's title), not writing
+FREE_PLACE, FREE_TEXT, FREE_PRINT = "field", "text", "print"
 
 # A field needs review when its weakest character's confidence (after the field's charset
 # mask) is below this. Measured on writers the shipped model never saw (bench/review.py):

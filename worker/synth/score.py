@@ -8,7 +8,7 @@ from pathlib import Path
 
 from segmentation.charsets import MARK
 from segmentation.lines import reading_order
-from worker.results import Field, PageResult
+from worker.results import FREE_PRINT, Field, PageResult
 
 
 def levenshtein(a: str, b: str) -> int:
@@ -121,7 +121,7 @@ def score_free_fields(truth: dict, page: PageResult) -> tuple[int, int, int, int
     the read's fields that are not tick boxes (a box not found shifts the rest, as it shifts
     their names)."""
     want = [f["text"] for f in _text_fields(truth)]
-    got = [f for f in page.fields if f.charset != MARK]
+    got = [f for f in page.fields if f.charset != MARK and not _printed(f.name)]
     right = [k < len(got) and got[k].text.replace(" ", "") == w for k, w in enumerate(want)]
     flagged = [k < len(got) and got[k].needs_review for k in range(len(want))]
     return (sum(right), len(want), sum(not r and not f for r, f in zip(right, flagged, strict=True)),
@@ -144,10 +144,19 @@ def _mark_counts(pairs: list[tuple[str, Field | None]]) -> tuple[int, int, int]:
     return right, len(pairs), flagged
 
 
+def _printed(field: str | None) -> bool:
+    """A template-free field the reader found to be print (a form's title), not writing: it
+    stands apart from the writing's fields, so it is no insertion in them (writing it took
+    for print is missing from them, and scored so)."""
+    return bool(field) and field.startswith(f"{FREE_PRINT}_")
+
+
 def score_free(truth: dict, page: PageResult) -> Score:
-    """Page CER for a template-free read: lines in reading order, spaces ignored."""
+    """Page CER for a template-free read: lines in reading order, spaces ignored, rows the
+    reader found to be print left out."""
     want = "\n".join(ln.replace(" ", "") for ln in truth_lines(truth))
-    have = "\n".join(ln.text.replace(" ", "") for ln in page.lines)
+    have = "\n".join(t for ln in page.lines
+                     if (t := "".join(c.char for c in ln.characters if not _printed(c.field))))
     s = Score(chars=sum(len(f["text"]) for f in _text_fields(truth)), found=_found(truth, page))
     s.edits_free = levenshtein(have, want)
     return s
