@@ -874,3 +874,19 @@ def test_a_form_printed_with_dashed_or_dotted_lines_registers_and_its_dashes_are
     free = reader.read_page(next(decode(path)))
     assert score_free(truth, free).cer_free <= 0.08
     assert len(free.characters) <= 1.1 * sum(len(f["text"]) for f in truth["fields"])
+
+
+def test_a_blurred_bilevel_dashed_form_whose_pieces_of_box_misplace_the_fields_is_read_on_its_dashes_drawn_whole(tmp_path):
+    """Blur joined some dashes into pieces of box: 2 of 9 registered, to the wrong row (every
+    field read its upper neighbour's writing). The dashes drawn whole register 7."""
+    from segmentation.decode import decode
+    from segmentation.template import load_template
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import generate
+
+    form = generate(tmp_path, 1, seed=900, dashes=(4, 6), blur=1.5)[0]
+    reader = PageReader(ReadOptions(template=load_template(tmp_path / "template.json")))
+    result = reader.read_page(next(iter(decode(form))))
+    got = {f.name: f.text for f in result.fields}
+    assert sum(got[f["name"]] == f["text"] for f in load_truth(form)["fields"] if "text" in f) >= 8
+    assert not result.warnings

@@ -318,10 +318,13 @@ class PageReader:
                                      >= (reg.matched, -_stray_cells(tpl, reg, lines), _cells(lines))):
                 reg, lines = freg, faint
         framing = len(tpl.framing)
-        if (reg is None or reg.matched < framing / 2) and (dashed := _dashed(clean, lines)) is not None:
+        if (reg is None or reg.matched < framing / 2) and (dashed := _dashed(clean, lines, broken=True)) is not None:
             # printed dashed or dotted: taken where they register the form and solid lines did not
             dreg, _ = _try_register(tpl, dashed)
-            if dreg is not None and dreg.matched >= framing / 2 and (reg is None or dreg.matched > reg.matched):
+            # (where the page's own pieces of box placed the fields as well, they are read on:
+            # drawing the dashes whole only moves the combs' separators)
+            if dreg is not None and dreg.matched >= framing / 2 and (reg is None or (
+                    dreg.matched > reg.matched and not _same_fields(tpl, reg, dreg))):
                 reg, lines = dreg, dashed
         if reg is not None:
             return lines, reg, []
@@ -646,11 +649,12 @@ def _line_candidates(clean: CleanPage) -> tuple[FormLines, FormLines | None]:
     return lines, faint
 
 
-def _dashed(clean: CleanPage, lines: FormLines) -> FormLines | None:
+def _dashed(clean: CleanPage, lines: FormLines, broken: bool = False) -> FormLines | None:
     """The form lines with the page's dashed and dotted ones drawn whole, where the page shows
-    no solid box and those make some; else None. The caller decides whether they read better
-    than the page as found (a row of writing can look like a dotted line)."""
-    if lines.boxes or (dashed := dashed_lines(clean.binary)) is None:
+    no solid box (or, ``broken``, only boxes that failed to register the template: pieces of
+    dashed ones that blur joined) and those make some; else None. The caller decides whether
+    they read better than the page as found (a row of writing can look like a dotted line)."""
+    if (lines.boxes and not broken) or (dashed := dashed_lines(clean.binary)) is None:
         return None
     found = find_lines(clean.binary | dashed)
     return replace(found, drawn=dashed) if found.boxes else None
@@ -688,6 +692,20 @@ def _stray_cells(tpl: Template, reg: Registration, lines: FormLines) -> int:
                 and fy <= b.rect[1] + b.rect[3] / 2 <= fy + fh]
         stray += max(0, sum(len(b.cells) for b in held) - 1)
     return stray
+
+
+SAME_FIELDS = 0.5  # of a field's height: two registrations placing every field this close agree
+
+
+def _same_fields(tpl: Template, a: Registration, b: Registration) -> bool:
+    """Whether two registrations of ``tpl`` place every field within ``SAME_FIELDS`` of its
+    height of each other (corner by corner)."""
+    for f in tpl.fields:
+        ra, rb = np.array(a.field_rect(f.box), float), np.array(b.field_rect(f.box), float)
+        corners = np.abs(np.concatenate([ra[:2] - rb[:2], ra[:2] + ra[2:] - rb[:2] - rb[2:]]))
+        if corners.max() > SAME_FIELDS * max(ra[3], 1.0):
+            return False
+    return True
 
 
 def _try_register(tpl: Template, lines: FormLines) -> tuple[Registration | None, TemplateError | None]:
