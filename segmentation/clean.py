@@ -36,6 +36,7 @@ class CleanPage:
     # bilevel scans only: a second binary page for finding printed lines (not the writing) in,
     # whose thin or dashed lines are whole; the reader uses it where it finds clearly more cells
     line_binary: np.ndarray | None = None
+    level: float = 128.0  # the grey level ``binary`` was cut at (binarize_level), on ``work``
 
     @cached_property
     def grey(self) -> np.ndarray:
@@ -52,7 +53,10 @@ class CleanPage:
         if sigma <= SOFT_SIGMA:
             return None
         grey = self.grey  # (in uint8: addWeighted saturates, and costs a third of float32)
-        return binarize(cv2.addWeighted(grey, 1 + SHARPEN, cv2.GaussianBlur(grey, (0, 0), sigma), -SHARPEN, 0))
+        sharpened = cv2.addWeighted(grey, 1 + SHARPEN, cv2.GaussianBlur(grey, (0, 0), sigma), -SHARPEN, 0)
+        # cut where the page itself was, so the sharpening only parts strokes: a level of its own
+        # could leave out a pencil that the page's threshold was raised to keep
+        return cv2.threshold(sharpened, self.level, 255, cv2.THRESH_BINARY_INV)[1]
 
     @cached_property
     def faint(self) -> tuple[np.ndarray, np.ndarray]:
@@ -227,6 +231,11 @@ def softness(work: np.ndarray, step: int = 4) -> float:
 def binarize(grey: np.ndarray) -> np.ndarray:
     """Otsu on the page, flat-fielded first (background divided out) when the paper is
     unevenly lit: shadows, curl, a lamp gradient. Tolerates JPEG noise. Returns ink = 255."""
+    return binarize_level(grey)[0]
+
+
+def binarize_level(grey: np.ndarray) -> tuple[np.ndarray, float]:
+    """:func:`binarize`, and the grey level it cut at (on the page as flat-fielded)."""
     bg = paper_background(grey, edges=True)
     page = flat_field(grey, bg) if unevenly_lit(bg) else grey  # evenly lit: no division
     # Otsu's histogram from every other row and column: the same threshold at a quarter the cost
@@ -236,7 +245,7 @@ def binarize(grey: np.ndarray) -> np.ndarray:
     # relative to the paper's brightness.
     paper = 255.0 if page is not grey else float(np.percentile(bg, 98))
     t = min(_above_pen(half, t, paper), 200.0 * paper / 255.0)
-    return cv2.threshold(page, t, 255, cv2.THRESH_BINARY_INV)[1]  # ink: page <= t
+    return cv2.threshold(page, t, 255, cv2.THRESH_BINARY_INV)[1], t  # ink: page <= t
 
 
 def _above_pen(half: np.ndarray, t: float, paper: float) -> float:
@@ -613,8 +622,13 @@ def clean_page(grey: np.ndarray, *, deskew: bool = True, perspective: bool = Tru
         work, margin, keystone = rect  # photographed at an angle: the page made a rectangle again
     if margin is not None:  # paint the dark surround as paper, so no later step sees it as ink
         work = _paint_paper(work, margin)
-    work = drop_tint(work)
-    binary = binarize(work)
+    untinted = drop_tint(work)
+    if unevenly_lit(paper_background(untinted, edges=True)):
+        # a shadow or a lamp's falloff (not a tint: that is gone): the paper made even first,
+        # so that a tint the shadow split into two greys is one again
+        untinted = drop_tint(flat_field(work, paper_background(work, edges=True)))
+    work = untinted
+    binary, level = binarize_level(work)
     streaks = streak_columns(binary)
     if streaks.any():  # dark lines a scanner drew down the page: paper, like the surround
         work = _paint_paper(work, streaks)
@@ -632,7 +646,7 @@ def clean_page(grey: np.ndarray, *, deskew: bool = True, perspective: bool = Tru
         size = warp_size(hom, work.shape)
         work = cv2.warpPerspective(work, hom, size, flags=cv2.INTER_LINEAR,
                                    borderValue=int(np.percentile(work[::8, ::8], 90)))
-        binary, keystone = binarize(work), hom
+        (binary, level), keystone = binarize_level(work), hom
     angle = estimate_skew(binary) if deskew else 0.0
     h, w = work.shape
     line_binary = None
@@ -658,4 +672,4 @@ def clean_page(grey: np.ndarray, *, deskew: bool = True, perspective: bool = Tru
     # working(deskewed) -> working(rectified) -> working(original) -> input
     to_input = np.array([[1 / s, 0, offset[0]], [0, 1 / s, offset[1]], [0, 0, 1]]) @ np.linalg.inv(keystone) @ \
         np.vstack([cv2.invertAffineTransform(rot), [0, 0, 1]])
-    return CleanPage(work, binary, s, angle, to_input / to_input[2, 2], rot, line_binary)
+    return CleanPage(work, binary, s, angle, to_input / to_input[2, 2], rot, line_binary, level)
