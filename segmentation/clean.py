@@ -234,9 +234,10 @@ def binarize(grey: np.ndarray) -> np.ndarray:
     return binarize_level(grey)[0]
 
 
-def binarize_level(grey: np.ndarray) -> tuple[np.ndarray, float]:
-    """:func:`binarize`, and the grey level it cut at (on the page as flat-fielded)."""
-    bg = paper_background(grey, edges=True)
+def binarize_level(grey: np.ndarray, bg: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """:func:`binarize`, and the grey level it cut at (on the page as flat-fielded). ``bg``: the
+    page's ``paper_background(grey, edges=True)``, for a caller that has it already."""
+    bg = paper_background(grey, edges=True) if bg is None else bg
     page = flat_field(grey, bg) if unevenly_lit(bg) else grey  # evenly lit: no division
     # Otsu's histogram from every other row and column: the same threshold at a quarter the cost
     half = np.ascontiguousarray(page[::2, ::2])
@@ -623,12 +624,13 @@ def clean_page(grey: np.ndarray, *, deskew: bool = True, perspective: bool = Tru
     if margin is not None:  # paint the dark surround as paper, so no later step sees it as ink
         work = _paint_paper(work, margin)
     untinted = drop_tint(work)
-    if unevenly_lit(paper_background(untinted, edges=True)):
+    bg = paper_background(untinted, edges=True)
+    if unevenly_lit(bg):
         # a shadow or a lamp's falloff (not a tint: that is gone): the paper made even first,
         # so that a tint the shadow split into two greys is one again
-        untinted = drop_tint(flat_field(work, paper_background(work, edges=True)))
+        untinted, bg = drop_tint(flat_field(work, paper_background(work, edges=True))), None
     work = untinted
-    binary, level = binarize_level(work)
+    binary, level = binarize_level(work, bg)
     streaks = streak_columns(binary)
     if streaks.any():  # dark lines a scanner drew down the page: paper, like the surround
         work = _paint_paper(work, streaks)

@@ -381,10 +381,10 @@ PRINT_SAME = 0.8  # overlap (intersection over union) of two copies of one print
 def printed_row(glyphs: list[tuple[Rect, np.ndarray]]) -> bool:
     """Whether a row of free text (``(rect, mask)`` per character) is print, a form's title or
     an instruction: at least ``PRINT_MIN`` characters whose tops and bottoms all (bar one from
-    ``PRINT_ODD`` on) lie on two straight lines, within ``PRINT_PX`` px or ``PRINT_REL`` of the row's height, two of them
-    copies of one letter (their masks the same size, overlapping by ``PRINT_SAME``; not bars,
-    under ``PRINT_WIDE`` of their height wide, which any two look alike). Hand-printed rows
-    that long stray from those lines by 2 px and more (5% of their height)."""
+    ``PRINT_ODD`` on) lie on two straight lines, within ``PRINT_PX`` px or ``PRINT_REL`` of the
+    row's height, two of them copies of one letter (their masks the same size, overlapping by
+    ``PRINT_SAME``; not bars, under ``PRINT_WIDE`` of their height wide, which any two look
+    alike). Hand-printed rows that long stray from those lines by 2 px and more."""
     if len(glyphs) < PRINT_MIN:
         return False
     a = np.array([r for r, _ in glyphs], float)

@@ -603,13 +603,19 @@ def caption_bars(underlines: list[Rect], binary: np.ndarray, faint: np.ndarray |
         inside = (top > 0) & (top + height < y1 - y0)  # clear of the band's edges: whole within it
         letters = inside & (height >= 3) & (width <= 3 * height)  # not a flat piece of a line
         joined = inside & (height >= 3) & (height >= h + CAPTION_TALL)  # a line's pieces are as flat as it
-        if int(letters.sum()) >= CAPTION_LETTERS or int(width[joined].sum()) >= CAPTION_SPAN * w:
-            out.append((x, y, w, h))
-        elif faint is not None and 0 < y - BURIED_GAP and y + h + BURIED_GAP < faint.shape[0] and min(
-                np.count_nonzero(faint[y - BURIED_GAP, x : x + w]),
-                np.count_nonzero(faint[y + h - 1 + BURIED_GAP, x : x + w])) >= BURIED_SHARE * w:
+        if int(letters.sum()) >= CAPTION_LETTERS or int(width[joined].sum()) >= CAPTION_SPAN * w or (
+                faint is not None and _buried(faint, (x, y, w, h))):
             out.append((x, y, w, h))
     return out
+
+
+def _buried(faint: np.ndarray, bar: Rect) -> bool:
+    """Whether ``faint`` has ink ``BURIED_GAP`` px above and below ``bar`` along ``BURIED_SHARE``
+    of its length."""
+    x, y, w, h = bar
+    above, below = y - BURIED_GAP, y + h - 1 + BURIED_GAP
+    return 0 <= above and below < faint.shape[0] and min(
+        np.count_nonzero(faint[above, x : x + w]), np.count_nonzero(faint[below, x : x + w])) >= BURIED_SHARE * w
 
 
 def reading_order(rects: list[Rect]) -> list[int]:

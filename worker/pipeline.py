@@ -437,10 +437,10 @@ def free_field_names(order: list[int], glyphs: list) -> tuple[list[str], dict[in
     names = [""] * len(order)
     for k, i in enumerate(order, start=1):
         names[i] = f"{FREE_PLACE}_{k:0{width}d}"
+    free = [g for g in sorted(glyphs, key=lambda g: (g.line, g.index)) if g.region < 0]
     out: dict[int, str] = {}
     for prefix, printed in ((FREE_TEXT, False), (FREE_PRINT, True)):
-        runs = list(dict.fromkeys(g.run for g in sorted(glyphs, key=lambda g: (g.line, g.index))
-                                  if g.region < 0 and g.printed == printed))
+        runs = list(dict.fromkeys(g.run for g in free if g.printed == printed))
         width = max(2, len(str(len(runs))))
         out |= {r: f"{prefix}_{k:0{width}d}" for k, r in enumerate(runs, start=1)}
     return names, out

@@ -462,8 +462,8 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
     ``keystone``: photographed at an angle, see Scan; ``show``: another filled form on the back of
     each sheet, showing through at that strength, see show_through; ``blank_fields``: that many
     text fields of each form left unwritten; ``folds``: a crease across each sheet per letter, "h"
-    along its width, "v" down its height, see fold; ``shadow``/``lamp``: lit unevenly, see light; ``blur``: every scan blurred by
-    this sigma, in template px, instead of a random one up to 1)."""
+    along its width, "v" down its height, see fold; ``shadow``/``lamp``: lit unevenly, see light;
+    ``blur``: every scan blurred by this sigma, in template px, instead of a random one up to 1)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "template.json").write_text(json.dumps(template_dict(marks=marks), indent=2) + "\n")
