@@ -363,7 +363,10 @@ def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = N
             hs = np.array([c.h for c in rest], float)
             text_h = float(np.percentile(hs, 75))
             tall = [c for c in rest if c.h >= 0.45 * text_h or (c.h >= 0.2 * text_h and c.w >= 0.2 * text_h)]
-            for row in (part for line in _rows(tall) for part in _columns(line)):
+            kept = {c.label for c in tall}
+            small = [c for c in rest if c.h < 0.6 * text_h and c.label not in kept]
+            starts = _caption_starts(small) if small else []
+            for row in (part for line in _rows(tall) for part in _columns(line, starts)):
                 found = _free_glyphs(labels, row, text_h)
                 printed = printed_row([(r, m) for r, m, *_ in found])  # a form's title: kept, as print
                 run += 1
@@ -536,20 +539,53 @@ def _rows(comps: list[_Comp]) -> list[list[_Comp]]:
 
 
 COLUMN_GAP = 3.0  # x a row's median height: paper this wide splits a row of free writing in two
+CAPTION_GAP = 0.8  # x the row's height: a narrower gap is never cut, caption or not
+CAPTION_RUN = 3.0  # x a caption's height: a wider gap ends a run of small print (one caption)
+CAPTION_WIDE = 2.5  # x its height: a narrower run of small ink is specks or a stray stroke
+CAPTION_ABOVE = 1.5  # x the row's height: how far above its writing a field's caption may end
 
 
-def _columns(row: list[_Comp]) -> list[list[_Comp]]:
-    """A row of free writing cut where COLUMN_GAP of paper separates its parts: the fields of
-    a form in two columns whose boxes are gone (a dropout form), not one field per row."""
-    gap = COLUMN_GAP * float(np.median([c.h for c in row]))
+def _caption_starts(small: list[_Comp]) -> list[tuple[int, int]]:
+    """(left x, bottom y) of each caption printed small on a page without boxes: a run of
+    small pieces on one line (one, where its letters ran together), at least CAPTION_WIDE times
+    as wide as it is high and parted from the next by CAPTION_RUN of its height. A dropout
+    form's captions stay printed where its boxes are gone."""
+    out = []
+    for line in _rows(small):
+        for run in _split(line, CAPTION_RUN * float(np.median([c.h for c in line]))):
+            x, y, w, h = union([(c.x, c.y, c.w, c.h) for c in run])
+            if w >= CAPTION_WIDE * h:
+                out.append((x, int(np.median([c.y1 for c in run]))))
+    return out
+
+
+def _split(row: list[_Comp], gap: float, cuts: list[int] = (), cut_gap: float = np.inf) -> list[list[_Comp]]:
+    """``row`` in parts, left to right, cut where more than ``gap`` of paper parts them, or
+    more than ``cut_gap`` with one of ``cuts`` (x) in the gap or over the next part's start."""
     parts: list[list[_Comp]] = []
     right = -np.inf
     for c in sorted(row, key=lambda c: c.x):
-        if c.x - right > gap:
+        if c.x - right > gap or (c.x - right > cut_gap and any(right < x <= c.x + cut_gap for x in cuts)):
             parts.append([])
         parts[-1].append(c)
         right = max(right, c.x1)
     return parts
+
+
+def _columns(row: list[_Comp], captions: list[tuple[int, int]] = ()) -> list[list[_Comp]]:
+    """A row of free writing cut where COLUMN_GAP of paper separates its parts: the fields of
+    a form in two columns whose boxes are gone (a dropout form), not one field per row. A
+    narrower gap (CAPTION_GAP) is cut where a caption (``_caption_starts``) printed just above
+    the row starts in it: two fields closer than a column apart."""
+    h = float(np.median([c.h for c in row]))
+    top = float(np.median([c.y for c in row]))
+    cuts = [x for x, bottom in captions if top - CAPTION_ABOVE * h <= bottom <= top + 0.25 * h]
+    if not cuts:
+        return _split(row, COLUMN_GAP * h)
+    row = sorted(row, key=lambda c: c.x)
+    right = np.maximum.accumulate([c.x1 for c in row])
+    gaps = [c.x - r for c, r in zip(row[1:], right, strict=False)]
+    return _split(row, COLUMN_GAP * h, cuts, max(CAPTION_GAP * h, 2.0 * float(np.median(gaps)) if gaps else 0.0))
 
 
 def order_glyphs(glyphs: list[Glyph], boxes: list[Box]) -> list[Glyph]:

@@ -232,6 +232,26 @@ def test_free_writing_in_two_columns_is_two_runs_and_a_word_gap_is_not():
     assert {g.line for g in glyphs} == {1}  # still one line of the page
 
 
+def test_a_caption_printed_over_a_gap_splits_a_dropout_row_into_two_fields():
+    """A dropout form's date and phone sit two heights apart, under a column's gap; the phone's
+    caption, printed small above where its box was, starts in that gap. The same gap with no
+    caption in it (a word gap), or with the caption over the row's start, splits nothing."""
+    def runs(captions: list[tuple[str, int]]) -> list[int]:
+        img = np.zeros((300, 1600), np.uint8)
+        img = draw_text(img, "1012", 60, 100, 60)
+        img = draw_text(img, "5023", 420, 100, 60)  # about two heights on from the date
+        for text, x in captions:
+            cv2.putText(img, text, (x, 88), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 255, 2)
+        glyphs = find_glyphs(img, find_lines(img), free_text=True)
+        assert len(glyphs) == 8  # the captions are no characters
+        return [g.run for g in sorted(glyphs, key=lambda g: g.rect[0])]
+
+    split = runs([("DATE OF BIRTH", 50), ("PHONE", 400)])
+    assert split == [split[0]] * 4 + [split[4]] * 4 and split[0] != split[4]
+    assert len(set(runs([]))) == 1
+    assert len(set(runs([("DATE OF BIRTH AND PHONE", 50)]))) == 1
+
+
 def test_a_printed_title_on_a_page_without_boxes_is_print_and_the_writing_under_it_is_not():
     """A form's title lines its letters up exactly and prints repeated letters alike; a hand
     strays from its lines, even writing the same letters (MISSISSIPPI, its baseline wandering
