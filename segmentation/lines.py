@@ -75,6 +75,8 @@ DASH_THICK = 0.003  # of the long side: ... nor thicker across its line
 DASH_GAP = 0.02  # of the long side (6 mm on A4): paper between dashes, or where a corner or a T joins two lines
 DASH_CHAIN = 4  # dashes in a row at least (a tick box's side holds four)
 DASH_EVEN = 0.35  # a row's dash pitches and lengths lie within this share of their median (most of them)
+SIDE_REACH = 2.0  # dash pitches: an upright dashed line is drawn on to a dashed line this near its end
+SIDE_STRAY = 2  # pieces: an upright dashed line ends at the dashed line it crosses with no more beyond it
 
 
 def dashed_lines(binary: np.ndarray) -> np.ndarray | None:
@@ -82,8 +84,11 @@ def dashed_lines(binary: np.ndarray) -> np.ndarray | None:
     None where it shows none. A dashed line is a row of at least DASH_CHAIN small, thin pieces
     of ink on one line, of much the same length at much the same pitch: printed captions and
     handwriting are neither that thin nor that even. Each row is drawn from its first dash to
-    its last; a horizontal one on by a dash gap, an upright one on to the ink it meets within
-    a dash gap (the corner or the T it runs into), so that it joins the lines it separates."""
+    its last; a horizontal one on by a dash gap, an upright one on to the dashed line it meets
+    within SIDE_REACH pitches, else to the ink within a dash gap (the corner or the T it runs
+    into), so that it joins the lines it separates. The upright rows leave out the dots of the
+    horizontal lines drawn (in line with a side at some phase, they made it uneven), and end at
+    the line they cross with at most SIDE_STRAY pieces beyond it (a caption's letters)."""
     _, _, stats, centres = cv2.connectedComponentsWithStats(binary, connectivity=8)
     long_side = max(binary.shape)
     x, y, w, h = (stats[1:, i] for i in range(4))
@@ -94,9 +99,13 @@ def dashed_lines(binary: np.ndarray) -> np.ndarray | None:
         start, length, across = (x, w, h) if horizontal else (y, h, w)
         mid, side = (centres[1:, 0], centres[1:, 1]) if horizontal else (centres[1:, 1], centres[1:, 0])
         cand = np.flatnonzero(small & (across <= thick) & (length >= across))  # along its line, or a dot
+        if not horizontal:  # a dot of a horizontal line drawn is not an upright one's
+            cx, cy = np.round(centres[1:, 0]).astype(int), np.round(centres[1:, 1]).astype(int)
+            cand = cand[out[cy[cand], cx[cand]] == 0]
         if len(cand) < DASH_CHAIN:
             continue
         ink = binary | out  # the horizontal lines drawn, for the upright ones to meet
+        drawn = out.copy()
         cand = cand[np.argsort(side[cand], kind="stable")]
         for row in np.split(cand, np.flatnonzero(np.diff(side[cand]) > max(2.0, thick / 2)) + 1):
             row = row[np.argsort(mid[row], kind="stable")]
@@ -123,11 +132,22 @@ def dashed_lines(binary: np.ndarray) -> np.ndarray | None:
                 if horizontal:
                     cv2.line(out, (a - reach, c), (b + reach, c), 255, t)
                     continue
-                # on through the paper to the first ink beyond each end, if any lies within reach
+                # a side ends at the dashed line it meets near either end: a caption's letter in line
+                # with it just beyond (a stem above the box) is not the side's
+                crossed = np.flatnonzero(drawn[a : b + 1, max(0, c - t) : c + t + 1].any(axis=1)) + a
+                along = mid[chain]
+                top = crossed[:1] if len(crossed) and 0 < (along < crossed[0]).sum() <= SIDE_STRAY else []
+                bottom = crossed[-1:] if len(crossed) and 0 < (along > crossed[-1]).sum() <= SIDE_STRAY else []
+                # on through the paper to the dashed line beyond each end, if one lies within two dash
+                # pitches (a dash lost at the corner), else to the first ink within reach
+                lines_at = drawn[:, max(0, c - t) : c + t + 1].any(axis=1)
+                far = int(round(SIDE_REACH * float(np.median(pitch))))
+                up, down = np.flatnonzero(lines_at[max(0, a - far) : a][::-1]), np.flatnonzero(lines_at[b + 1 : b + 1 + far])
                 band = ink[:, max(0, c - t) : c + t + 1].any(axis=1)
-                up, down = np.flatnonzero(band[max(0, a - reach) : a][::-1]), np.flatnonzero(band[b + 1 : b + 1 + reach])
-                a -= int(up[0]) + 1 if len(up) else 0
-                b += int(down[0]) + 1 if len(down) else 0
+                up = up if len(up) else np.flatnonzero(band[max(0, a - reach) : a][::-1])
+                down = down if len(down) else np.flatnonzero(band[b + 1 : b + 1 + reach])
+                a = int(top[0]) if len(top) else a - (int(up[0]) + 1 if len(up) else 0)
+                b = int(bottom[-1]) if len(bottom) else b + (int(down[0]) + 1 if len(down) else 0)
                 cv2.line(out, (c, a), (c, b), 255, t)
     return out if out.any() else None
 
@@ -567,10 +587,11 @@ COMB_IOU = 0.4  # impose_combs: a registered comb lies on the printed box it ove
 
 def _underlines(hrects: list[Rect], boxes: list[Box]) -> list[Rect]:
     """Horizontal lines that are not a box's edge. A box's rectangle is its interior, and its
-    edge lines reach past it by the side lines' thickness (about the line's own), plus a margin."""
+    edge lines reach past it by the side lines' thickness (about the line's own), plus a margin
+    (a dashed line drawn whole reaches a dash gap past its corner)."""
     out = []
     for x, y, w, h in hrects:
-        tol = 4 + 2 * h
+        tol = 4 + 3 * h
         if any(bx - tol <= x and x + w <= bx + bw + tol and by - tol <= y <= by + bh + tol
                for bx, by, bw, bh in (b.rect for b in boxes)):
             continue

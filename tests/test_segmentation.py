@@ -1132,6 +1132,31 @@ def test_a_dashed_comb_is_drawn_whole_and_a_printed_caption_is_no_dashed_line():
     assert dashed_lines(caption) is None
 
 
+def test_a_dotted_comb_is_drawn_whole_past_a_lost_corner_dot_and_not_up_into_its_caption():
+    """Dots of a dotted comb's top and bottom lines lie in line with its sides too: they made
+    each side's dots uneven, so no side was drawn. A side is drawn on to the line it meets past
+    a dot lost at the corner, and ends at the line it crosses with a caption's letters beyond."""
+    from segmentation.lines import dashed_lines
+
+    page = np.zeros((1400, 1000), np.uint8)
+    for x in range(100, 702, 7):  # 2 px dots every 7 px
+        page[300:302, x : x + 2] = 255
+        page[380:382, x : x + 2] = 255
+    for sx in range(100, 701, 100):
+        for y in range(307, 378, 7):
+            page[y : y + 2, sx : sx + 2] = 255
+    for k, y in enumerate((600, 640, 680)):  # lines further down, their dots at other phases
+        for x in range(100 + 2 * (k + 1), 702, 7):
+            page[y : y + 2, x : x + 2] = 255
+    page[370:378, 100:102] = 0  # the left side's last dots, lost in the scan
+    page[290:292, 99:101] = 255  # a caption's full stop and the dot of its i, in line with the left side
+    page[290:292, 102:104] = 255
+    drawn = dashed_lines(page)
+    lines = find_lines(page | drawn)
+    assert [len(b.cells) for b in lines.boxes] == [6] and len(lines.underlines) == 3
+    assert not drawn[285:298].any()  # the caption above it is none of it
+
+
 def test_a_page_with_more_blobs_than_16_bit_labels_hold_is_still_labelled():
     from segmentation.glyphs import components
 
