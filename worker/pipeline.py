@@ -40,7 +40,7 @@ from segmentation.lines import (
 )
 from segmentation.marks import mark_ink, read_mark, snap_to_box, snap_to_squares, split_tick_boxes
 from segmentation.normalize import normalize_batch
-from segmentation.rects import union
+from segmentation.rects import overlap_ious, union
 from segmentation.template import Registration, Template, register, register_by_ink
 from worker import resegment
 from worker.classifier import Classifier, Prediction
@@ -310,7 +310,7 @@ class PageReader:
         tpl = self.options.template
         lines, faint = _line_candidates(clean)
         if tpl is None:
-            return _template_free_lines(lines, faint), None, []
+            return _template_free_lines(clean, lines, faint), None, []
         reg, exc = _try_register(tpl, lines)
         if faint is not None:
             freg, _ = _try_register(tpl, faint)
@@ -660,14 +660,33 @@ def _dashed(clean: CleanPage, lines: FormLines, broken: bool = False) -> FormLin
     return replace(found, drawn=dashed) if found.boxes else None
 
 
-def _template_free_lines(lines: FormLines, faint: FormLines | None) -> FormLines:
-    return faint if faint is not None and faint.boxes and _cells(faint) >= _cells(lines) else lines
+HOLD_IOU = 0.8  # _holds: a box found again this closely (intersection over union) is the same box
+
+
+def _holds(more: FormLines, lines: FormLines) -> bool:
+    """Whether ``more`` shows at least twice as many boxes as ``lines`` and most of theirs among
+    them (not every one: a title whose letters the faint binarisation ran together is a box)."""
+    if len(more.boxes) < 2 * len(lines.boxes):
+        return False
+    held = overlap_ious([b.rect for b in lines.boxes], [b.rect for b in more.boxes]).max(axis=1) >= HOLD_IOU
+    return bool(held.mean() >= 0.5)
+
+
+def _template_free_lines(clean: CleanPage, lines: FormLines, faint: FormLines | None) -> FormLines:
+    """The form lines a read without a template goes by: the faint ones where they show as many
+    cells; where only they show boxes, a few (a dotted comb's dots run together), those the
+    page's dashes make when drawn whole, if they hold most of them and as many again."""
+    if faint is None or not faint.boxes or _cells(faint) < _cells(lines):
+        return lines
+    if not lines.boxes and (dashed := _dashed(clean, faint, broken=True)) is not None and _holds(dashed, faint):
+        return dashed
+    return faint
 
 
 def page_lines(clean: CleanPage) -> FormLines:
     """The form lines of a cleaned page as a template-free read of a blank form finds them
     (dashed ones drawn whole where no solid box shows)."""
-    lines = _template_free_lines(*_line_candidates(clean))
+    lines = _template_free_lines(clean, *_line_candidates(clean))
     return _dashed(clean, lines) or lines
 
 
