@@ -364,8 +364,7 @@ def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = N
             text_h = float(np.percentile(hs, 75))
             tall = [c for c in rest if c.h >= 0.45 * text_h or (c.h >= 0.2 * text_h and c.w >= 0.2 * text_h)]
             kept = {c.label for c in tall}
-            small = [c for c in rest if c.h < 0.6 * text_h and c.label not in kept]
-            starts = _caption_starts(small) if small else []
+            starts = _caption_starts([c for c in rest if c.label not in kept])  # the small ink left out
             for row in (part for line in _rows(tall) for part in _columns(line, starts)):
                 found = _free_glyphs(labels, row, text_h)
                 printed = printed_row([(r, m) for r, m, *_ in found])  # a form's title: kept, as print
@@ -547,9 +546,10 @@ CAPTION_ABOVE = 1.5  # x the row's height: how far above its writing a field's c
 
 def _caption_starts(small: list[_Comp]) -> list[tuple[int, int]]:
     """(left x, bottom y) of each caption printed small on a page without boxes: a run of
-    small pieces on one line (one, where its letters ran together), at least CAPTION_WIDE times
-    as wide as it is high and parted from the next by CAPTION_RUN of its height. A dropout
-    form's captions stay printed where its boxes are gone."""
+    ``small`` pieces (those the writing's rows leave out: under 0.45 of its height) on one line
+    (one, where its letters ran together), at least CAPTION_WIDE times as wide as it is high and
+    parted from the next by CAPTION_RUN of its height. A dropout form's captions stay printed
+    where its boxes are gone."""
     out = []
     for line in _rows(small):
         for run in _split(line, CAPTION_RUN * float(np.median([c.h for c in line]))):

@@ -132,24 +132,33 @@ def dashed_lines(binary: np.ndarray) -> np.ndarray | None:
                 if horizontal:
                     cv2.line(out, (a - reach, c), (b + reach, c), 255, t)
                     continue
+                cols = slice(max(0, c - t), c + t + 1)
+                lines_at, band = drawn[:, cols].any(axis=1), ink[:, cols].any(axis=1)
                 # a side ends at the dashed line it meets near either end: a caption's letter in line
-                # with it just beyond (a stem above the box) is not the side's
-                crossed = np.flatnonzero(drawn[a : b + 1, max(0, c - t) : c + t + 1].any(axis=1)) + a
-                along = mid[chain]
-                top = crossed[:1] if len(crossed) and 0 < (along < crossed[0]).sum() <= SIDE_STRAY else []
-                bottom = crossed[-1:] if len(crossed) and 0 < (along > crossed[-1]).sum() <= SIDE_STRAY else []
-                # on through the paper to the dashed line beyond each end, if one lies within two dash
-                # pitches (a dash lost at the corner), else to the first ink within reach
-                lines_at = drawn[:, max(0, c - t) : c + t + 1].any(axis=1)
+                # with it just beyond (a stem above the box) is not the side's; else it goes on
+                crossed, along = np.flatnonzero(lines_at[a : b + 1]) + a, mid[chain]
                 far = int(round(SIDE_REACH * float(np.median(pitch))))
-                up, down = np.flatnonzero(lines_at[max(0, a - far) : a][::-1]), np.flatnonzero(lines_at[b + 1 : b + 1 + far])
-                band = ink[:, max(0, c - t) : c + t + 1].any(axis=1)
-                up = up if len(up) else np.flatnonzero(band[max(0, a - reach) : a][::-1])
-                down = down if len(down) else np.flatnonzero(band[b + 1 : b + 1 + reach])
-                a = int(top[0]) if len(top) else a - (int(up[0]) + 1 if len(up) else 0)
-                b = int(bottom[-1]) if len(bottom) else b + (int(down[0]) + 1 if len(down) else 0)
+                if len(crossed) and 0 < (along < crossed[0]).sum() <= SIDE_STRAY:
+                    a = int(crossed[0])
+                else:
+                    a -= _on_to(lines_at, band, a, -1, far, reach)
+                if len(crossed) and 0 < (along > crossed[-1]).sum() <= SIDE_STRAY:
+                    b = int(crossed[-1])
+                else:
+                    b += _on_to(lines_at, band, b, 1, far, reach)
                 cv2.line(out, (c, a), (c, b), 255, t)
     return out if out.any() else None
+
+
+def _on_to(lines_at: np.ndarray, ink_at: np.ndarray, end: int, step: int, far: int, reach: int) -> int:
+    """How many px past ``end`` (``step`` -1: up, 1: down) an upright dashed line is drawn on: to
+    the first dashed line drawn within ``far`` (a dash lost at the corner), else to the first ink
+    within ``reach`` (the corner or the T it runs into), else none."""
+    for at, n in ((lines_at, far), (ink_at, reach)):
+        hit = np.flatnonzero(at[max(0, end - n) : end][::-1] if step < 0 else at[end + 1 : end + 1 + n])
+        if len(hit):
+            return int(hit[0]) + 1
+    return 0
 
 
 def find_lines(binary: np.ndarray, grey: np.ndarray | None = None) -> FormLines:
