@@ -6,7 +6,7 @@ UNIPEN/optdigits only; these glyphs come from the project's own skeleton generat
                           [--box-colour red|pink|green|...] [--pen-colour blue|paleblue|...] [--size LO HI]
                           [--keystone K] [--shade 0-255] [--dashes ON OFF] [--no-patterns] [--no-cells]
                           [--show-through S] [--blank-fields K] [--folds hv] [--shadow D] [--lamp D]
-                          [--blur SIGMA]
+                          [--blur SIGMA] [--cross-outs P]
 
 Prints template-mode CER, template-free CER and the share of characters found; with
 ``--marks`` the forms carry four tick boxes each, and their reading is scored too."""
@@ -126,6 +126,9 @@ def main() -> None:
                     help="every scan blurred by SIGMA px at 200 DPI (default: 0 to 1 at random; 2: a soft scan)")
     ap.add_argument("--folds", default="", metavar="hv",
                     help="a crease across each sheet per letter: h along its width, v down its height (hv: both)")
+    ap.add_argument("--cross-outs", type=float, default=0.0, metavar="P",
+                    help="the chance a text field holds a wrong character struck out (scribbled over, inked "
+                         "solid or looped over) and the writing carried on after it")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -136,7 +139,7 @@ def main() -> None:
                          size=tuple(args.size) if args.size else None, keystone=args.keystone, shade=args.shade,
                          dashes=tuple(args.dashes) if args.dashes else None, show=args.show_through,
                          blank_fields=args.blank_fields, folds=args.folds, shadow=args.shadow, lamp=args.lamp,
-                         blur=args.blur)
+                         blur=args.blur, cross_outs=args.cross_outs)
         t1 = time.perf_counter()
         tpl, free, by_fmt, marks, free_marks, free_fields = evaluate(forms, Path(tmp) / "template.json", patterns=not args.no_patterns,
                                                           cells=not args.no_cells)
@@ -154,7 +157,8 @@ def main() -> None:
           f"{f', {args.blank_fields} fields left blank' if args.blank_fields else ''}"
           f"{f', creased {args.folds}' if args.folds else ''}"
           f"{f', a shadow {args.shadow} deep' if args.shadow else ''}{f', a lamp falling off by {args.lamp}' if args.lamp else ''}"
-          f"{f', blurred by {args.blur}' if args.blur is not None else ''}) in {t1 - t0:.1f}s, read twice in {t2 - t1:.1f}s")
+          f"{f', blurred by {args.blur}' if args.blur is not None else ''}"
+          f"{f', a character struck out in {args.cross_outs:.0%} of the fields' if args.cross_outs else ''}) in {t1 - t0:.1f}s, read twice in {t2 - t1:.1f}s")
     print(f"characters: {tpl.chars}")
     print(f"template mode:      CER {tpl.cer_template:.2%}  (target <= 2%)   found {tpl.found_rate:.2%}")
     print(f"template-free mode: CER {free.cer_free:.2%}  (target <= 5%)   found {free.found_rate:.2%}")
@@ -164,6 +168,9 @@ def main() -> None:
     print(f"characters found (template mode): {tpl.found_rate:.2%}  (target >= 99.5%)")
     print(f"review flags (template mode): of {tpl.fields} fields, {tpl.wrong_unflagged} read wrong and not flagged, "
           f"{tpl.right_flagged} read right and flagged")
+    if tpl.struck:
+        print(f"fields holding a struck-out character (template mode): {tpl.struck}; read right (the struck "
+              f"one left out) {tpl.struck_right}, flagged for review {tpl.struck_flagged}")
     for fmt, s in sorted(by_fmt.items()):
         print(f"  {fmt:4s}: template CER {s.cer_template:.2%} over {s.chars} chars")
     for mode, m in (("template", marks), ("template-free", free_marks)):

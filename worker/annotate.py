@@ -12,6 +12,7 @@ from worker.review_sheet import crop_path, field_crop
 
 GOOD, UNSURE, BAD = (40, 160, 40), (0, 140, 255), (0, 0, 230)  # BGR
 FIELD = (200, 90, 20)
+STRUCK = (200, 0, 200)  # a character struck out, left out of the text
 
 
 def confidence_colour(conf: float) -> tuple[int, int, int]:
@@ -31,6 +32,12 @@ def annotate_page(grey: np.ndarray, result: PageResult, path: Path) -> Path:
         cv2.rectangle(img, (x, y), (x + w, y + h), col, 2)
         scale = max(0.5, h / 45)
         cv2.putText(img, c.char, (x, max(12, y - 4)), cv2.FONT_HERSHEY_SIMPLEX, scale, col, 2, cv2.LINE_AA)
+    for s in result.struck:
+        if s.work_rect is not None:
+            x, y, w, h = s.work_rect
+            cv2.rectangle(img, (x, y), (x + w, y + h), STRUCK, 2)
+            cv2.line(img, (x, y), (x + w, y + h), STRUCK, 2)
+            cv2.line(img, (x, y + h), (x + w, y), STRUCK, 2)
     for f in result.fields:
         rects = [c.work_rect for c in f.characters if c.work_rect]
         col = BAD if f.needs_review else FIELD
@@ -46,6 +53,8 @@ def annotate_page(grey: np.ndarray, result: PageResult, path: Path) -> Path:
         label = f"{f.name}: {f.text or '(blank)'}  {f.confidence:.2f}" + ("  REVIEW" if f.needs_review else "")
         cv2.putText(img, label, (x0, y1 + 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, col, 2, cv2.LINE_AA)
     legend = [("conf >= 0.9", GOOD), ("0.6 - 0.9", UNSURE), ("< 0.6", BAD)]
+    if result.struck:
+        legend.append(("struck out, left out", STRUCK))
     turned = f"turned {result.rotation} deg, " if result.rotation else ""
     legend.append((f"{turned}skew {result.skew:+.1f} deg", None))
     for i, (txt, col) in enumerate(legend):

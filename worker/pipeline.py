@@ -40,7 +40,8 @@ from segmentation.lines import (
 )
 from segmentation.marks import mark_ink, read_mark, snap_to_box, snap_to_squares, split_tick_boxes
 from segmentation.normalize import normalize_batch
-from segmentation.rects import overlap_ious, union
+from segmentation.rects import Rect, overlap_ious, union
+from segmentation.strike import find_strikes
 from segmentation.template import Registration, Template, register, register_by_ink
 from worker import resegment
 from worker.classifier import Classifier, Prediction
@@ -54,6 +55,7 @@ from worker.results import (
     Field,
     Line,
     PageResult,
+    Struck,
     annotation_path,
 )
 
@@ -214,6 +216,13 @@ class PageReader:
                 lighter = None
             else:
                 ink, glyphs = lighter, added
+        # characters struck out (scribbled over, inked solid): taken off the ink the page is
+        # read on (a pale pen's too), and the characters found again without them
+        strike_places = [r for i, r in enumerate(regions) if i not in tick] if tpl is not None else \
+            [b.rect for b in reading_places(char_lines, clean.binary.shape)]
+        unstruck, strikes = find_strikes(ink, strike_places)
+        if strikes:
+            ink, glyphs = unstruck, glyphs_in(unstruck)
         if opts.resegment:  # touching characters: the classifier chooses where to cut them
             glyphs = resegment.choose_cuts(
                 glyphs, lambda ms: clf.pooled(clf.probabilities(normalize_batch(ms, stroke=True))),
@@ -242,6 +251,9 @@ class PageReader:
             bx, by, bw, bh = clean.input_box(*g.rect)
             chars.append(Character(g.line, g.index, g.word, bx, by, bw, bh, p.char, p.confidence, p.alternatives,
                                    field_of(g), g.rect))
+        names = [f.name for i, f in enumerate(tpl.fields) if i not in tick] if tpl is not None else \
+            [place_names[i] for i in range(len(strike_places))]
+        struck = self._struck(clean, strikes, strike_places, names, chars)
         line_list = []
         for c in chars:
             if not line_list or line_list[-1].number != c.line:
@@ -274,9 +286,36 @@ class PageReader:
             for name in dict.fromkeys(run_names[g.run] for g in glyphs if g.region < 0):  # free writing
                 rect = union([c.work_rect for c in chars if c.field == name])
                 fields.append(self._text_field(name, FREE_CHARSET, chars, rect))
+        for f in fields:  # a field with a character struck out is read for review
+            f.needs_review |= any(s.field == f.name for s in struck)
         h, w = page.image.shape
-        return PageResult(page.source, page.page, line_list, fields, (w, h), clean.angle, warnings=warnings,
-                          rotation=rotation)
+        return PageResult(page.source, page.page, line_list, fields, (w, h), clean.angle,
+                          warnings=[*warnings, *(s.warning for s in struck)], rotation=rotation, struck=struck)
+
+    @staticmethod
+    def _struck(clean: CleanPage, strikes: list[Rect], places: list[Rect], names: list[str],
+                chars: list[Character]) -> list[Struck]:
+        """Each struck-out character (``strikes``, working px) with the field whose place
+        (``places``, named ``names``) holds its centre. The characters written either side of
+        it in that field stay one word (a comb's empty cell would part them)."""
+        out = []
+        for r in strikes:
+            cx, cy = r[0] + r[2] / 2, r[1] + r[3] / 2
+            name = next((n for (px, py, pw, ph), n in zip(places, names, strict=True)
+                         if px <= cx < px + pw and py <= cy < py + ph), None)
+            mine = [c for c in chars if c.field == name and c.work_rect is not None]
+            before = [c for c in mine if c.work_rect[0] + c.work_rect[2] / 2 < cx]
+            after = [c for c in mine if c.work_rect[0] + c.work_rect[2] / 2 >= cx]
+            if before and after:
+                a = max(before, key=lambda c: c.work_rect[0])
+                b = min(after, key=lambda c: c.work_rect[0])
+                if a.line == b.line and a.word != b.word:
+                    parted = b.word
+                    for c in chars:
+                        if c.line == b.line and c.word == parted:
+                            c.word = a.word
+            out.append(Struck(name, clean.input_box(*r), r))
+        return out
 
     def _hidden_bars(self, binary: np.ndarray, ink: np.ndarray, thickness: float, glyphs: list,
                      preds: list[Prediction], charsets: list[str | None] | None) -> list[Prediction]:

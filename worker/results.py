@@ -78,6 +78,22 @@ class Field:
 
 
 @dataclass
+class Struck:
+    """A character struck out (scribbled over, inked solid, looped over) and left out of its
+    field's text: the field is flagged for review and errors.csv says where."""
+
+    field: str | None  # the field whose place holds it (None: outside every field)
+    rect: tuple[int, int, int, int]  # input-page pixels
+    work_rect: tuple[int, int, int, int] | None = None  # working scale, for annotation
+
+    @property
+    def warning(self) -> str:
+        x, y, w, h = self.rect
+        return (f"crossed out: a struck-out character in {self.field or 'no field'} at x={x} y={y} w={w} h={h}, "
+                "left out of the text; the field is flagged for review")
+
+
+@dataclass
 class PageResult:
     source: str
     page: int
@@ -88,6 +104,7 @@ class PageResult:
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)  # read, with a caveat: errors.csv rows ('kind: message')
     rotation: int = 0  # degrees clockwise the page was turned to read it (0, 90, 180, 270)
+    struck: list[Struck] = field(default_factory=list)  # characters struck out, left out of the text
 
     @property
     def characters(self) -> list[Character]:

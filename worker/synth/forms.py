@@ -151,12 +151,48 @@ def draw_glyph(canvas: np.ndarray, ch: str, x: float, y: float, w: float, h: flo
     return int(x0), int(y0), int(np.ceil(x1 - x0)), int(np.ceil(y1 - y0))
 
 
+STRIKES = ("scribble", "solid", "loops")  # how a wrong character is struck out (draw_strike)
+
+
+def draw_strike(canvas: np.ndarray, bbox: tuple[int, int, int, int], pen: int, rng: random.Random,
+                style: str | None = None) -> list[int]:
+    """Strike out the glyph at ``bbox`` (x, y, w, h) with the writer's ``pen``: "scribble",
+    at least 6 strokes to and fro, a little more than a pen's width apart, down the glyph or
+    across it;
+    "solid", the same packed closer than the pen, inked solid; "loops", a coil of loops along
+    it. Returns the ink's bbox."""
+    style = style or rng.choice(STRIKES)
+    x, y, w, h = bbox
+    x0, y0, x1, y1 = x - 0.12 * w, y - 0.1 * h, x + 1.12 * w, y + 1.1 * h
+    if style == "loops":
+        turns = rng.uniform(3.0, 5.0)
+        t = np.linspace(0.0, 1.0, int(turns * 24))
+        r = 0.5 * (y1 - y0) * rng.uniform(0.8, 1.0)
+        rx = min(r, (x1 - x0) / (2 * turns) * rng.uniform(1.6, 2.4))
+        pts = np.stack([x0 + rx + t * (x1 - x0 - 2 * rx) + rx * np.cos(2 * np.pi * turns * t),
+                        (y0 + y1) / 2 + r * np.sin(2 * np.pi * turns * t)], 1)
+    else:
+        gap = pen * (rng.uniform(1.2, 1.8) if style == "scribble" else rng.uniform(0.4, 0.8))
+        across = rng.random() < 0.5  # strokes running across the glyph, stacked down it; else the other way
+        span, depth = ((x0, x1), (y0, y1)) if across else ((y0, y1), (x0, x1))
+        k = max(6, int((depth[1] - depth[0]) / gap) + 1)  # fewer strokes to and fro would draw a W
+        ends = [span[i % 2] + rng.uniform(-0.06, 0.06) * (span[1] - span[0]) for i in range(k)]
+        steps = depth[0] + np.linspace(0.0, 1.0, k) * (depth[1] - depth[0])
+        pts = np.stack([ends, steps], 1) if across else np.stack([steps, ends], 1)
+    pts = pts + np.array([[rng.gauss(0, 0.02 * w), rng.gauss(0, 0.02 * h)] for _ in pts])
+    arr = np.round(pts * 16).astype(np.int32)
+    cv2.polylines(canvas, [arr], False, 0, pen, cv2.LINE_AA, shift=4)
+    lo, hi = pts.min(0) - pen / 2, pts.max(0) + pen / 2
+    return [int(lo[0]), int(lo[1]), int(np.ceil(hi[0] - lo[0])), int(np.ceil(hi[1] - lo[1]))]
+
+
 def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str] | None = None,
                 glyph_source=None, box_ink: int = 0, comb_style: str = "boxed",
                 pen_ink: int = 0, captions: bool = False, marks: bool = False,
                 box_colour: str | None = None, pen_colour: str | None = None,
                 size: tuple[float, float] | None = None, shade: int = 255,
-                dashes: tuple[int, int] | None = None, blank: Collection[str] = ()) -> tuple[np.ndarray, dict]:
+                dashes: tuple[int, int] | None = None, blank: Collection[str] = (),
+                cross_outs: float = 0.0) -> tuple[np.ndarray, dict]:
     """Render a clean form in template coordinates; returns (page, truth dict): grey, or BGR
     when ``box_colour`` or ``pen_colour`` names one of COLOURS (the boxes printed in that
     colour, as dropout forms are; the writing in that ink, over the print).
@@ -175,9 +211,15 @@ def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str
 
     ``blank`` names text fields left unwritten (truth text "").
 
+    ``cross_outs`` is the chance that a text field holds one wrong character, struck out
+    where it was written (STRIKES: scribbled over, inked solid or looped over) and the
+    writing carried on after it; the truth text leaves it out, and the field's ``crossed``
+    lists the struck boxes. A comb whose text fills every cell gets none.
+
     ``glyph_source(ch, rng)`` may supply a real 28x28 glyph (white on black) instead of a
     skeleton drawing (used by tests that paste ``../shared/data`` glyphs)."""
     rng = random.Random(seed)
+    srng = random.Random(seed * 104729 + 3)  # cross-outs: a stream of their own, so other forms stay as they were
     writer = writer or Writer.random(rng)
     if size is not None:
         writer = replace(writer, size=rng.uniform(*size))
@@ -203,27 +245,42 @@ def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str
             _frame(boxes, fx, fy, fw, fh, box_ink, 3, dashes)
         if captions and kind == "box":
             cv2.putText(boxes, label.title(), (fx + 6, fy + 19), cv2.FONT_HERSHEY_SIMPLEX, 0.7, box_ink, 1, cv2.LINE_AA)
-        chars = []
+        chars, crossed = [], []
         gh = fh * writer.size
+        text = text[:n] if kind == "comb" else text
+        # (character, struck out): a wrong one struck out where it was written, the rest after it
+        items = [(ch, False) for ch in text]
+        if cross_outs and text and srng.random() < cross_outs and (kind != "comb" or len(text) < n):
+            items.insert(srng.randrange(len(text) + 1), (srng.choice(CHARSETS[charset]), True))
+
+        def put(ch, struck, x, y, gw, chars=chars, crossed=crossed, gh=gh):
+            if not struck:
+                chars.append({"char": ch, "bbox": _put(writing, ch, x, y, gw, gh, writer, rng, glyph_source)})
+                return
+            bx, by, bw, bh = draw_glyph(writing, ch, x, y, gw, gh, writer, srng)
+            x0, y0 = min(bx, x), min(by, y)  # struck over its place, at least: a struck I is struck as wide as a W
+            spot = (int(x0), int(y0), int(max(bx + bw, x + gw) - x0), int(max(by + bh, y + gh) - y0))
+            crossed.append(draw_strike(writing, spot, max(1, int(round(writer.pen * gh))), srng))
+
         if kind == "comb":
             cw = fw / n
             for i in range(0 if ticks else 1, n + 1 if ticks else n):
                 cx = int(round(fx + i * cw))
                 _rule(boxes, (cx, int(fy + fh * 0.7) if ticks else fy), (cx, fy + fh), box_ink, 2, dashes)
-            for i, ch in enumerate(text[:n]):
+            for i, (ch, struck) in enumerate(items):
                 gw = min(cw * 0.8, gh * writer.width)
                 x = fx + i * cw + (cw - gw) / 2 + rng.uniform(-0.06, 0.06) * cw
                 y = fy + (fh - gh) / 2 + rng.uniform(-0.08, 0.08) * fh
-                chars.append({"char": ch, "bbox": _put(writing, ch, x, y, gw, gh, writer, rng, glyph_source)})
+                put(ch, struck, x, y, gw)
         else:
             x = fx + fh * 0.3
-            for ch in text:
+            for ch, struck in items:
                 gw = gh * writer.width * rng.uniform(0.9, 1.1)
                 y = fy + (fh - gh) / 2 + rng.uniform(-0.06, 0.06) * fh
-                chars.append({"char": ch, "bbox": _put(writing, ch, x, y, gw, gh, writer, rng, glyph_source)})
+                put(ch, struck, x, y, gw)
                 x += gw + gh * writer.spacing * rng.uniform(0.8, 1.2)
-        fields.append({"name": name, "charset": charset, "kind": kind, "text": text[:n] if kind == "comb" else text,
-                       "box": [fx, fy, fw, fh], "chars": chars})
+        fields.append({"name": name, "charset": charset, "kind": kind, "text": text, "box": [fx, fy, fw, fh],
+                       "chars": chars} | ({"crossed": crossed} if crossed else {}))
     if marks:  # a stream of its own, so the forms without tick boxes stay as they were
         mrng = random.Random(seed * 7919 + 17)
         pen = max(2, int(round(writer.pen * 60)))
@@ -424,6 +481,8 @@ def scan(page: np.ndarray, truth: dict, sc: Scan, seed: int = 0) -> tuple[np.nda
         f["page_box"] = tf_box(f["box"])
         for c in f["chars"]:
             c["bbox"] = tf_box(c["bbox"])
+        if "crossed" in f:
+            f["crossed"] = [tf_box(b) for b in f["crossed"]]
     t["scan"] = {**sc.__dict__, "shift": list(sc.shift), "size": [out_w, out_h],
                  "affine_template_to_page": m.tolist(), "perspective_after": persp.tolist()}
     return img, t
@@ -451,7 +510,7 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
              pen_colour: str | None = None, size: tuple[float, float] | None = None,
              keystone: float = 0.0, shade: int = 255, dashes: tuple[int, int] | None = None,
              show: float = 0.0, blank_fields: int = 0, folds: str = "", shadow: float = 0.0,
-             lamp: float = 0.0, blur: float | None = None) -> list[Path]:
+             lamp: float = 0.0, blur: float | None = None, cross_outs: float = 0.0) -> list[Path]:
     """Write ``count`` scanned forms plus ``<form>.truth.json`` and ``template.json``
     (``comb_style``: "boxed" closed cells, "ticks" baseline ticks, "mixed" alternating;
     ``box_ink``: the grey the boxes are printed in; ``pen_ink``: the grey of the handwriting;
@@ -463,7 +522,8 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
     each sheet, showing through at that strength, see show_through; ``blank_fields``: that many
     text fields of each form left unwritten; ``folds``: a crease across each sheet per letter, "h"
     along its width, "v" down its height, see fold; ``shadow``/``lamp``: lit unevenly, see light;
-    ``blur``: every scan blurred by this sigma, in template px, instead of a random one up to 1)."""
+    ``blur``: every scan blurred by this sigma, in template px, instead of a random one up to 1;
+    ``cross_outs``: the chance a text field holds a character struck out, see render_form)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "template.json").write_text(json.dumps(template_dict(marks=marks), indent=2) + "\n")
@@ -474,7 +534,7 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
         blank = random.Random(seed * 1000 + i + 7).sample([f[0] for f in LAYOUT], blank_fields) if blank_fields else ()
         page, truth = render_form(seed * 1000 + i, blank=blank, comb_style=style, box_ink=box_ink, pen_ink=pen_ink,
                                   captions=captions, marks=marks, box_colour=box_colour, pen_colour=pen_colour,
-                                  size=size, shade=shade, dashes=dashes)
+                                  size=size, shade=shade, dashes=dashes, cross_outs=cross_outs)
         if show:  # the back of the sheet: another writer's form, in black
             page = show_through(page, render_form(10**6 + seed * 1000 + i, comb_style=style, marks=marks)[0], show)
         frng = random.Random(seed * 1000 + i + 11)

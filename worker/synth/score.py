@@ -52,6 +52,9 @@ class Score:
     fields: int = 0  # template mode: text fields, those read wrong and not flagged, read right and flagged
     wrong_unflagged: int = 0
     right_flagged: int = 0
+    struck: int = 0  # template mode: text fields holding a struck-out character, those read right, those flagged
+    struck_right: int = 0
+    struck_flagged: int = 0
 
     def __add__(self, o: Score) -> Score:
         return Score(*(getattr(self, f.name) + getattr(o, f.name) for f in fields(self)))
@@ -104,6 +107,10 @@ def score_template(truth: dict, page: PageResult) -> Score:
         flagged = g is not None and g.needs_review
         s.wrong_unflagged += text.get(f["name"], "") != f["text"] and not flagged
         s.right_flagged += text.get(f["name"], "") == f["text"] and flagged
+        if f.get("crossed"):
+            s.struck += 1
+            s.struck_right += text.get(f["name"], "") == f["text"]
+            s.struck_flagged += flagged
     return s
 
 
