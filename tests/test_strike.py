@@ -60,7 +60,7 @@ def test_writing_without_strikes_loses_nothing():
 
 def test_a_solid_strike_touching_its_neighbour_leaves_the_neighbours_strokes():
     ink, spots = _row("SEN", {1: "solid"}, gap=0.02)  # written close: the blot joins its neighbours
-    rest, _ = _row("ABCD", {})  # and more of the writer's hand beside it, apart
+    rest, _ = _row("ABCDFGKL", {})  # and more of the writer's hand beside it, apart
     ink = np.hstack([ink, rest])
     out, struck = find_strikes(ink, [(0, 0, ink.shape[1], ink.shape[0])])
     assert len(struck) == 1 and _centre_in(struck[0], spots[1])

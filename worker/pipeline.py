@@ -240,7 +240,7 @@ class PageReader:
         preds = self.classifier.decode(probs, charsets, top_k=opts.top_k)
         preds = self._hidden_bars(clean.binary, ink, lines.thickness, glyphs, preds, charsets)
         if tpl is None:  # every place to write on the page is a field, named as formicr template drafts it
-            spots = [b.rect for b in reading_places(char_lines, clean.binary.shape)] + free_ticks
+            spots = strike_places + free_ticks  # (the places to write, less the tick boxes)
             order = reading_order(spots)
             place_names, run_names = free_field_names(order, glyphs)
             field_of = lambda g: place_names[g.region] if g.region >= 0 else run_names[g.run]  # noqa: E731
@@ -296,24 +296,14 @@ class PageReader:
     def _struck(clean: CleanPage, strikes: list[Rect], places: list[Rect], names: list[str],
                 chars: list[Character]) -> list[Struck]:
         """Each struck-out character (``strikes``, working px) with the field whose place
-        (``places``, named ``names``) holds its centre. The characters written either side of
-        it in that field stay one word (a comb's empty cell would part them)."""
+        (``places``, named ``names``) holds its centre; the characters written either side of
+        it there are kept one word (``_rejoin``)."""
         out = []
         for r in strikes:
             cx, cy = r[0] + r[2] / 2, r[1] + r[3] / 2
             name = next((n for (px, py, pw, ph), n in zip(places, names, strict=True)
                          if px <= cx < px + pw and py <= cy < py + ph), None)
-            mine = [c for c in chars if c.field == name and c.work_rect is not None]
-            before = [c for c in mine if c.work_rect[0] + c.work_rect[2] / 2 < cx]
-            after = [c for c in mine if c.work_rect[0] + c.work_rect[2] / 2 >= cx]
-            if before and after:
-                a = max(before, key=lambda c: c.work_rect[0])
-                b = min(after, key=lambda c: c.work_rect[0])
-                if a.line == b.line and a.word != b.word:
-                    parted = b.word
-                    for c in chars:
-                        if c.line == b.line and c.word == parted:
-                            c.word = a.word
+            _rejoin([c for c in chars if c.field == name and c.work_rect is not None], chars, cx)
             out.append(Struck(name, clean.input_box(*r), r))
         return out
 
@@ -460,6 +450,23 @@ class PageReader:
             res.errors.append(ErrorRow(source, None, error_message(exc, str(path), source)))
         res.seconds = time.perf_counter() - t0
         return res
+
+
+def _rejoin(mine: list[Character], chars: list[Character], x: float) -> None:
+    """The characters of one field (``mine``) either side of ``x``, where one was struck out,
+    made one word again in ``chars``: the struck one's empty comb cell, or the gap it left in a
+    free box, parted them."""
+    before = [c for c in mine if c.work_rect[0] + c.work_rect[2] / 2 < x]
+    after = [c for c in mine if c.work_rect[0] + c.work_rect[2] / 2 >= x]
+    if not (before and after):
+        return
+    a = max(before, key=lambda c: c.work_rect[0])
+    b = min(after, key=lambda c: c.work_rect[0])
+    if a.line == b.line and a.word != b.word:
+        parted = b.word
+        for c in chars:
+            if c.line == b.line and c.word == parted:
+                c.word = a.word
 
 
 TICK_MARGIN = 0.15  # a tick box's ink is kept from the glyphs this share of its side beyond its edges (a tick overshoots)

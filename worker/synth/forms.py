@@ -158,9 +158,8 @@ def draw_strike(canvas: np.ndarray, bbox: tuple[int, int, int, int], pen: int, r
                 style: str | None = None) -> list[int]:
     """Strike out the glyph at ``bbox`` (x, y, w, h) with the writer's ``pen``: "scribble",
     at least 6 strokes to and fro, a little more than a pen's width apart, down the glyph or
-    across it;
-    "solid", the same packed closer than the pen, inked solid; "loops", a coil of loops along
-    it. Returns the ink's bbox."""
+    across it; "solid", the same packed closer than the pen, inked solid; "loops", a coil of
+    loops along it. Returns the ink's bbox."""
     style = style or rng.choice(STRIKES)
     x, y, w, h = bbox
     x0, y0, x1, y1 = x - 0.12 * w, y - 0.1 * h, x + 1.12 * w, y + 1.1 * h
