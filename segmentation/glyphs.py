@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from segmentation.lines import Box, FormLines
-from segmentation.rects import Rect, overlap_areas, union
+from segmentation.rects import Rect, label_pieces, overlap_areas, union
 
 Cut = tuple[float, float]  # a straight cut through a blob: (x at mid-height, x shift per row)
 
@@ -112,10 +112,7 @@ def _crop(labels: np.ndarray, comps: list[_Comp], clip: Rect | None = None) -> t
 
 
 def components(ink: np.ndarray) -> tuple[np.ndarray, list[_Comp]]:
-    try:  # 16-bit labels run ~2.5x faster; OpenCV raises if a page has more than 65,535 blobs
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8, ltype=cv2.CV_16U)
-    except cv2.error:
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8, ltype=cv2.CV_32S)
+    _, labels, stats, _ = label_pieces(ink)
     comps = [_Comp(int(s[0]), int(s[1]), int(s[2]), int(s[3]), int(s[4]), i) for i, s in enumerate(stats) if i > 0]
     return labels, comps
 

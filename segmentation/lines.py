@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
-from segmentation.rects import Rect, overlap_ious
+from segmentation.rects import Rect, label_pieces, overlap_ious
 
 PEN_DARKER = 50  # grey levels: a vertical run this much darker than pale printed lines is a pen stroke
 
@@ -82,14 +82,16 @@ SIDE_STRAY = 2  # pieces: an upright dashed line ends at the dashed line it cros
 def dashed_lines(binary: np.ndarray) -> np.ndarray | None:
     """The page's dashed and dotted form lines drawn whole (a mask, 255), for find_lines;
     None where it shows none. A dashed line is a row of at least DASH_CHAIN small, thin pieces
-    of ink on one line, of much the same length at much the same pitch: printed captions and
-    handwriting are neither that thin nor that even. Each row is drawn from its first dash to
-    its last; a horizontal one on by a dash gap, an upright one on to the dashed line it meets
-    within SIDE_REACH pitches, else to the ink within a dash gap (the corner or the T it runs
-    into), so that it joins the lines it separates. The upright rows leave out the dots of the
+    of ink on one line, of much the same length at much the same pitch (``_uneven``; dots a scan
+    ran together count as one piece): printed captions and handwriting are neither that thin
+    nor that even. Each row is drawn from its first dash to its last, and on through the ink in
+    line with it (``_ink_on``: dots run into a piece too long for a dash, the corner or the T it
+    runs into); a horizontal one with no such ink on by a dash gap, an upright one first on to
+    the dashed line it meets within SIDE_REACH pitches, so that it joins the lines it
+    separates. The upright rows leave out the dots of the
     horizontal lines drawn (in line with a side at some phase, they made it uneven), and end at
     the line they cross with at most SIDE_STRAY pieces beyond it (a caption's letters)."""
-    _, _, stats, centres = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    _, _, stats, centres = label_pieces(binary)
     long_side = max(binary.shape)
     x, y, w, h = (stats[1:, i] for i in range(4))
     small = np.maximum(w, h) <= DASH_LONG * long_side
@@ -113,11 +115,7 @@ def dashed_lines(binary: np.ndarray) -> np.ndarray | None:
             for chain in np.split(row, breaks):
                 if len(chain) < DASH_CHAIN:
                     continue
-                pitch, size = np.diff(mid[chain]), length[chain].astype(float)
-                odd_pitch = np.abs(pitch - np.median(pitch)) > DASH_EVEN * np.median(pitch)
-                odd_size = np.abs(size - np.median(size)) > DASH_EVEN * np.median(size)
-                if odd_pitch.mean() > 0.25 or odd_size.mean() > 0.25:
-                    continue
+                odd_pitch, odd_size, step = _uneven(mid[chain], start[chain], length[chain])
                 # a piece of another size off the pitch at either end is not the line's (a caption's
                 # stem above a box's side)
                 first, last = 0, len(chain)
@@ -125,19 +123,23 @@ def dashed_lines(binary: np.ndarray) -> np.ndarray | None:
                     first += 1
                 while last - first > DASH_CHAIN and odd_pitch[last - 2] and odd_size[last - 1]:
                     last -= 1
-                chain, pitch, size = chain[first:last], pitch[first : last - 1], size[first:last]
-                reach = int(round(np.median(pitch) - np.median(size) + thick))  # a dash gap and a bit
+                chain, odd_pitch, odd_size = chain[first:last], odd_pitch[first : last - 1], odd_size[first:last]
+                if odd_pitch.mean() > 0.25 or odd_size.mean() > 0.25:
+                    continue
+                reach = int(round(step - np.median(length[chain]) + thick))  # a dash gap and a bit
                 a, b = int(start[chain[0]]), int(start[chain[-1]] + length[chain[-1]])
                 c, t = int(round(float(np.median(side[chain])))), max(1, int(round(float(np.median(across[chain])))))
                 if horizontal:
-                    cv2.line(out, (a - reach, c), (b + reach, c), 255, t)
+                    rows = binary[max(0, c - t) : c + t + 1].any(axis=0)
+                    a, b = a - (_ink_on(rows, a, -1, reach) or reach), b + (_ink_on(rows, b, 1, reach) or reach)
+                    cv2.line(out, (a, c), (b, c), 255, t)
                     continue
                 cols = slice(max(0, c - t), c + t + 1)
                 lines_at, band = drawn[:, cols].any(axis=1), ink[:, cols].any(axis=1)
                 # a side ends at the dashed line it meets near either end: a caption's letter in line
                 # with it just beyond (a stem above the box) is not the side's; else it goes on
                 crossed, along = np.flatnonzero(lines_at[a : b + 1]) + a, mid[chain]
-                far = int(round(SIDE_REACH * float(np.median(pitch))))
+                far = int(round(SIDE_REACH * step))
                 if len(crossed) and 0 < (along < crossed[0]).sum() <= SIDE_STRAY:
                     a = int(crossed[0])
                 else:
@@ -150,15 +152,38 @@ def dashed_lines(binary: np.ndarray) -> np.ndarray | None:
     return out if out.any() else None
 
 
+def _uneven(mid: np.ndarray, start: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """For a row of pieces along a line (centres ``mid``, in order): which pitches between
+    neighbours are off the row's pitch by more than DASH_EVEN of it, which pieces are off their
+    median length by as much, and the pitch. Two or more dots a scan ran together are one long
+    piece a dash gap from its neighbours, off the pitch either side: those pitches are not odd
+    (a caption's letter in line with the row is, as the paper before it is no dash gap)."""
+    pitch, size = np.diff(mid), length.astype(float)
+    run_together = size >= np.median(size) + np.median(pitch) / 2  # two dots and the gap between: a dot and a pitch
+    beside = run_together[:-1] | run_together[1:]
+    step = float(np.median(pitch[~beside] if (~beside).any() else pitch))
+    gaps = start[1:] - (start + length)[:-1]
+    joined = beside & (np.abs(gaps - (step - np.median(size))) <= DASH_EVEN * step)
+    odd_pitch = (np.abs(pitch - step) > DASH_EVEN * step) & ~joined
+    return odd_pitch, np.abs(size - np.median(size)) > DASH_EVEN * np.median(size), step
+
+
+def _ink_on(ink_at: np.ndarray, end: int, step: int, reach: int) -> int:
+    """How many px past ``end`` (``step`` -1: back, 1: on) the ink of ``ink_at`` goes on with no
+    gap of paper longer than ``reach``."""
+    at = np.flatnonzero(ink_at)
+    beyond = at[at > end] - end if step > 0 else (end - at[at < end])[::-1]
+    gaps = np.diff(beyond, prepend=0)
+    stop = int(np.argmax(gaps > reach)) if (gaps > reach).any() else len(beyond)
+    return int(beyond[stop - 1]) if stop else 0
+
+
 def _on_to(lines_at: np.ndarray, ink_at: np.ndarray, end: int, step: int, far: int, reach: int) -> int:
     """How many px past ``end`` (``step`` -1: up, 1: down) an upright dashed line is drawn on: to
-    the first dashed line drawn within ``far`` (a dash lost at the corner), else to the first ink
-    within ``reach`` (the corner or the T it runs into), else none."""
-    for at, n in ((lines_at, far), (ink_at, reach)):
-        hit = np.flatnonzero(at[max(0, end - n) : end][::-1] if step < 0 else at[end + 1 : end + 1 + n])
-        if len(hit):
-            return int(hit[0]) + 1
-    return 0
+    the first dashed line drawn within ``far`` (a dash lost at the corner), else on through the
+    ink in line with it (dots run together, the corner or the T it runs into; ``_ink_on``)."""
+    hit = np.flatnonzero(lines_at[max(0, end - far) : end][::-1] if step < 0 else lines_at[end + 1 : end + 1 + far])
+    return int(hit[0]) + 1 if len(hit) else _ink_on(ink_at, end, step, reach)
 
 
 def find_lines(binary: np.ndarray, grey: np.ndarray | None = None) -> FormLines:

@@ -1,7 +1,9 @@
-"""Rectangles (x, y, w, h) and how much they overlap, for every module that matches boxes."""
+"""Rectangles (x, y, w, h): the pieces of ink a page holds, and how much rectangles overlap,
+for every module that matches boxes."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 Rect = tuple[int, int, int, int]  # x, y, w, h (working pixels)
@@ -36,3 +38,13 @@ def overlap_ious(a: list[Rect], b: list[Rect]) -> np.ndarray:
     ra, rb = np.asarray(a, float).reshape(-1, 4), np.asarray(b, float).reshape(-1, 4)
     union = (ra[:, 2] * ra[:, 3])[:, None] + (rb[:, 2] * rb[:, 3])[None, :] - inter
     return inter / np.maximum(union, 1)
+
+
+def label_pieces(ink: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """``cv2.connectedComponentsWithStats`` of ``ink`` (8-connected): count, labels, stats and
+    centroids. 16-bit labels run ~2.5x faster; OpenCV raises where a page has more than 65,535
+    pieces, and those are labelled in 32 bits."""
+    try:
+        return cv2.connectedComponentsWithStats(ink, connectivity=8, ltype=cv2.CV_16U)
+    except cv2.error:
+        return cv2.connectedComponentsWithStats(ink, connectivity=8, ltype=cv2.CV_32S)

@@ -19,7 +19,7 @@ from worker.results import (
     atomic_write,
     write_outputs,
 )
-from worker.synth.score import Score, load_truth, score_free, score_template
+from worker.synth.score import Score, load_truth, score_free, score_free_fields, score_template
 
 
 def formicr(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -836,7 +836,7 @@ def test_fields_shaded_in_a_tint_read_like_plain_ones(reader, tmp_path, shade):
     from segmentation.template import parse_template
     from worker.pipeline import PageReader, ReadOptions
     from worker.synth.forms import Scan, render_form, save_scan, scan, template_dict
-    from worker.synth.score import score_free_fields, score_free_marks, score_marks
+    from worker.synth.score import score_free_marks, score_marks
 
     tpl_reader = PageReader(ReadOptions(template=parse_template(template_dict(marks=True))), classifier=reader.classifier)
     for i, fmt in enumerate(["png", "jpg"]):
@@ -903,9 +903,25 @@ def test_a_dotted_form_whose_faint_lines_show_one_box_is_read_in_every_box_witho
     truth = load_truth(form)
     free = reader.read_page(next(iter(decode(form))))
     score = score_free(truth, free)
-    # (its fields by place are still wrong: a side whose dots ran together is not drawn, and the
-    # first name's comb reads as one cell and the rest)
     assert score.found_rate >= 0.95 and score.cer_free <= 0.05, score
+    assert score_free_fields(truth, free)[0] >= 8, [f.text for f in free.fields]  # field for field, by place
+
+
+@pytest.mark.parametrize("index", [2, 12], ids=["bilevel-outlines-dotted-separators", "jpeg-dots-run-together"])
+def test_a_dotted_form_whose_scan_ran_dots_together_is_read_field_for_field_without_a_template(reader, tmp_path, index):
+    """Dots 3 on 5 off: a bilevel scan ran the outlines' dots into lines, so some boxes showed,
+    but not one separator of a comb (7 cells on the page, 53 with the dots drawn whole), and the
+    page was read on those boxes, fields cut in two and run together; a JPEG ran a corner's dots
+    into a bar too long to be one dot, and a side's dots into pairs off its pitch, so neither
+    was drawn and each comb lost its first cell (a field of its own)."""
+    from segmentation.decode import decode
+    from worker.synth.forms import generate
+
+    form = generate(tmp_path, index + 1, seed=900, dashes=(3, 5))[index]
+    truth = load_truth(form)
+    free = reader.read_page(next(iter(decode(form))))
+    assert score_free(truth, free).cer_free <= 0.03
+    assert score_free_fields(truth, free)[0] >= 8, [f.text for f in free.fields]
 
 
 def test_shaded_fields_photographed_in_a_shadow_read_as_in_even_light(tmp_path):

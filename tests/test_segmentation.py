@@ -1132,19 +1132,25 @@ def test_a_dashed_comb_is_drawn_whole_and_a_printed_caption_is_no_dashed_line():
     assert dashed_lines(caption) is None
 
 
+def _dotted_comb() -> np.ndarray:
+    """A page holding one comb of 6 cells (x 100-700, y 300-380) printed in 2 px dots every 7 px."""
+    page = np.zeros((1400, 1000), np.uint8)
+    for x in range(100, 702, 7):
+        page[300:302, x : x + 2] = 255
+        page[380:382, x : x + 2] = 255
+    for sx in range(100, 701, 100):
+        for y in range(307, 378, 7):
+            page[y : y + 2, sx : sx + 2] = 255
+    return page
+
+
 def test_a_dotted_comb_is_drawn_whole_past_a_lost_corner_dot_and_not_up_into_its_caption():
     """Dots of a dotted comb's top and bottom lines lie in line with its sides too: they made
     each side's dots uneven, so no side was drawn. A side is drawn on to the line it meets past
     a dot lost at the corner, and ends at the line it crosses with a caption's letters beyond."""
     from segmentation.lines import dashed_lines
 
-    page = np.zeros((1400, 1000), np.uint8)
-    for x in range(100, 702, 7):  # 2 px dots every 7 px
-        page[300:302, x : x + 2] = 255
-        page[380:382, x : x + 2] = 255
-    for sx in range(100, 701, 100):
-        for y in range(307, 378, 7):
-            page[y : y + 2, sx : sx + 2] = 255
+    page = _dotted_comb()
     for k, y in enumerate((600, 640, 680)):  # lines further down, their dots at other phases
         for x in range(100 + 2 * (k + 1), 702, 7):
             page[y : y + 2, x : x + 2] = 255
@@ -1155,6 +1161,24 @@ def test_a_dotted_comb_is_drawn_whole_past_a_lost_corner_dot_and_not_up_into_its
     lines = find_lines(page | drawn)
     assert [len(b.cells) for b in lines.boxes] == [6] and len(lines.underlines) == 3
     assert not drawn[285:298].any()  # the caption above it is none of it
+
+
+def test_a_dotted_comb_whose_dots_a_scan_ran_together_is_drawn_whole_to_its_corners():
+    """A scan runs some dots into one piece: the top line's first five into a bar too long to be
+    a dash, which broke the line's row of dots at the corner, and pairs of a side's dots into
+    pieces off the row's pitch, which made the side uneven, so neither was drawn and the comb
+    lost its first cell."""
+    from segmentation.lines import dashed_lines
+
+    page = _dotted_comb()
+    page[300:302, 100:135] = 255  # five dots of the top line run together at the corner
+    for y in (314, 349):  # and two pairs of the left side's dots
+        page[y : y + 9, 100:102] = 255
+    page[284:296, 100:102] = 255  # a caption's stem above the left side, in line with it
+    drawn = dashed_lines(page)
+    lines = find_lines(page | drawn)
+    assert [len(b.cells) for b in lines.boxes] == [6] and lines.boxes[0].rect[0] <= 101
+    assert drawn[302:380, 100].all() and not drawn[285:296].any()
 
 
 def test_a_page_with_more_blobs_than_16_bit_labels_hold_is_still_labelled():

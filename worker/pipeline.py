@@ -131,10 +131,12 @@ class PageReader:
                         "printed boxes; every field flagged for review"]
         result = self._read(page, clean, lines, reg, warnings, rotation)
         if tpl is None and (dashed := _dashed(clean, lines)) is not None:
-            # no solid box, but dashed or dotted lines: kept where the page reads surer with them
-            # (without them their dashes read as characters; a row of writing taken for one reads worse)
+            # dashed or dotted lines, where no solid box shows or few of its cells do: kept where
+            # the page reads more writing surely with them (without them their dashes read as
+            # doubtful characters, and writing in cells not found is lost or run together; a row
+            # of writing taken for a dotted line reads worse)
             with_dashes = self._read(page, clean, dashed, None, [], rotation)
-            if _mean_confidence(with_dashes) > _mean_confidence(result):
+            if _net_confidence(with_dashes) > _net_confidence(result):
                 result = with_dashes
         if tpl is None and opts.orient and result.lines and _mean_confidence(result) < ORIENT_GATE:
             # template-free, read with little confidence: perhaps fed upside down or sideways;
@@ -654,6 +656,13 @@ def _mean_confidence(result: PageResult) -> float:
     return float(np.mean(conf)) if conf else 0.0
 
 
+def _net_confidence(result: PageResult) -> float:
+    """Characters read, each counted by how much likelier it is right than wrong (2c - 1): a
+    read that loses writing scores less, and so does one that reads a dotted line's dots as
+    characters, which the classifier doubts."""
+    return float(sum(2 * c.confidence - 1 for ln in result.lines for c in ln.characters))
+
+
 NOTHING_WRITTEN = ("blank: no writing found on the page (a blank form, or writing too pale for the scan "
                    "to keep: a pencil on a bilevel scan)")
 
@@ -695,15 +704,22 @@ def _line_candidates(clean: CleanPage) -> tuple[FormLines, FormLines | None]:
     return lines, faint
 
 
+DASHED_MORE = 2  # _dashed: dashes drawn whole are tried beside solid boxes where they make this many times their cells
+
+
 def _dashed(clean: CleanPage, lines: FormLines, broken: bool = False) -> FormLines | None:
-    """The form lines with the page's dashed and dotted ones drawn whole, where the page shows
-    no solid box (or, ``broken``, only boxes that failed to register the template: pieces of
-    dashed ones that blur joined) and those make some; else None. The caller decides whether
-    they read better than the page as found (a row of writing can look like a dotted line)."""
-    if (lines.boxes and not broken) or (dashed := dashed_lines(clean.binary)) is None:
+    """The form lines with the page's dashed and dotted ones drawn whole, where those make some
+    boxes and the page shows no solid box, or (``broken``) only boxes that failed to register
+    the template, or boxes with under 1/DASHED_MORE of the cells the dashes drawn whole make
+    (dots a scan ran together into a box's outline, its separators still dotted); else None.
+    The caller decides whether they read better than the page as found (a row of writing can
+    look like a dotted line)."""
+    if (dashed := dashed_lines(clean.binary)) is None:
         return None
     found = find_lines(clean.binary | dashed)
-    return replace(found, drawn=dashed) if found.boxes else None
+    if not found.boxes or (lines.boxes and not broken and _cells(found) < DASHED_MORE * max(1, _cells(lines))):
+        return None
+    return replace(found, drawn=dashed)
 
 
 HOLD_IOU = 0.8  # _holds: a box found again this closely (intersection over union) is the same box
