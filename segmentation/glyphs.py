@@ -127,6 +127,7 @@ CUT_NEAR, CUT_FAR = 0.3, 0.45  # the reader's cut lies this near an even boundar
 CUT_OPTIONS, CUT_APART = 4, 0.15  # places offered per cut, at least this far apart (x the step)
 CAPTION_H, CAPTION_TOP, CAPTION_MIN, CAPTION_GAP, CAPTION_LEFT = 0.3, 0.4, 3, 3.0, 0.3  # _printed_caption
 CAPTION_REL, CAPTION_ALONE_H = 0.6, 0.2
+SIDE_TALL, SIDE_BAND, SIDE_INK = 0.9, 0.15, 0.8  # _lost_side: x the box's height, and share of ink
 CELL_OWN = 0.65  # a component with this share of its box in one comb cell is that cell's, whole
 WIDE_CAP = 0.9  # a character's expected width is at most this x the run's median height
 MERGE_PARTS, MERGE_ASPECT = 3, 1.4  # a merged character: at most this many pieces, this wide x run height
@@ -318,6 +319,7 @@ def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = N
         bx0, by0, bw, _ = b.rect
         owned = [c for c in comps if owner.get(c.label) == bi]
         caption = _printed_caption(owned, b.rect) if not b.is_comb else set()
+        caption |= {c.label for c in owned if _lost_side(c, b.rect, labels)}
         mine = [c for c in owned if c.label not in caption
                 and (c.h >= min_h[bi] or (c.h >= 0.06 * bh and c.area >= 0.01 * bh * bh)
                      # a bar drawn with a pen lift (T, E, H, 5, 7) inside the box, clear of its edges
@@ -487,6 +489,22 @@ def _owners(comps: list[_Comp], boxes: list[Box]) -> dict[int, int]:
 
 def _shift(r: Rect, dx: int, dy: int) -> Rect:
     return r[0] + dx, r[1] + dy, r[2], r[3]
+
+
+def _lost_side(c: _Comp, box: Rect, labels: np.ndarray) -> bool:
+    """Whether ``c`` is a side of ``box`` that the form lines did not show (printed in dots a
+    fine scan ran into a beaded line, too broken for a line and too long for a dot, maybe with
+    what the erasing left of a corner): a piece at least SIDE_TALL of the box's height, with at
+    least SIDE_INK of its ink within SIDE_BAND of the height from the box's left or right edge.
+    Writing stays clear of a box's sides, or only touches them."""
+    x, _, w, h = box
+    band = SIDE_BAND * h
+    if c.h < SIDE_TALL * h or not (c.x <= x + band or c.x1 >= x + w - band):
+        return False
+    cols = (labels[c.y : c.y + c.h, c.x : c.x1] == c.label).sum(axis=0)
+    at = np.arange(c.x, c.x1)
+    edge = cols[(at < x + band) | (at >= x + w - band)].sum()
+    return bool(edge >= SIDE_INK * cols.sum())
 
 
 def _find_in_crop(ink: np.ndarray, lines: FormLines, regions: list[Rect]) -> list[Glyph]:

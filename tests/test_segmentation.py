@@ -316,6 +316,22 @@ def test_a_caption_printed_in_a_box_corner_is_not_read():
         assert min(g.rect[0] for g in glyphs) >= 100  # the caption starts at x=58
 
 
+def test_a_box_side_the_lines_did_not_show_is_not_read_and_writing_beside_a_side_is():
+    """A fine scan of a dotted form runs a side's dots into a beaded line, too broken for a line
+    and too long for a dot: in a template's field it was read as an I or a 1 after the text."""
+    from segmentation.lines import FormLines
+
+    region = (100, 100, 700, 80)
+    ink = draw_text(np.zeros((400, 1000), np.uint8), "DENVER", 130, 110, 60)
+    for y in range(100, 181, 4):  # the right side: 3 px beads, each touching the next
+        cv2.circle(ink, (797, y), 2, 255, -1)
+    lines = FormLines(np.zeros_like(ink), [], [], 2.0)
+    assert len(find_glyphs(ink, lines, regions=[region], free_text=False)) == 6
+    ink = draw_text(ink, "1", 740, 104, 74)  # a 1 written near the side, nearly the box's height
+    glyphs = find_glyphs(ink, lines, regions=[region], free_text=False)
+    assert len(glyphs) == 7 and glyphs[-1].rect[0] + glyphs[-1].rect[2] < 790  # the 1, without the side
+
+
 def test_one_line_written_at_the_top_of_a_tall_box_is_not_a_caption():
     img = np.zeros((700, 1200), np.uint8)
     cv2.rectangle(img, (50, 50), (1100, 400), 255, 3)  # an address box, only its first line used

@@ -716,7 +716,8 @@ def _dashed(clean: CleanPage, lines: FormLines, broken: bool = False) -> FormLin
     look like a dotted line)."""
     if (dashed := dashed_lines(clean.binary)) is None:
         return None
-    found = find_lines(clean.binary | dashed)
+    # on a bilevel scan, drawn over the widened copy as well: the lines it shows whole are kept
+    found = max((find_lines(b | dashed) for b in (clean.binary, clean.line_binary) if b is not None), key=_cells)
     if not found.boxes or (lines.boxes and not broken and _cells(found) < DASHED_MORE * max(1, _cells(lines))):
         return None
     return replace(found, drawn=dashed)
