@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from segmentation.errors import BlankPageError
+from segmentation.lines import dashed_lines
 from segmentation.perspective import form_keystone, warp_size
 
 WORK_LONG_SIDE = 2000
@@ -43,6 +44,12 @@ class CleanPage:
         """The deskewed grey page (computed on demand, once: for pale lines and annotation)."""
         h, w = self.work.shape
         return cv2.warpAffine(self.work, self.rotation, (w, h), flags=cv2.INTER_LINEAR, borderValue=255)
+
+    @cached_property
+    def dashes(self) -> np.ndarray | None:
+        """The page's dashed and dotted form lines drawn whole (``dashed_lines`` of ``binary``),
+        found once however many line sets a read tries them with."""
+        return dashed_lines(self.binary)
 
     @cached_property
     def sharp(self) -> np.ndarray | None:

@@ -318,9 +318,10 @@ def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = N
         # keep character-sized ink; drop specks and thin leftovers of erased box lines
         bx0, by0, bw, _ = b.rect
         owned = [c for c in comps if owner.get(c.label) == bi]
-        caption = _printed_caption(owned, b.rect) if not b.is_comb else set()
-        caption |= {c.label for c in owned if _lost_side(c, b.rect, labels)}
-        mine = [c for c in owned if c.label not in caption
+        # print, not writing: a caption in the box's corner, a side the lines did not show
+        not_writing = (_printed_caption(owned, b.rect) if not b.is_comb else set()) | \
+            {c.label for c in owned if _lost_side(c, b.rect, labels)}
+        mine = [c for c in owned if c.label not in not_writing
                 and (c.h >= min_h[bi] or (c.h >= 0.06 * bh and c.area >= 0.01 * bh * bh)
                      # a bar drawn with a pen lift (T, E, H, 5, 7) inside the box, clear of its edges
                      or (c.w >= 0.12 * bh and by0 + 0.12 * bh <= c.y and c.y1 <= by0 + 0.88 * bh

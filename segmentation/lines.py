@@ -88,9 +88,9 @@ def dashed_lines(binary: np.ndarray) -> np.ndarray | None:
     line with it (``_ink_on``: dots run into a piece too long for a dash, the corner or the T it
     runs into); a horizontal one with no such ink on by a dash gap, an upright one first on to
     the dashed line it meets within SIDE_REACH pitches, so that it joins the lines it
-    separates. The upright rows leave out the dots of the
-    horizontal lines drawn (in line with a side at some phase, they made it uneven), and end at
-    the line they cross with at most SIDE_STRAY pieces beyond it (a caption's letters)."""
+    separates. The upright rows leave out the dots of the horizontal lines drawn (in line with
+    a side at some phase, they made it uneven), and end at the line they cross with at most
+    SIDE_STRAY pieces beyond it (a caption's letters)."""
     _, _, stats, centres = label_pieces(binary)
     long_side = max(binary.shape)
     x, y, w, h = (stats[1:, i] for i in range(4))

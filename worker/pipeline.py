@@ -31,7 +31,6 @@ from segmentation.lines import (
     HIDDEN_TOP,
     FormLines,
     caption_bars,
-    dashed_lines,
     find_lines,
     hidden_bars,
     impose_combs,
@@ -254,7 +253,7 @@ class PageReader:
             chars.append(Character(g.line, g.index, g.word, bx, by, bw, bh, p.char, p.confidence, p.alternatives,
                                    field_of(g), g.rect))
         names = [f.name for i, f in enumerate(tpl.fields) if i not in tick] if tpl is not None else \
-            [place_names[i] for i in range(len(strike_places))]
+            place_names[: len(strike_places)]
         struck = self._struck(clean, strikes, strike_places, names, chars)
         line_list = []
         for c in chars:
@@ -713,8 +712,8 @@ def _dashed(clean: CleanPage, lines: FormLines, broken: bool = False) -> FormLin
     the template, or boxes with under 1/DASHED_MORE of the cells the dashes drawn whole make
     (dots a scan ran together into a box's outline, its separators still dotted); else None.
     The caller decides whether they read better than the page as found (a row of writing can
-    look like a dotted line)."""
-    if (dashed := dashed_lines(clean.binary)) is None:
+    look like a dotted line). Lines already drawn from the dashes get nothing more."""
+    if lines.drawn is not None or (dashed := clean.dashes) is None:
         return None
     # on a bilevel scan, drawn over the widened copy as well: the lines it shows whole are kept
     found = max((find_lines(b | dashed) for b in (clean.binary, clean.line_binary) if b is not None), key=_cells)
