@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
-from segmentation.rects import Rect, label_pieces, overlap_ious
+from segmentation.rects import Rect, label_pieces, overlap_areas, overlap_ious
 
 PEN_DARKER = 50  # grey levels: a vertical run this much darker than pale printed lines is a pen stroke
 
@@ -610,13 +610,19 @@ def impose_combs(lines: FormLines, binary: np.ndarray, combs: list[tuple[Rect, i
                 keep.append((x + ww / 2, x, x + ww))
             else:
                 keep.append((g, g, g))
-        boxes[on] = _cut(Box((int(round(x0)), y0, int(round(x1 - x0)), bh), [], box.open_top), keep, vrects, vmask,
-                         lines.thickness, binary)
+        comb = _cut(Box((int(round(x0)), y0, int(round(x1 - x0)), bh), [], box.open_top), keep, vrects, vmask,
+                    lines.thickness, binary)
+        # a comb the page showed in pieces (a run of its line lost) is one box now: the other
+        # pieces within it are its cells already, and read again they would read twice
+        within = overlap_areas([comb.rect], [b.rect for b in boxes])[0] >= COMB_WITHIN * np.array(
+            [b.rect[2] * b.rect[3] for b in boxes], float)
+        boxes = [comb if i == on else b for i, b in enumerate(boxes) if i == on or not within[i]]
     creases = lines.creases if lines.creases is not None else 0
     return replace(lines, mask=lines.horizontal | vmask | creases, boxes=boxes)
 
 
 COMB_IOU = 0.4  # impose_combs: a registered comb lies on the printed box it overlaps this much
+COMB_WITHIN = 0.5  # impose_combs: another box this much of whose area the comb covers is a piece of it
 
 
 def _underlines(hrects: list[Rect], boxes: list[Box]) -> list[Rect]:

@@ -526,6 +526,23 @@ def test_a_comb_found_only_in_part_is_cut_from_where_the_template_puts_its_ends(
     assert abs(comb.cells[2][0] - (x0 + 2 * pitch)) <= 4  # cut at the printed separator
 
 
+def test_a_comb_found_in_two_pieces_is_cut_once_and_each_cell_read_once():
+    from segmentation.lines import impose_combs
+
+    img = np.zeros((400, 1200), np.uint8)
+    x0, pitch, top, h, n = 100, 80, 100, 80, 12
+    for y in (top, top + h):  # top and bottom lost over the fifth cell (a dashed line the scan broke)
+        cv2.line(img, (x0, y), (x0 + 4 * pitch - 8, y), 255, 3)
+        cv2.line(img, (x0 + 5 * pitch + 8, y), (x0 + n * pitch, y), 255, 3)
+    for k in range(n + 1):
+        cv2.line(img, (x0 + pitch * k, top), (x0 + pitch * k, top + h), 255, 3)
+    lines = find_lines(img)
+    assert len(lines.boxes) == 2  # the first four cells, and the last seven
+    rect = (x0 + 2, top + 2, n * pitch - 3, h - 3)
+    (comb,) = impose_combs(lines, img, [(rect, n)]).boxes
+    assert [round((c[0] - x0) / pitch) for c in comb.cells] == list(range(n))
+
+
 def test_a_wide_stem_written_just_beside_a_kept_separator_is_writing():
     from segmentation.lines import impose_combs
 
