@@ -349,12 +349,11 @@ class PageReader:
                 reg, lines = freg, faint
         framing = len(tpl.framing)
         if (reg is None or reg.matched < framing / 2) and (dashed := _dashed(clean, lines, broken=True)) is not None:
-            # printed dashed or dotted: taken where they register the form and solid lines did not
+            # printed dashed or dotted: taken where they register more of the form than the solid
+            # lines, which did not; where both place the fields alike, a comb the solid lines
+            # missed has no printed box to cut its cells on, and its writing is read free
             dreg, _ = _try_register(tpl, dashed)
-            # (where the page's own pieces of box placed the fields as well, they are read on:
-            # drawing the dashes whole only moves the combs' separators)
-            if dreg is not None and dreg.matched >= framing / 2 and (reg is None or (
-                    dreg.matched > reg.matched and not _same_fields(tpl, reg, dreg))):
+            if dreg is not None and dreg.matched >= framing / 2 and (reg is None or dreg.matched > reg.matched):
                 reg, lines = dreg, dashed
         if reg is not None:
             return lines, reg, []
@@ -773,20 +772,6 @@ def _stray_cells(tpl: Template, reg: Registration, lines: FormLines) -> int:
                 and fy <= b.rect[1] + b.rect[3] / 2 <= fy + fh]
         stray += max(0, sum(len(b.cells) for b in held) - 1)
     return stray
-
-
-SAME_FIELDS = 0.5  # of a field's height: two registrations placing every field this close agree
-
-
-def _same_fields(tpl: Template, a: Registration, b: Registration) -> bool:
-    """Whether two registrations of ``tpl`` place every field within ``SAME_FIELDS`` of its
-    height of each other (corner by corner)."""
-    for f in tpl.fields:
-        ra, rb = np.array(a.field_rect(f.box), float), np.array(b.field_rect(f.box), float)
-        corners = np.abs(np.concatenate([ra[:2] - rb[:2], ra[:2] + ra[2:] - rb[:2] - rb[2:]]))
-        if corners.max() > SAME_FIELDS * max(ra[3], 1.0):
-            return False
-    return True
 
 
 def _try_register(tpl: Template, lines: FormLines) -> tuple[Registration | None, TemplateError | None]:
