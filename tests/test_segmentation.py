@@ -901,6 +901,17 @@ def test_a_shadows_edge_is_not_ink():
     # (before, the paper's background reached 28 px into the shadow: a dark band along the edge)
 
 
+def test_a_line_at_the_very_top_of_the_page_is_no_underline_to_write_on():
+    """A photo squared to its sheet shows the sheet's top edge as a line a few px from the top
+    (bench.forms --keystone 0.05 --shadow 0.5): read as an empty field before every other, it
+    moved every template-free field's name by one."""
+    img = np.zeros((2000, 1400), np.uint8)
+    cv2.line(img, (400, 6), (800, 6), 255, 3)  # the sheet's edge
+    cv2.line(img, (200, 300), (700, 300), 255, 3)  # a line to write on
+    cv2.rectangle(img, (200, 500), (900, 570), 255, 3)
+    assert [u[1] for u in find_lines(img).underlines] == [298]  # the 3 px line from its top row
+
+
 def test_a_caption_blurred_into_a_bar_is_no_underline_and_a_pale_line_or_one_written_on_is():
     from segmentation.lines import caption_bars
 
