@@ -190,6 +190,7 @@ class Registration:
     matched: int  # template fields matched to page boxes
     scale: float
     angle: float  # residual rotation (degrees)
+    boxed: frozenset[int] = frozenset()  # indexes of the template fields matched to page boxes
 
     def field_rect(self, box: tuple[float, float, float, float]) -> Rect:
         x, y, w, h = box
@@ -267,7 +268,7 @@ def register(template: Template, boxes: list[Box], page_shape: tuple[int, int]) 
             break
     scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
     angle = float(np.degrees(np.arctan2(m[1, 0], m[0, 0])))
-    return Registration(m.astype(np.float64), len(pairs), scale, angle)
+    return Registration(m.astype(np.float64), len(pairs), scale, angle, frozenset(pairs))
 
 
 REFITS = 3  # register: refits on the fields matched again, at most

@@ -43,7 +43,7 @@ def test_registration_maps_fields_to_their_printed_boxes(clean_form, dpi, angle,
     lines = find_lines(c.binary)
     tpl = parse_template(template_dict())
     reg = register(tpl, lines.boxes, c.binary.shape)
-    assert reg.matched == len(tpl.fields)
+    assert reg.matched == len(tpl.fields) and reg.boxed == set(range(len(tpl.fields)))
     tol = 0.01 * dpi + 3
     for spec, f in zip(tpl.fields, truth["fields"], strict=True):
         got = np.array(c.input_box(*reg.field_rect(spec.box)))

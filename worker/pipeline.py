@@ -277,6 +277,11 @@ class PageReader:
             loose = bool(warnings) and (reg.matched > 0 or not _fits_writing(
                 ink, [r for i, r in enumerate(regions) if i not in tick], regions))
             fields = self._fields(chars, unread, regions, ticks, unregistered=loose)
+            if lines.drawn is not None:
+                # read on dashes drawn whole: a field whose box they did not make is read where
+                # the registration puts it, without its edges (a side the drawing missed reads as a 1)
+                for i, f in enumerate(fields):
+                    f.needs_review |= tpl.fields[i] in tpl.framing and i not in reg.boxed
         else:
             boxed = len(spots) - len(free_ticks)
             ticks = self._ticks(clean, lines, [None] * boxed + free_ticks, light_pen=lighter is not None)
