@@ -19,30 +19,30 @@ import cv2
 import numpy as np
 
 import segmentation.normalize as norm
-from segmentation.charsets import DIGITS
+from segmentation.charsets import DIGITS, charset_of
 from worker.classifier import Classifier
 
 PENS = (4, 8, 12, 16)  # px on the 96 px canvas, whose glyph spans about 80
 SQUEEZE = (1.0, 0.8, 0.65, 0.5)
 
 
-def _thicken_only(mask: np.ndarray, target_ratio: float = norm.TARGET_STROKE_RATIO,
-                  width: float | None = None) -> np.ndarray:
-    out = _shipped(mask, target_ratio, width)
-    return out if out.shape != mask.shape else (mask > 0).astype(np.uint8) * 255  # thickening pads
-
-
 _shipped = norm.normalize_stroke
 
 
+def _thicken_only(mask: np.ndarray, target_ratio: float = norm.TARGET_STROKE_RATIO,
+                  width: float | None = None) -> np.ndarray:
+    """The shipped correction where it thickens; a stroke wider than the target left as it is."""
+    side = max(cv2.boundingRect(mask)[2:])
+    width = norm.stroke_width(mask) if width is None else width
+    if target_ratio * side < width:
+        return (mask > 0).astype(np.uint8) * 255
+    return _shipped(mask, target_ratio, width)
+
+
 def _in_class(clf: Classifier, x: np.ndarray, y: np.ndarray) -> float:
-    labels = np.array(clf.labels)
-    digit = np.isin(y, list(DIGITS))
-    cols = {d: np.array([i for i, c in enumerate(labels) if (c in DIGITS) == d]) for d in (True, False)}
-    p = clf.probabilities(x)
-    pred = np.where(digit, labels[cols[True][p[:, cols[True]].argmax(1)]],
-                    labels[cols[False][p[:, cols[False]].argmax(1)]])
-    return float((pred == y).mean())
+    """Accuracy with each glyph read within its true character's class, as a field reads it."""
+    preds = clf.decode(clf.probabilities(x), [charset_of(c) for c in y], top_k=1)
+    return float(np.mean([p.char == c for p, c in zip(preds, y, strict=True)]))
 
 
 def _normalised(masks: list[np.ndarray], correction) -> np.ndarray:

@@ -245,12 +245,15 @@ def find_lines(binary: np.ndarray, grey: np.ndarray | None = None) -> FormLines:
     pitch = float(np.median(pitches)) if len(pitches) >= 3 else None
     boxes = [b if g is None else _cut(b, _pick(g, pitch), vrects, vmask, thickness, binary)
              for b, g in zip(boxes, grids, strict=True)]
-    underlines = _underlines(hrects, boxes, h)
+    # a line with no room above it to write on is the page's edge (as a photo squared to the
+    # sheet shows it) or a rule, no underline
+    writable = [r for r in hrects if r[1] >= UNDERLINE_ROOM * h]
+    underlines = _underlines(writable, boxes)
     tick_boxes, tmask = _tick_combs(binary, hmask, underlines, thickness)
     if tick_boxes:
         vmask |= tmask
         boxes = sorted(boxes + tick_boxes, key=lambda b: (b.rect[1], b.rect[0]))
-        underlines = _underlines(hrects, boxes, h)
+        underlines = _underlines(writable, boxes)
     # a fold is erased with the lines, and one along the page as a horizontal line is (a bar
     # written along it is kept)
     mask, horizontal = hmask | vmask, hmask if hcrease is None else hmask | hcrease
@@ -623,19 +626,15 @@ def impose_combs(lines: FormLines, binary: np.ndarray, combs: list[tuple[Rect, i
 
 COMB_IOU = 0.4  # impose_combs: a registered comb lies on the printed box it overlaps this much
 COMB_WITHIN = 0.5  # impose_combs: another box this much of whose area the comb covers is a piece of it
-UNDERLINE_ROOM = 0.02  # of the page's height (6 mm on A4): the least paper above an underline to write on
+UNDERLINE_ROOM = 0.02  # find_lines: of the page's height (6 mm on A4), the least paper above an underline to write on
 
 
-def _underlines(hrects: list[Rect], boxes: list[Box], page_h: int) -> list[Rect]:
-    """Horizontal lines that are not a box's edge, with room above them to write on (a line
-    within UNDERLINE_ROOM of the page's height of its top is its edge, as a photo squared to
-    the sheet shows it, or a rule). A box's rectangle is its interior, and its edge lines reach
-    past it by the side lines' thickness (about the line's own), plus a margin (a dashed line
-    drawn whole reaches a dash gap past its corner)."""
+def _underlines(hrects: list[Rect], boxes: list[Box]) -> list[Rect]:
+    """Horizontal lines that are not a box's edge. A box's rectangle is its interior, and its
+    edge lines reach past it by the side lines' thickness (about the line's own), plus a margin
+    (a dashed line drawn whole reaches a dash gap past its corner)."""
     out = []
     for x, y, w, h in hrects:
-        if y < UNDERLINE_ROOM * page_h:
-            continue
         tol = 4 + 3 * h
         if any(bx - tol <= x and x + w <= bx + bw + tol and by - tol <= y <= by + bh + tol
                for bx, by, bw, bh in (b.rect for b in boxes)):

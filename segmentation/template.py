@@ -187,10 +187,14 @@ INK_SHIFT_REACH = 0.05  # register_by_ink: the largest feed offset searched, a f
 @dataclass
 class Registration:
     matrix: np.ndarray  # 2x3: template coords -> working coords
-    matched: int  # template fields matched to page boxes
     scale: float
     angle: float  # residual rotation (degrees)
     boxed: frozenset[int] = frozenset()  # indexes of the template fields matched to page boxes
+
+    @property
+    def matched(self) -> int:
+        """Template fields matched to page boxes."""
+        return len(self.boxed)
 
     def field_rect(self, box: tuple[float, float, float, float]) -> Rect:
         x, y, w, h = box
@@ -268,7 +272,7 @@ def register(template: Template, boxes: list[Box], page_shape: tuple[int, int]) 
             break
     scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
     angle = float(np.degrees(np.arctan2(m[1, 0], m[0, 0])))
-    return Registration(m.astype(np.float64), len(pairs), scale, angle, frozenset(pairs))
+    return Registration(m.astype(np.float64), scale, angle, frozenset(pairs))
 
 
 REFITS = 3  # register: refits on the fields matched again, at most
@@ -299,7 +303,7 @@ def _fit(template: Template, rects: list[Rect], open_top: list[bool], pairs: dic
 def _rematch(template: Template, rects: list[Rect], open_top: list[bool], m: np.ndarray) -> dict[int, int]:
     """Each framing field's page box through the transform ``m``: the one it overlaps most,
     by at least ``REMATCH_IOU`` (a tick comb, whose top is not printed, as tall as the field)."""
-    reg = Registration(m, 0, 1.0, 0.0)
+    reg = Registration(m, 1.0, 0.0)
     framing = template.framing
     pairs = {}
     for fi, f in enumerate(template.fields):
@@ -321,7 +325,7 @@ def register_by_page(template: Template, page_shape: tuple[int, int]) -> Registr
     ph, pw = page_shape
     tw, th = template.page_size
     sx, sy = pw / tw, ph / th
-    return Registration(np.array([[sx, 0.0, 0.0], [0.0, sy, 0.0]]), 0, float(np.sqrt(sx * sy)), 0.0)
+    return Registration(np.array([[sx, 0.0, 0.0], [0.0, sy, 0.0]]), float(np.sqrt(sx * sy)), 0.0)
 
 
 def register_by_ink(template: Template, page_shape: tuple[int, int], ink: np.ndarray,
@@ -356,4 +360,4 @@ def register_by_ink(template: Template, page_shape: tuple[int, int], ink: np.nda
     shift, _ = best(np.array([(coarse[0] + dx, coarse[1] + dy) for dy in fine for dx in fine]))
     m = reg.matrix.copy()
     m[:, 2] += shift
-    return Registration(m, 0, reg.scale, 0.0)
+    return Registration(m, reg.scale, 0.0)

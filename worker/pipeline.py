@@ -276,12 +276,10 @@ class PageReader:
             # and a field may sit on its neighbour's writing: every field is flagged)
             loose = bool(warnings) and (reg.matched > 0 or not _fits_writing(
                 ink, [r for i, r in enumerate(regions) if i not in tick], regions))
-            fields = self._fields(chars, unread, regions, ticks, unregistered=loose)
-            if lines.drawn is not None:
-                # read on dashes drawn whole: a field whose box they did not make is read where
-                # the registration puts it, without its edges (a side the drawing missed reads as a 1)
-                for i, f in enumerate(fields):
-                    f.needs_review |= tpl.fields[i] in tpl.framing and i not in reg.boxed
+            # read on dashes drawn whole, a field whose box they did not make is read where the
+            # registration puts it, without its edges (a side the drawing missed reads as a 1)
+            fields = self._fields(chars, unread, regions, ticks, unregistered=loose,
+                                  boxed=reg.boxed if lines.drawn is not None else None)
         else:
             boxed = len(spots) - len(free_ticks)
             ticks = self._ticks(clean, lines, [None] * boxed + free_ticks, light_pen=lighter is not None)
@@ -400,17 +398,19 @@ class PageReader:
                      unregistered or reading[1] or conf < self.options.review_threshold, [], rect)
 
     def _fields(self, chars: list[Character], unread: list[bool], regions: list[tuple[int, int, int, int]],
-                ticks: dict[int, tuple[float, bool]], unregistered: bool = False) -> list[Field]:
+                ticks: dict[int, tuple[float, bool]], unregistered: bool = False,
+                boxed: frozenset[int] | None = None) -> list[Field]:
         """The template's fields: characters joined by word, or, for a tick box (``ticks``,
         from ``_ticks``), MARKED or empty; a pale mark in an empty box is flagged for review,
-        and so is a text that does not match its field's pattern."""
+        and so is a text that does not match its field's pattern, or, given ``boxed`` (the
+        fields whose printed boxes were found), a text field not among them."""
         out = []
         for i, (spec, lost, rect) in enumerate(zip(self.options.template.fields, unread, regions, strict=True)):
             if i in ticks:
                 out.append(self._mark_field(spec.name, ticks[i], rect, unregistered))
                 continue
             f = self._text_field(spec.name, spec.charset, chars, rect)
-            f.needs_review |= unregistered or lost or not spec.fits(f.text)
+            f.needs_review |= unregistered or lost or (boxed is not None and i not in boxed) or not spec.fits(f.text)
             out.append(f)
         return out
 
