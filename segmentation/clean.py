@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from segmentation.errors import BlankPageError
-from segmentation.lines import dashed_lines
+from segmentation.lines import bridge_gaps, dashed_lines
 from segmentation.perspective import form_keystone, warp_size
 
 WORK_LONG_SIDE = 2000
@@ -34,8 +34,9 @@ class CleanPage:
     angle: float  # degrees the page was rotated by to deskew it
     to_input: np.ndarray  # 3x3 homography: working coords -> input page coords
     rotation: np.ndarray  # 2x3 affine: working -> deskewed working
-    # bilevel scans only: a second binary page for finding printed lines (not the writing) in,
-    # whose thin or dashed lines are whole; the reader uses it where it finds clearly more cells
+    # a second binary page for finding printed lines (not the writing) in, whose thin or dashed
+    # lines are whole (a bilevel scan's strokes widened, a grey page's thin pieces bridged); the
+    # reader uses it where it finds clearly more cells
     line_binary: np.ndarray | None = None
     level: float = 128.0  # the grey level ``binary`` was cut at (binarize_level), on ``work``
 
@@ -671,6 +672,8 @@ def clean_page(grey: np.ndarray, *, deskew: bool = True, perspective: bool = Tru
             # wander a pixel sideways)
             line_binary = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, np.ones((7, 2), np.uint8)) | \
                 cv2.morphologyEx(binary, cv2.MORPH_CLOSE, np.ones((1, 5), np.uint8))
+    else:  # a grey page: dashes printed with fine gaps come out half joined, neither line nor dashes
+        line_binary = bridge_gaps(binary)
     if abs(angle) >= 0.05:
         rot = cv2.getRotationMatrix2D((w / 2, h / 2), -angle, 1.0)
         binary = cv2.warpAffine(binary, rot, (w, h), flags=cv2.INTER_NEAREST, borderValue=0)

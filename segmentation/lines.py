@@ -152,6 +152,54 @@ def dashed_lines(binary: np.ndarray) -> np.ndarray | None:
     return out if out.any() else None
 
 
+BRIDGE_ALONG, BRIDGE_DOWN = (5, 1), (2, 7)  # (w, h) px at working scale: the gaps bridged across and down
+BRIDGE_LONG = 0.05  # of the long side (100 px at 2000): a piece of ink this long is no letter
+BRIDGE_RUN = 0.025  # of the long side: a straight run of ink this long, once bridged, is a line's
+BRIDGE_ROUNDS = 3
+BRIDGE_DASHES = 100  # pieces the size of a dash or dot on a page of dashed lines at least (a solid form: under 60)
+
+
+def bridge_gaps(binary: np.ndarray) -> np.ndarray | None:
+    """``binary`` with short gaps along its lines bridged: a line printed with fine gaps, which
+    the binarisation left neither whole nor in separate dashes (beads run together in places),
+    comes out whole. A closing, kept where it reaches from a thin piece (no thicker across its
+    line than DASH_THICK, as a printed dash or dot is; or elongated; or longer than any letter),
+    and then from a run of line so bridged (a dot of the line that a letter written on it joined
+    is no thin piece). Letters are thicker than a dash, so print set close (a bold title, a
+    caption) is not run together into a line. None for a page with fewer than BRIDGE_DASHES
+    pieces the size of a dash or dot: its lines are solid, or it has none."""
+    _, labels, stats, _ = label_pieces(binary)
+    long_side = max(binary.shape)
+    thick = max(2.0, DASH_THICK * long_side)
+    w, h = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+    size = np.maximum(w, h)
+    if int(((size <= DASH_LONG * long_side) & (np.minimum(w, h) <= thick) & (size >= 3))[1:].sum()) < BRIDGE_DASHES:
+        return None
+    long = size >= BRIDGE_LONG * long_side
+    # which way each piece is thin: 1 along a row, 2 down a column (one lookup of the labels)
+    kind = ((h <= thick) | (w >= 2 * h) | long).astype(np.uint8) + 2 * ((w <= thick) | (h >= 2 * w) | long)
+    kind[0] = 0  # the paper
+    kinds = kind.astype(np.uint8)[labels]
+    out = binary.copy()
+    steps = []
+    for bit, horizontal, (kw, kh) in ((1, True, BRIDGE_ALONG), (2, False, BRIDGE_DOWN)):
+        # across a whole gap from the thin piece: the piece on the other side may be a corner or a
+        # T, where a side or a separator joins the line
+        reach = _rect_kernel(2 * kw - 1, kh) if horizontal else _rect_kernel(kw, 2 * kh - 1)
+        closed = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, _rect_kernel(kw, kh))
+        thin = cv2.compare(cv2.bitwise_and(kinds, bit), 0, cv2.CMP_GT)
+        out = cv2.bitwise_or(out, cv2.bitwise_and(closed, cv2.dilate(thin, reach)))
+        steps.append((horizontal, reach, closed))
+    for _ in range(BRIDGE_ROUNDS):  # each gap bridged may make a run long enough to reach the next
+        before = cv2.countNonZero(out)
+        for horizontal, reach, closed in steps:
+            runs = _runs(out, int(BRIDGE_RUN * long_side), horizontal)
+            out = cv2.bitwise_or(out, cv2.bitwise_and(closed, cv2.dilate(runs, reach)))
+        if cv2.countNonZero(out) == before:
+            break
+    return out
+
+
 def _uneven(mid: np.ndarray, start: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """For a row of pieces along a line (centres ``mid``, in order): which pitches between
     neighbours are off the row's pitch by more than DASH_EVEN of it, which pieces are off their
@@ -650,7 +698,8 @@ CAPTION_TALL, CAPTION_SPAN = 2, 0.6
 BURIED_GAP, BURIED_SHARE = 3, 0.6  # px from a faint bar, share of its length: ink there on both sides is print
 
 
-def caption_bars(underlines: list[Rect], binary: np.ndarray, faint: np.ndarray | None = None) -> list[Rect]:
+def caption_bars(underlines: list[Rect], binary: np.ndarray, faint: np.ndarray | None = None,
+                 tall: bool = False) -> list[Rect]:
     """Those of ``underlines`` (found on the faint binarisation, just below paper white) that
     the ink binarisation ``binary`` shows as a row of small letters within the line's own band,
     or as ink taller than the bar along most of it (the letters joined there too): a printed
@@ -658,7 +707,9 @@ def caption_bars(underlines: list[Rect], binary: np.ndarray, faint: np.ndarray |
     printed line shows there as nothing or as flat dashes, and writing on a line stands far
     above its band. With ``faint`` (the faint binarisation they were found on), also those with
     its ink just above and just below along most of their length: a row inside bigger print run
-    together (a bold title), where a line has paper on one side at least, bar what crosses it."""
+    together (a bold title), where a line has paper on one side at least, bar what crosses it.
+    With ``tall`` (underlines found on a copy widened to join a line's dashes), letters must
+    stand taller than the bar: the dashes themselves are small pieces as flat as the line."""
     out = []
     for x, y, w, h in underlines:
         y0, y1 = max(0, y - 2 * h - 4), y + 3 * h + 4  # the bar may be a caption's upper or lower part
@@ -666,7 +717,8 @@ def caption_bars(underlines: list[Rect], binary: np.ndarray, faint: np.ndarray |
         _, _, stats, _ = cv2.connectedComponentsWithStats(band, connectivity=8)
         top, height, width = stats[1:, cv2.CC_STAT_TOP], stats[1:, cv2.CC_STAT_HEIGHT], stats[1:, cv2.CC_STAT_WIDTH]
         inside = (top > 0) & (top + height < y1 - y0)  # clear of the band's edges: whole within it
-        letters = inside & (height >= 3) & (width <= 3 * height)  # not a flat piece of a line
+        # not a flat piece of a line
+        letters = inside & (height >= (h + CAPTION_TALL if tall else 3)) & (width <= 3 * height)
         joined = inside & (height >= 3) & (height >= h + CAPTION_TALL)  # a line's pieces are as flat as it
         if int(letters.sum()) >= CAPTION_LETTERS or int(width[joined].sum()) >= CAPTION_SPAN * w or (
                 faint is not None and _buried(faint, (x, y, w, h))):

@@ -907,13 +907,16 @@ def test_a_dotted_form_whose_faint_lines_show_one_box_is_read_in_every_box_witho
     assert score_free_fields(truth, free)[0] >= 8, [f.text for f in free.fields]  # field for field, by place
 
 
-@pytest.mark.parametrize("index", [2, 12], ids=["bilevel-outlines-dotted-separators", "jpeg-dots-run-together"])
+@pytest.mark.parametrize("index", [0, 2, 12], ids=["bilevel-captions-widened-into-bars",
+                                                   "bilevel-outlines-dotted-separators", "jpeg-dots-run-together"])
 def test_a_dotted_form_whose_scan_ran_dots_together_is_read_field_for_field_without_a_template(reader, tmp_path, index):
     """Dots 3 on 5 off: a bilevel scan ran the outlines' dots into lines, so some boxes showed,
     but not one separator of a comb (7 cells on the page, 53 with the dots drawn whole), and the
     page was read on those boxes, fields cut in two and run together; a JPEG ran a corner's dots
     into a bar too long to be one dot, and a side's dots into pairs off its pitch, so neither
-    was drawn and each comb lost its first cell (a field of its own)."""
+    was drawn and each comb lost its first cell (a field of its own). On a coarse bilevel scan,
+    the copy widened to find its lines on ran two captions' letters into bars: each an empty
+    field of its own, which moved the names of the fields after it (2 of 9 right by place)."""
     from segmentation.decode import decode
     from worker.synth.forms import generate
 
@@ -974,3 +977,23 @@ def test_a_field_whose_box_the_dashes_drawn_whole_did_not_make_is_flagged(tmp_pa
     assert not result.warnings  # registered on the dashes: the page is not flagged whole
     assert sum(got[n].text.replace(" ", "") == t for n, t in truth.items()) >= 5
     assert all(got[n].needs_review for n, t in truth.items() if got[n].text.replace(" ", "") != t)
+
+
+def test_a_form_printed_with_fine_gaps_that_a_grey_scan_half_joined_reads_every_field(reader, tmp_path):
+    """Dashes 6 on 3 off (at 200 DPI) on a 150 DPI PNG: the binarisation ran some dashes into
+    chains and left others apart, so the page showed neither solid lines (each box found from
+    its third cell on) nor a row of dashes: 8 of 9 fields read wrong with a template, none of
+    them flagged. Its thin pieces, bridged across their short gaps, make every box."""
+    from segmentation.decode import decode
+    from segmentation.template import load_template
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import generate
+
+    form = generate(tmp_path, 5, seed=4412, dashes=(6, 3))[4]
+    truth = load_truth(form)
+    page = next(iter(decode(form)))
+    result = PageReader(ReadOptions(template=load_template(tmp_path / "template.json"))).read_page(page)
+    got = {f.name: f.text.replace(" ", "") for f in result.fields}
+    assert sum(got[f["name"]] == f["text"] for f in truth["fields"] if "text" in f) >= 8, got
+    assert not result.warnings
+    assert score_free_fields(truth, reader.read_page(page))[0] >= 8  # and without a template, by place

@@ -1467,3 +1467,32 @@ def test_a_soft_pages_sharpened_ink_is_cut_where_the_page_was_so_a_pen_under_a_r
     pen = (page > 100) & (page < 230) & (clean.binary > 0)
     assert clean.level > 120 and clean.sharp is not None
     assert (clean.sharp[pen] > 0).mean() > 0.9
+
+
+def test_a_comb_printed_with_fine_gaps_half_joined_is_bridged_whole_and_a_bold_title_is_not_run_together():
+    """Dashes 6 px on, 3 px off that a grey scan's binarisation ran together in places (beads
+    joined into chains, the rest apart): neither a solid line nor a row of separate dashes, so
+    no box was found. Bridged along its thin pieces, the comb is whole; the letters of a bold
+    title set 3 px apart are not thin, and stay apart."""
+    from segmentation.lines import bridge_gaps
+
+    page = np.zeros((1400, 1000), np.uint8)
+    for x in range(100, 704, 9):  # top and bottom lines, 4 px thick; every third gap closed
+        for y in (300, 380):
+            page[y : y + 4, x : x + (9 if (x // 9) % 3 == 0 else 6)] = 255
+    for sx in range(100, 701, 100):  # sides and separators, dashed the same way
+        for y in range(304, 380, 9):
+            page[y : y + 6, sx : sx + 3] = 255
+    for k in range(12):  # a bold title: 20 px letters with 8 px strokes, 3 px apart
+        x = 100 + 23 * k
+        page[150:158, x : x + 20] = page[170:178, x : x + 20] = page[150:178, x : x + 8] = 255
+    assert find_lines(page).boxes == []  # as printed: no box
+    bridged = bridge_gaps(page)
+    lines = find_lines(bridged)
+    assert [len(b.cells) for b in lines.boxes] == [6]
+    assert not (bridged[140:190] & ~page[140:190]).any()  # the title: nothing added
+    assert not lines.underlines
+    solid = np.zeros_like(page)
+    cv2.rectangle(solid, (100, 300), (700, 380), 255, 3)
+    solid[150:178] = page[150:178]
+    assert bridge_gaps(solid) is None  # no dashes: nothing to bridge, and no second set of lines to find

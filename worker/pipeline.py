@@ -687,11 +687,14 @@ def _clean_turned(image: np.ndarray, code: int, deskew: bool, perspective: bool 
 def _line_candidates(clean: CleanPage) -> tuple[FormLines, FormLines | None]:
     """The page's form lines, and, where they may be pale, those found just below paper white."""
     lines = find_lines(clean.binary)
-    if clean.line_binary is not None:  # a bilevel scan: thin lines may have come out dashed
+    if clean.line_binary is not None:  # thin lines may have come out dashed, or printed so finely
         widened = find_lines(clean.line_binary)
         # clearly more cells: one more can be a caption joined to a box edge by the widening
         if _cells(widened) >= _cells(lines) + WIDENED_MARGIN:
             lines = widened
+            # a caption's letters the widening ran into a bar: no underline to write on
+            if bars := caption_bars(widened.underlines, clean.binary, tall=True):
+                lines = replace(widened, underlines=[u for u in widened.underlines if u not in bars])
         elif widened.creases is not None:
             # a fold the scan broke up, found whole on the widened page: drawn whole, to be found as one
             lines = find_lines(clean.binary | widened.creases)
