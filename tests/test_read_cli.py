@@ -997,3 +997,19 @@ def test_a_form_printed_with_fine_gaps_that_a_grey_scan_half_joined_reads_every_
     assert sum(got[f["name"]] == f["text"] for f in truth["fields"] if "text" in f) >= 8, got
     assert not result.warnings
     assert score_free_fields(truth, reader.read_page(page))[0] >= 8  # and without a template, by place
+
+
+def test_a_grey_pen_on_a_sheet_half_in_shadow_reads_as_in_even_light(tmp_path):
+    """The shadow over the lower half of the photo, one even grey, was taken for a printed tint,
+    and the page divided by it: the grey pen's strokes in the light, as grey as the shadow, came
+    out hollow (TAYLOR read TAYLUZ, WILSON HILSOI; 7 of 9 fields wrong, none flagged)."""
+    from segmentation.decode import decode
+    from segmentation.template import load_template
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import generate
+
+    form = generate(tmp_path, 5, seed=8024, shadow=0.5, pen_ink=120)[4]
+    result = PageReader(ReadOptions(template=load_template(tmp_path / "template.json"))).read_page(
+        next(iter(decode(form))))
+    got = {f.name: f.text.replace(" ", "") for f in result.fields}
+    assert sum(got[f["name"]] == f["text"] for f in load_truth(form)["fields"] if "text" in f) >= 8, got

@@ -1176,6 +1176,27 @@ def test_a_dashed_comb_is_drawn_whole_and_a_printed_caption_is_no_dashed_line():
     assert dashed_lines(caption) is None
 
 
+def test_an_even_shadow_over_part_of_the_sheet_is_no_tint_and_a_grey_pen_beside_it_stays_solid():
+    """A shadow over the lower part of a photographed sheet is one even grey, like a printed tint:
+    the page was divided by its level, and a grey pen's strokes in the light, as grey as the
+    shadow, came out hollow (an O read U, an R read Z). A tint is printed within the sheet; what
+    runs off the image is light, left to binarize's flat field. A shaded field is still a tint."""
+    from segmentation.clean import binarize_level, drop_tint, flat_field, paper_background
+
+    page = np.full((1400, 1000), 250, np.uint8)
+    page[900:] = 125  # the shadow, with a soft edge, to the image's edges
+    page[880:900] = np.linspace(250, 125, 20).astype(np.uint8)[:, None]
+    cv2.ellipse(page, (300, 300), (40, 60), 0, 0, 360, 120, 6)  # a grey pen's O in the light
+    cv2.rectangle(page, (100, 1000), (800, 1120), 0, 3)  # a box in the shadow
+    assert drop_tint(page) is page
+    ring = cv2.ellipse(np.zeros_like(page), (300, 300), (40, 60), 0, 0, 360, 255, 6) > 0
+    assert (binarize_level(page)[0][ring] > 0).mean() > 0.95  # the O's stroke, whole
+    shaded = page.copy()
+    shaded[203:318, 503:798] = 120  # a shaded field on the lit part of the sheet: left for the page
+    assert drop_tint(shaded) is shaded  # evened (as clean_page does next), where it is paper again
+    assert drop_tint(flat_field(shaded, paper_background(shaded, edges=True)))[260, 650] >= 240
+
+
 def _dotted_comb() -> np.ndarray:
     """A page holding one comb of 6 cells (x 100-700, y 300-380) printed in 2 px dots every 7 px."""
     page = np.zeros((1400, 1000), np.uint8)
