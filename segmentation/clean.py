@@ -305,6 +305,7 @@ MARGIN_THICK = 0.01  # of the long side: a dark mass this thick that touches the
 MARGIN_DARK = 0.35  # darker than this share of the paper's brightness: not paper, however unevenly lit
 MARGIN_CROP = 0.8  # a page covering less of the image than this is cropped to before reading
 MARGIN_EDGE = 0.05  # share of the image's outermost rows and columns that must be dark, before looking
+MARGIN_STEP = 1.5  # the paper just beyond a dark surround is at least this many times as bright as its rim
 
 
 def _border(a: np.ndarray) -> np.ndarray:
@@ -352,7 +353,13 @@ def dark_margin(grey: np.ndarray) -> np.ndarray | None:
     touching = touching[touching > 0]
     if not len(touching):
         return None
-    return cv2.dilate(np.isin(labels, touching).astype(np.uint8) * 255, square)
+    mass = np.isin(labels, touching).astype(np.uint8) * 255
+    # a page's edge is a step up from the surround to the paper; where a shadow and a lamp's
+    # falloff darken the sheet's corner as much, the mass ends on a smooth ramp of paper
+    rim, beyond = mass & ~cv2.erode(mass, square), cv2.dilate(mass, square) & ~mass
+    if float(np.median(grey[beyond > 0])) < MARGIN_STEP * max(1.0, float(np.median(grey[rim > 0]))):
+        return None
+    return cv2.dilate(mass, square)
 
 
 SURROUND_DIM = 0.8  # page_outline: image edges darker than this share of the paper's brightness are not paper
