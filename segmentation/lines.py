@@ -297,11 +297,14 @@ def find_lines(binary: np.ndarray, grey: np.ndarray | None = None) -> FormLines:
     # sheet shows it) or a rule, no underline
     writable = [r for r in hrects if r[1] >= UNDERLINE_ROOM * h]
     underlines = _underlines(writable, boxes)
-    tick_boxes, tmask = _tick_combs(binary, hmask, underlines, thickness)
+    tick_boxes, tmask, bases = _tick_combs(binary, hmask, underlines, thickness)
     if tick_boxes:
         vmask |= tmask
         boxes = sorted(boxes + tick_boxes, key=lambda b: (b.rect[1], b.rect[0]))
-        underlines = _underlines(writable, boxes)
+        # a tick comb's baseline is its bottom edge; what runs on past the ticks found, long
+        # enough to be a line, is still one to write on (writing there is read once, not twice)
+        underlines = [u for u in _underlines(writable, boxes) if u not in [b for b, _ in bases]] + [
+            r for u, b in bases for r in _beyond(u, b.rect) if r[2] >= max(30, int(0.05 * w))]
     # a fold is erased with the lines, and one along the page as a horizontal line is (a bar
     # written along it is kept)
     mask, horizontal = hmask | vmask, hmask if hcrease is None else hmask | hcrease
@@ -381,31 +384,33 @@ def _structure(lines: FormLines) -> np.ndarray:
 
 
 def _tick_combs(binary: np.ndarray, hmask: np.ndarray, underlines: list[Rect],
-                thickness: float) -> tuple[list[Box], np.ndarray]:
+                thickness: float) -> tuple[list[Box], np.ndarray, list[tuple[Rect, Box]]]:
     """Comb fields printed as a baseline with short ticks rising between the cells.
 
     A tick is a short vertical line whose foot stands on the baseline and whose top is free.
     Character stems standing on a line look alike, so only an evenly spaced run of ticks of
     one height counts: at least three, on a common pitch, with at most one missing. Returns
     the comb boxes (cells above the baseline, as tall as the pitch or 2.5 ticks, whichever is
-    more) and the ticks' mask."""
+    more), the ticks' mask and each comb's baseline with its box."""
     h = binary.shape[0]
     tmask = np.zeros_like(binary)
+    bases: list[tuple[Rect, Box]] = []
     if not underlines:
-        return [], tmask
+        return [], tmask, bases
     vcand = _runs(binary, max(6, int(0.004 * h)), horizontal=False) & ~hmask
     ticks = []  # (x centre, top, height, rect)
     for x, y, ww, hh in _rects(vcand):
         if ww > max(3 * thickness + 2, hh // 2):
             continue
         xa, xb = max(0, x - 1), x + ww + 1
-        foot = hmask[max(0, y + hh - 3) : y + hh + 4, xa:xb].any()
+        # (a dashed baseline's last dash may stop a gap short of the comb's end tick)
+        foot = hmask[max(0, y + hh - 3) : y + hh + 4, max(0, x - LINE_GAP) : x + ww + LINE_GAP].any()
         head = hmask[max(0, y - 4) : y + 3, xa:xb].any()
         if foot and not head:
             ticks.append((x + ww / 2, y, hh, (x, y, ww, hh)))
     boxes = []
     for ux, uy, uw, uh in underlines:
-        mine = [t for t in ticks if ux - 3 <= t[0] <= ux + uw + 3 and uy - 3 <= t[1] + t[2] <= uy + uh + 3]
+        mine = [t for t in ticks if ux - LINE_GAP <= t[0] <= ux + uw + LINE_GAP and uy - 3 <= t[1] + t[2] <= uy + uh + 3]
         best = _tick_run(mine)
         if best is None:
             continue
@@ -421,7 +426,15 @@ def _tick_combs(binary: np.ndarray, hmask: np.ndarray, underlines: list[Rect],
         cells = [(int(round(xs[0] + k * step)), top, int(round(step)), uy + uh - top) for k in range(n)]
         boxes.append(Box((cells[0][0], top, cells[-1][0] + cells[-1][2] - cells[0][0], uy + uh - top),
                          cells, open_top=True))
-    return boxes, tmask
+        bases.append(((ux, uy, uw, uh), boxes[-1]))
+    return boxes, tmask, bases
+
+
+def _beyond(line: Rect, box: Rect) -> list[Rect]:
+    """The parts of a horizontal ``line`` left and right of ``box``."""
+    x, y, w, h = line
+    left, right = box[0] - x, x + w - (box[0] + box[2])
+    return [r for r in ((x, y, left, h), (box[0] + box[2], y, right, h)) if r[2] > 0]
 
 
 def _tick_run(ticks: list) -> tuple[list, float] | None:

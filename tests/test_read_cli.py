@@ -1031,3 +1031,16 @@ def test_a_sheet_darkened_in_a_corner_by_a_shadow_and_a_lamp_together_is_not_squ
     got = {f.name: f.text.replace(" ", "") for f in result.fields}
     assert sum(got[f["name"]] == f["text"] for f in load_truth(form)["fields"] if "text" in f) >= 8, got
     assert not result.warnings
+
+
+def test_a_dotted_tick_comb_form_is_read_field_for_field_without_a_template(reader, tmp_path):
+    """Combs printed as dotted baselines with dotted ticks: each baseline, drawn whole, ran past
+    the comb's last tick found, so it was also a free underline (an empty field before each comb),
+    and the end tick, a dot gap past the baseline's last dot, had no foot on it (a date lost its
+    last digit): 1 of 9 fields right by place."""
+    from segmentation.decode import decode
+    from worker.synth.forms import generate
+
+    form = generate(tmp_path, 1, seed=900, dashes=(3, 5), comb_style="ticks")[0]
+    free = reader.read_page(next(iter(decode(form))))
+    assert score_free_fields(load_truth(form), free)[0] >= 8, [f.text for f in free.fields]

@@ -712,6 +712,23 @@ def test_letters_standing_on_an_underline_are_not_taken_for_ticks():
     assert any(w > 1000 for _, _, w, _ in lines.underlines)  # the line stays a free underline
 
 
+def test_a_tick_comb_whose_baseline_stops_short_of_its_end_tick_keeps_its_last_cell_and_no_underline():
+    """A dotted tick comb's baseline, bridged, ends at its last dot, a gap short of the end tick:
+    that tick had no foot on the line, so the comb lost its last cell (a date read 1012198), and
+    the baseline running past the comb's box was a free underline as well (an empty field that
+    moved the names of the fields after it)."""
+    img = np.zeros((600, 1000), np.uint8)
+    cv2.line(img, (100, 300), (693, 300), 255, 3)  # the baseline, its last dot 6 px short
+    for x in range(100, 701, 100):  # 7 ticks: 6 cells
+        cv2.line(img, (x, 280), (x, 300), 255, 3)
+    lines = find_lines(img)
+    assert [(b.open_top, len(b.cells)) for b in lines.boxes] == [(True, 6)]
+    assert not lines.underlines
+    cv2.line(img, (693, 300), (950, 300), 255, 3)  # a line running on well past the comb: to write on
+    (x, y, w, h), = find_lines(img).underlines
+    assert 695 <= x <= 705 and x + w >= 945
+
+
 def test_a_field_with_writing_the_reader_lost_is_flagged_and_a_blank_field_is_not():
     import random
 
