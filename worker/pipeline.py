@@ -756,7 +756,11 @@ def page_lines(clean: CleanPage) -> FormLines:
     """The form lines of a cleaned page as a template-free read of a blank form finds them
     (dashed ones drawn whole where no solid box shows)."""
     lines = _template_free_lines(clean, *_line_candidates(clean))
-    return _dashed(clean, lines) or lines
+    # a blank form holds no writing to take for dots: its dashes drawn whole wherever they show
+    # as many cells (over lines found on a bridged copy too, whose tick boxes' dashes are too
+    # far apart to bridge)
+    dashed = _dashed(clean, lines, broken=True)
+    return dashed if dashed is not None and _cells(dashed) >= _cells(lines) else lines
 
 
 def _cells(lines: FormLines) -> int:
