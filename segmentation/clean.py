@@ -172,13 +172,13 @@ def drop_tint(work: np.ndarray) -> np.ndarray:
     _, big_labels, big_stats, _ = cv2.connectedComponentsWithStats(
         cv2.morphologyEx(mid, cv2.MORPH_OPEN, np.ones((k, k), np.uint8)), connectivity=4)
     big = np.flatnonzero(big_stats[1:, cv2.CC_STAT_AREA] >= TINT_AREA * k * k) + 1
+    if not len(big):
+        return work
     x, y, w, h = (big_stats[big, i] for i in range(4))
     if ((x == 0) | (y == 0) | (x + w == half.shape[1]) | (y + h == half.shape[0])).any():
         # a grey that runs off the image is a shadow, or the dark side of a lamp's falloff, not a
         # printed tint (printed within the sheet's margins), and the insides of the boxes under it
         # are as grey: the page is left to the flat field, and its tints are found on the page evened
-        return work
-    if not len(big):
         return work
     # one printed grey: a shadow or a lamp's falloff across the page shades the paper unevenly,
     # which binarize's flat field is for

@@ -155,7 +155,7 @@ def dashed_lines(binary: np.ndarray) -> np.ndarray | None:
 BRIDGE_ALONG, BRIDGE_DOWN = (5, 1), (2, 7)  # (w, h) px at working scale: the gaps bridged across and down
 BRIDGE_LONG = 0.05  # of the long side (100 px at 2000): a piece of ink this long is no letter
 BRIDGE_RUN = 0.025  # of the long side: a straight run of ink this long, once bridged, is a line's
-BRIDGE_ROUNDS = 3
+BRIDGE_ROUNDS = 3  # times the runs bridged reach on along their line, at most
 BRIDGE_DASHES = 100  # pieces the size of a dash or dot on a page of dashed lines at least (a solid form: under 60)
 
 
@@ -242,7 +242,8 @@ def find_lines(binary: np.ndarray, grey: np.ndarray | None = None) -> FormLines:
     much darker than the horizontal lines is a pen stroke (a tall 1 between the box
     edges), not a printed separator, which shares the lines' ink."""
     h, w = binary.shape
-    hmask = _runs(binary, max(30, int(0.05 * w)), horizontal=True)
+    line_long = max(30, int(0.05 * w))  # a horizontal run this long is a line
+    hmask = _runs(binary, line_long, horizontal=True)
     # a scanner's white streak (dust on the feed glass) cuts every horizontal line at one x:
     # bridge gaps that short along the lines, or each box it crosses comes apart
     hmask = cv2.morphologyEx(hmask, cv2.MORPH_CLOSE, _rect_kernel(LINE_GAP, 1))
@@ -258,7 +259,7 @@ def find_lines(binary: np.ndarray, grey: np.ndarray | None = None) -> FormLines:
         near = hmask & cv2.dilate(hcrease, _rect_kernel(2 * LINE_GAP + 1, 2 * int(np.ceil(printed)) + 3))
         short = np.zeros_like(near)
         for x, y, ww, hh in _rects(near):
-            if ww < max(30, int(0.05 * w)):
+            if ww < line_long:
                 short[y : y + hh, x : x + ww] = near[y : y + hh, x : x + ww]
         hmask &= ~short
         hcrease |= short
@@ -304,7 +305,7 @@ def find_lines(binary: np.ndarray, grey: np.ndarray | None = None) -> FormLines:
         # a tick comb's baseline is its bottom edge; what runs on past the ticks found, long
         # enough to be a line, is still one to write on (writing there is read once, not twice)
         underlines = [u for u in _underlines(writable, boxes) if u not in [b for b, _ in bases]] + [
-            r for u, b in bases for r in _beyond(u, b.rect) if r[2] >= max(30, int(0.05 * w))]
+            r for u, b in bases for r in _beyond(u, b.rect) if r[2] >= line_long]
     # a fold is erased with the lines, and one along the page as a horizontal line is (a bar
     # written along it is kept)
     mask, horizontal = hmask | vmask, hmask if hcrease is None else hmask | hcrease

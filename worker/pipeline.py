@@ -687,7 +687,7 @@ def _clean_turned(image: np.ndarray, code: int, deskew: bool, perspective: bool 
 def _line_candidates(clean: CleanPage) -> tuple[FormLines, FormLines | None]:
     """The page's form lines, and, where they may be pale, those found just below paper white."""
     lines = find_lines(clean.binary)
-    if clean.line_binary is not None:  # thin lines may have come out dashed, or printed so finely
+    if clean.line_binary is not None:  # thin lines may have come out dashed, or been printed with fine gaps
         widened = find_lines(clean.line_binary)
         # clearly more cells: one more can be a caption joined to a box edge by the widening
         if _cells(widened) >= _cells(lines) + WIDENED_MARGIN:
