@@ -1044,3 +1044,17 @@ def test_a_dotted_tick_comb_form_is_read_field_for_field_without_a_template(read
     form = generate(tmp_path, 1, seed=900, dashes=(3, 5), comb_style="ticks")[0]
     free = reader.read_page(next(iter(decode(form))))
     assert score_free_fields(load_truth(form), free)[0] >= 8, [f.text for f in free.fields]
+
+
+def test_dashed_tick_boxes_are_found_without_a_template_on_a_page_whose_boxes_came_from_the_bridged_copy(tmp_path):
+    """Dashes 4 on 6 off: the bridged copy of the page shows every box and comb, so the dashes
+    were not drawn whole, and the tick boxes (four dashes a side, too far apart to bridge) were
+    looked for on the page as it is, where they are no closed square: 0 of 4 found."""
+    from segmentation.charsets import MARK
+    from segmentation.decode import decode
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import generate
+
+    form = generate(tmp_path, 2, seed=900, marks=True, dashes=(4, 6))[1]
+    fields = PageReader(ReadOptions()).read_page(next(iter(decode(form)))).fields
+    assert sum(f.charset == MARK for f in fields) >= 3, [(f.name, f.charset) for f in fields]
