@@ -53,6 +53,13 @@ class CleanPage:
         return dashed_lines(self.binary)
 
     @cached_property
+    def squares(self) -> np.ndarray:
+        """The page to look for tick boxes on: ``binary`` with its dashed lines drawn whole (a
+        dashed tick box's sides are too short for find_lines, or its dashes too far apart for a
+        bridged copy, but they close its square), whatever lines the read goes by."""
+        return self.binary if self.dashes is None else self.binary | self.dashes
+
+    @cached_property
     def sharp(self) -> np.ndarray | None:
         """A soft page only (a blurred scan or photo: :func:`softness` above ``SOFT_SIGMA``): the
         deskewed page binarised after an unsharp mask, in which ink that the blur alone joined (the

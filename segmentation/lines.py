@@ -38,11 +38,6 @@ class FormLines:
     drawn: np.ndarray | None = None  # dashed or dotted lines drawn whole (dashed_lines), where they were
     creases: np.ndarray | None = None  # lines of ``mask`` across the whole sheet (a fold): erased, no structure
 
-    def squares_page(self, binary: np.ndarray) -> np.ndarray:
-        """The page to look for tick boxes on: ``binary``, with the dashed lines drawn whole (a
-        dashed tick box's sides are too short for find_lines, but close its square)."""
-        return binary if self.drawn is None else binary | self.drawn
-
 
 def _rect_kernel(w: int, h: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_RECT, (max(1, w), max(1, h)))

@@ -183,7 +183,7 @@ class PageReader:
         # tick boxes are read by their ink (_fields), never as characters; without a template,
         # every tick box found on the page is (free_ticks), and its ink is kept from the glyphs
         tick = {i for i, f in enumerate(tpl.fields) if f.charset == MARK} if tpl is not None else set()
-        free_ticks, char_boxes = split_tick_boxes(_squares_page(clean, lines), lines.mask, lines.boxes) if tpl is None \
+        free_ticks, char_boxes = split_tick_boxes(clean.squares, lines.mask, lines.boxes) if tpl is None \
             else ([], lines.boxes)
         char_lines = replace(lines, boxes=char_boxes)
 
@@ -267,7 +267,7 @@ class PageReader:
             unread = [i not in tick and (i in pale_left or self._unread(ink, r, glyphs, i))
                       for i, r in enumerate(regions)]
             # the tick boxes the page shows, for a registered box that lands beside its own
-            squares = split_tick_boxes(lines.squares_page(clean.binary), lines.mask, lines.boxes)[0] if tick else []
+            squares = split_tick_boxes(clean.squares, lines.mask, lines.boxes)[0] if tick else []
             ticks = self._ticks(clean, lines, [regions[i] if i in tick else None for i in range(len(regions))],
                                 light_pen=lighter is not None, squares=squares)
             # placed by the writing alone (no printed box survived: a dropout form), the fields
@@ -671,15 +671,6 @@ NOTHING_WRITTEN = ("blank: no writing found on the page (a blank form, or writin
 
 HIDDEN_P = 0.5  # a reading with a bar along a touching box line this likely makes a character doubtful
 ROTATIONS = ((180, cv2.ROTATE_180), (90, cv2.ROTATE_90_CLOCKWISE), (270, cv2.ROTATE_90_COUNTERCLOCKWISE))
-
-
-def _squares_page(clean: CleanPage, lines: FormLines) -> np.ndarray:
-    """The page to look for tick boxes on without a template: the lines' own (``squares_page``),
-    and the page's dashes drawn whole where the lines were not drawn from them (found on a
-    bridged copy, which closes gaps too short for a dashed tick box's)."""
-    if lines.drawn is None and (dashes := clean.dashes) is not None:
-        return clean.binary | dashes
-    return lines.squares_page(clean.binary)
 
 
 def _clean_turned(image: np.ndarray, code: int, deskew: bool, perspective: bool = True) -> CleanPage:
