@@ -9,7 +9,7 @@ REDIS_PORT ?= 6379
 export PYTHONUNBUFFERED := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: demo test train bench lint clean-venv
+.PHONY: demo test train bench sweep lint clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -46,6 +46,10 @@ bench: $(TSTAMP)
 	$(BIN)/python -m bench.forms
 	$(BIN)/python -m bench.pasted
 	$(BIN)/python -m bench.review
+
+sweep: $(STAMP)  # every bench.forms variant in one table (python -m bench.sweep --help)
+	$(BIN)/python -m bench.sweep
+
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

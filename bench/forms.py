@@ -14,6 +14,7 @@ Prints template-mode CER, template-free CER and the share of characters found; w
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from dataclasses import replace
@@ -129,6 +130,8 @@ def main() -> None:
     ap.add_argument("--cross-outs", type=float, default=0.0, metavar="P",
                     help="the chance a text field holds a wrong character struck out (scribbled over, inked "
                          "solid or looped over) and the writing carried on after it")
+    ap.add_argument("--json", type=Path, default=None, metavar="PATH",
+                    help="also write the numbers printed to this file (bench.sweep reads it)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -177,6 +180,28 @@ def main() -> None:
         if m[1]:
             print(f"tick boxes ({mode}): {m[0]} of {m[1]} read right ({m[0] / m[1]:.2%}); "
                   f"of the {m[1] - m[0]} wrong, {m[2]} flagged for review")
+    if args.json:
+        args.json.write_text(json.dumps(summary(tpl, free, free_fields, marks, free_marks), indent=1))
+
+
+def summary(tpl: Score, free: Score, free_fields: list[int], marks: list[int], free_marks: list[int]) -> dict:
+    """The bench's numbers by name, as ``--json`` writes them (the keys bench.sweep tabulates)."""
+    return {
+        "chars": tpl.chars,
+        "cer_template": tpl.cer_template,
+        "cer_free": free.cer_free,
+        "found_template": tpl.found_rate,
+        "found_free": free.found_rate,
+        "fields": tpl.fields,
+        "wrong_unflagged_template": tpl.wrong_unflagged,
+        "right_flagged_template": tpl.right_flagged,
+        "free_fields_right": free_fields[0],
+        "free_fields": free_fields[1],
+        "wrong_unflagged_free": free_fields[2],
+        "marks": marks[1],
+        "marks_right_template": marks[0],
+        "marks_right_free": free_marks[0],
+    }
 
 
 if __name__ == "__main__":
