@@ -533,6 +533,12 @@ def streak_columns(binary: np.ndarray) -> np.ndarray:
 
 FAINT_DELTA = 40  # grey levels below the (flat-fielded) paper that still count as printed line
 PALE_LINE_GREY = 90  # form lines lighter than this come out of Otsu broken or not at all
+# show_level: a valley at most SHOW_SPAN levels under the faint cut, where the cut falls on a lighter
+# population (the back of the sheet showing through?) SHOW_RISE times the valley's level, above a
+# pale ink's peak (a pencil, pink boxes) at most SHOW_SPAN under the valley that stands SHOW_PEAK
+# times above the valley and SHOW_STAND times above that span's darker end (a peak, not the ramp
+# down from darker ink: grey boxes' edges under a pencil paler than them)
+SHOW_SPAN, SHOW_RISE, SHOW_PEAK, SHOW_STAND = 30, 2.5, 1.3, 2.0
 
 
 def faint_binary(page: CleanPage) -> tuple[np.ndarray, np.ndarray]:
@@ -547,6 +553,25 @@ def faint_binary(page: CleanPage) -> tuple[np.ndarray, np.ndarray]:
         bg = paper_background(page.grey, small=small)
     flat = flat_field(page.grey, bg)
     return cv2.threshold(flat, 255 - FAINT_DELTA, 255, cv2.THRESH_BINARY_INV)[1], flat
+
+
+def show_level(flat: np.ndarray) -> int | None:
+    """Where the faint binarisation's cut (``FAINT_DELTA`` under paper white) falls on a population
+    of ink paler than a pale pen's or pale print's peak, the histogram's valley between the two
+    (``SHOW_*``): the level that would part them. The paler one may be the back of the sheet
+    showing through (~205 for black ink at strength 0.2), or a pencil paler than grey boxes; the
+    reader tells which (``flat``: the flat-fielded page). None where the histogram shows no such
+    valley."""
+    cut = 255 - FAINT_DELTA
+    hist = np.bincount(flat[::2, ::2].ravel(), minlength=256).astype(np.float64)
+    smooth = np.convolve(hist, np.ones(5) / 5, mode="same")
+    valley = cut - SHOW_SPAN + int(np.argmin(smooth[cut - SHOW_SPAN : cut + 1]))
+    floor = max(smooth[valley], 1.0)
+    peak = smooth[valley - SHOW_SPAN : valley].max()
+    if valley <= cut - SHOW_SPAN + 2 or smooth[cut] < SHOW_RISE * floor or peak < SHOW_PEAK * floor or \
+            peak < SHOW_STAND * smooth[valley - SHOW_SPAN]:
+        return None  # no valley (the lowest level is the span's end), or no population either side of it
+    return valley
 
 
 def mask_grey(page: CleanPage, mask: np.ndarray, n: int = 4000) -> float | None:

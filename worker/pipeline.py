@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from segmentation.charsets import MARK, MARKED
-from segmentation.clean import PALE_LINE_GREY, CleanPage, clean_page, mask_grey
+from segmentation.clean import PALE_LINE_GREY, CleanPage, clean_page, mask_grey, show_level
 from segmentation.decode import MAX_PAGES, MAX_PIXELS, PageImage, decode
 from segmentation.errors import FormicrError, InputError, TemplateError
 from segmentation.glyphs import (
@@ -72,6 +72,10 @@ PALE_GAP = 25
 # (mean confidence) as it stands than flipped (_mirrored): pencil pages read 0.92 to 0.96 upright and
 # 0.42 to 0.83 flipped, show-through from the back 0.48 to 0.74 upright and 0.53 to 0.79 flipped
 MIRROR_MIN, MIRROR_MARGIN = 3, 0.05
+# Ink paler than a pale pen (_back_level) that lies outside the fields at least this share as densely
+# as inside them is no pen's: the back of the sheet (0.2 to 0.5 on generated forms), not a pencil
+# paler than grey boxes (0: it is all in the fields)
+BACK_OUTSIDE = 0.1
 FREE_CHARSET = "alnum"  # a template-free field's: its words settle letters or digits (word_charsets)
 WIDENED_MARGIN = 2  # cells a bilevel page's widened lines must add to be used instead
 
@@ -196,19 +200,29 @@ class PageReader:
         # fields (or, without a template, printed boxes) where nothing was read: a pen lighter
         # than the printed lines may have written there
         places = regions or [b.rect for b in char_lines.boxes]
+        field_charset = (lambda g: tpl.fields[g.region].charset) if tpl is not None else (lambda g: None)
+        clf = self.classifier
         faint = _faint_ink(clean, lines)
+        if (level := _back_level(clf, clean, faint, places, glyphs_in, field_charset)) is not None:
+            faint = np.where(clean.faint[1] <= level, faint, 0).astype(np.uint8)  # the pale pen, not the back
         pale = _pale_ink(faint, clean.binary)
         pen = _pen_level(clean)
         read = {g.region for g in glyphs}
         lighter, pale_marks = _light_pen_ink(faint, ink, places, read | tick)
-        grown = set(range(len(places))) - read  # where a light pen's writing is added
-        if lighter is None:
-            # fields where some writing was read and more lies just below paper white, clear of
-            # it: a grey pen that Otsu kept only in part, read again with that writing added
-            if grown := _pale_unread(pale, ink, places, glyphs, tick | grown, pen):
-                lighter = _add_faint(ink, faint, [places[i] for i in grown])
-        field_charset = (lambda g: tpl.fields[g.region].charset) if tpl is not None else (lambda g: None)
-        clf = self.classifier
+        empty = set(range(len(places))) - read
+        # fields where some writing was read and more lies just below paper white, clear of it: a
+        # grey pen that Otsu kept only in part, read again with that writing added. Where the pen
+        # is light (most fields came out empty) that is done beside the empty fields' writing;
+        # else a pale mark in a field left empty is that pen's writing too, where as dark
+        partly = _pale_unread(pale, ink, places, glyphs, tick | (empty - pale_marks), pen)
+        grown = set()  # where a light pen's writing is added
+        if lighter is not None:
+            grown = empty | partly
+            if partly:
+                lighter = _add_faint(lighter, faint, [places[i] for i in partly])
+        elif partly - pale_marks:
+            grown = partly
+            lighter = _add_faint(ink, faint, [places[i] for i in grown])
         if lighter is not None:
             added = glyphs_in(lighter)
             # the back of the sheet showing through the paper is pale too, but mirrored: the pale
@@ -216,7 +230,7 @@ class PageReader:
             if _mirrored(clf, [g for g in added if g.region in grown], field_charset):
                 lighter = None
             else:
-                ink, glyphs = lighter, added
+                ink, glyphs, pale_marks = lighter, added, pale_marks - grown
         # characters struck out (scribbled over, inked solid): taken off the ink the page is
         # read on (a pale pen's too), and the characters found again without them
         strike_places = [r for i, r in enumerate(regions) if i not in tick] if tpl is not None else \
@@ -567,6 +581,30 @@ def _fits_writing(ink: np.ndarray, text_rects: list[tuple[int, int, int, int]],
 def _faint_ink(clean: CleanPage, lines: FormLines) -> np.ndarray:
     """The page binarised just below paper white, less its form lines: a pale pen's strokes."""
     return clean.faint[0] & ~cv2.dilate(lines.mask, np.ones((7, 7), np.uint8))
+
+
+def _back_level(clf: Classifier, clean: CleanPage, faint: np.ndarray, places: list[tuple[int, int, int, int]],
+                glyphs_in, charset) -> int | None:
+    """The grey level that parts a pale pen from the back of the sheet showing through the paper
+    (``show_level``), where the page's histogram shows one and the faint ink paler than it, away
+    from darker ink (a pen's own edges), is not a pen's: it lies outside the ``places`` to write
+    in at least ``BACK_OUTSIDE`` as densely as inside them, or it reads as mirrored writing
+    (``_mirrored``). Else None: no such level, or the paler ink is writing (a pencil paler than
+    grey boxes). ``glyphs_in``: the read's glyph finder, on an ink image."""
+    flat = clean.faint[1]
+    level = show_level(flat)
+    if level is None:
+        return None
+    darker = cv2.dilate((flat <= level).astype(np.uint8), np.ones((5, 5), np.uint8))
+    paler = np.where((flat > level) & (darker == 0), faint, 0).astype(np.uint8)
+    inside = np.zeros(paler.shape, bool)
+    for x, y, w, h in places:
+        inside[max(0, y) : y + h, max(0, x) : x + w] = True
+    if inside.any() and (~inside).any() and \
+            np.count_nonzero(paler[~inside]) / np.count_nonzero(~inside) >= \
+            BACK_OUTSIDE * np.count_nonzero(paler[inside]) / np.count_nonzero(inside):
+        return level
+    return level if _mirrored(clf, glyphs_in(paler), charset) else None
 
 
 def _pale_ink(faint: np.ndarray, binary: np.ndarray) -> np.ndarray:
