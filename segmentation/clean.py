@@ -270,6 +270,13 @@ def binarize_level(grey: np.ndarray, bg: np.ndarray | None = None) -> tuple[np.n
     return cv2.threshold(page, t, 255, cv2.THRESH_BINARY_INV)[1], t  # ink: page <= t
 
 
+def _smooth_histogram(half: np.ndarray) -> np.ndarray:
+    """The 256-level histogram of a grey page (at half scale: every other row and column says as
+    much), smoothed over 5 levels: the peaks and valleys of its inks, not its noise."""
+    hist = cv2.calcHist([half], [0], None, [256], [0, 256]).ravel().astype(np.float64)
+    return np.convolve(hist, np.ones(5) / 5, mode="same")
+
+
 def _above_pen(half: np.ndarray, t: float, paper: float) -> float:
     """Otsu's threshold ``t``, raised above a grey pen's level where it cuts through it. With
     black boxes, a mid-grey pen (pencil, a pale ballpoint) and paper, Otsu can settle on the
@@ -280,8 +287,7 @@ def _above_pen(half: np.ndarray, t: float, paper: float) -> float:
     the histogram falls back above it. Not where what that adds is mostly long straight
     lines: boxes printed in grey, which the pale-line steps read. ``half``: the page at half
     scale (every other row and column), as Otsu saw it."""
-    hist = cv2.calcHist([half], [0], None, [256], [0, 256]).ravel().astype(np.float64)
-    smooth = np.convolve(hist, np.ones(5) / 5, mode="same")
+    smooth = _smooth_histogram(half)
     top = int(paper) - PEN_PAPER
     lo, hi = int(max(t - PEN_BELOW, PEN_PAPER)), int(min(t + PEN_NEAR, top))
     if hi <= lo:
@@ -563,8 +569,7 @@ def show_level(flat: np.ndarray) -> int | None:
     reader tells which (``flat``: the flat-fielded page). None where the histogram shows no such
     valley."""
     cut = 255 - FAINT_DELTA
-    hist = np.bincount(flat[::2, ::2].ravel(), minlength=256).astype(np.float64)
-    smooth = np.convolve(hist, np.ones(5) / 5, mode="same")
+    smooth = _smooth_histogram(np.ascontiguousarray(flat[::2, ::2]))
     valley = cut - SHOW_SPAN + int(np.argmin(smooth[cut - SHOW_SPAN : cut + 1]))
     floor = max(smooth[valley], 1.0)
     peak = smooth[valley - SHOW_SPAN : valley].max()

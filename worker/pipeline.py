@@ -600,9 +600,8 @@ def _back_level(clf: Classifier, clean: CleanPage, faint: np.ndarray, places: li
     inside = np.zeros(paler.shape, bool)
     for x, y, w, h in places:
         inside[max(0, y) : y + h, max(0, x) : x + w] = True
-    if inside.any() and (~inside).any() and \
-            np.count_nonzero(paler[~inside]) / np.count_nonzero(~inside) >= \
-            BACK_OUTSIDE * np.count_nonzero(paler[inside]) / np.count_nonzero(inside):
+    density = [np.count_nonzero(paler[m]) / max(np.count_nonzero(m), 1) for m in (inside, ~inside)]
+    if inside.any() and density[1] >= BACK_OUTSIDE * density[0]:
         return level
     return level if _mirrored(clf, glyphs_in(paler), charset) else None
 
