@@ -136,6 +136,19 @@ def _check_size(path: str, w: int, h: int, page: int, max_pixels: int) -> None:
             f"{path}: page {page} is {w}x{h} = {w * h / 1e6:.0f} MP, over the {max_pixels / 1e6:.0f} MP limit")
 
 
+def _pil_pixels(im) -> np.ndarray:
+    """A Pillow image's pixels as OpenCV decodes them, for ``to_grey8``: grey, 16-bit grey, or
+    BGR(A) colour; any other mode (palette, CMYK, grey with alpha) converted to 8-bit grey."""
+    if im.mode not in ("1", "L", "I;16", "I;16B", "RGB", "RGBA"):
+        im = im.convert("L")
+    arr = np.array(im)
+    if im.mode == "RGB":
+        arr = arr[:, :, ::-1]
+    elif im.mode == "RGBA":
+        arr = arr[:, :, [2, 1, 0, 3]]
+    return np.ascontiguousarray(arr)
+
+
 def _decode_raster(path: str, data: bytes, fmt: str, max_pixels: int) -> Iterator[PageImage]:
     from PIL import Image
 
@@ -154,7 +167,7 @@ def _decode_raster(path: str, data: bytes, fmt: str, max_pixels: int) -> Iterato
         try:  # OpenCV refuses some valid variants (e.g. palette BMPs); Pillow is stricter on truncation
             with Image.open(io.BytesIO(data)) as im:
                 im.load()
-                img = np.array(im.convert("L") if im.mode in ("P", "CMYK", "LA", "PA") else im)
+                img = _pil_pixels(im)
         except Exception as exc:
             raise CorruptInputError(f"{path}: corrupt or truncated {fmt.upper()} data ({exc})") from exc
     yield PageImage(upright(_square(to_grey8(img), w, h), orientation), path, 1, dpi)
@@ -177,11 +190,9 @@ def _decode_frames(path: str, data: bytes, fmt: str, max_pixels: int, max_pages:
         _check_size(path, w, h, i, max_pixels)
         try:
             frame.load()
-            arr = np.array(frame.convert("L") if frame.mode not in ("1", "L", "I;16", "I;16B", "RGB", "RGBA") else frame)
+            arr = _pil_pixels(frame)
         except Exception as exc:
             raise CorruptInputError(f"{path}: page {i}: corrupt or truncated {name} data ({exc})") from exc
-        if frame.mode in ("RGB", "RGBA"):
-            arr = arr[:, :, ::-1].copy() if arr.shape[2] == 3 else arr[:, :, [2, 1, 0, 3]].copy()
         yield PageImage(upright(_square(to_grey8(arr), w, h), exif_orientation(frame)), path, i, dpi)
 
 

@@ -47,6 +47,20 @@ def test_jpeg_and_bmp(tmp_path, page):
     assert same_page(next(decode(tmp_path / "p.bmp")).image, page)
 
 
+@pytest.mark.parametrize("ext", [".png", ".tif"])
+def test_a_colour_page_opencv_refuses_is_read_in_the_same_grey_as_one_it_reads(tmp_path, monkeypatch, ext):
+    bgr = np.zeros((40, 60, 3), np.uint8)
+    bgr[:, :20] = (255, 0, 0)  # blue: luma 29 (as red, were the channels swapped: 76)
+    bgr[:, 20:40] = (0, 0, 255)  # red: luma 76
+    bgr[:, 40:] = (240, 240, 240)  # paper
+    cv2.imwrite(str(tmp_path / f"c{ext}"), bgr)
+    read = next(decode(tmp_path / f"c{ext}")).image
+    monkeypatch.setattr(cv2, "imdecode", lambda *a, **k: None)  # Pillow decodes it instead
+    fallback = next(decode(tmp_path / f"c{ext}")).image
+    assert abs(int(read[0, 0]) - 29) <= 1 and abs(int(read[0, 30]) - 76) <= 1
+    assert np.array_equal(fallback, read)
+
+
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_a_page_stored_turned_is_decoded_upright_as_its_exif_orientation_says(tmp_path, page, orientation):
     from PIL import ImageOps
