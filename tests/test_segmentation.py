@@ -1171,6 +1171,21 @@ def test_a_pencil_paler_than_grey_boxes_is_not_taken_for_the_back_of_the_sheet(t
     assert len(wrong) <= 1 and not empty, wrong
 
 
+def test_a_dark_pen_on_pink_combs_is_not_cut_from_the_back_of_the_sheet(tmp_path):
+    """Pink dropout combs (grey ~186) and the back of the sheet (~205) make the same valley as a
+    pencil does, but the pen here is black. Cut there, the combs' dividers the line finder
+    missed were kept as a pale pen's writing and read as 1s and Is in every cell (39 edits
+    read without a template); the back is cut only under a pale pen (9 edits)."""
+    from segmentation.decode import decode
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import generate
+    from worker.synth.score import load_truth, score_free
+
+    form = generate(tmp_path, 19, seed=900, box_colour="pink", show=0.2)[18]
+    read = PageReader(ReadOptions()).read_page(next(decode(form)))
+    assert score_free(load_truth(form), read).edits_free <= 15
+
+
 @pytest.mark.parametrize("fold_y", [352, 302], ids=["across-the-boxes", "along-a-box-edge"])
 def test_a_fold_across_the_whole_sheet_is_erased_but_cuts_no_box_in_two(fold_y):
     """A sheet folded for an envelope shows a thin line from edge to edge. As a form line it

@@ -76,6 +76,12 @@ MIRROR_MIN, MIRROR_MARGIN = 3, 0.05
 # as inside them is no pen's: the back of the sheet (0.2 to 0.5 on generated forms), not a pencil
 # paler than grey boxes (0: it is all in the fields)
 BACK_OUTSIDE = 0.1
+# ... and only where the writing in the fields (the faint ink there at or below that level) has a
+# median grey paler than this: a pale pen's (generated pencil, pale blue and pink pens over the
+# back: 175 to 189). Under a dark pen the band is its strokes' edges and what the line finder
+# missed of pale printed boxes (a black pen on pink combs: 6 to 35), and cut from the back those
+# read as a grey pen's unread strokes
+BACK_PEN_GREY = 120
 FREE_CHARSET = "alnum"  # a template-free field's: its words settle letters or digits (word_charsets)
 WIDENED_MARGIN = 2  # cells a bilevel page's widened lines must add to be used instead
 
@@ -589,19 +595,23 @@ def _back_level(clf: Classifier, clean: CleanPage, faint: np.ndarray, places: li
     (``show_level``), where the page's histogram shows one and the faint ink paler than it, away
     from darker ink (a pen's own edges), is not a pen's: it lies outside the ``places`` to write
     in at least ``BACK_OUTSIDE`` as densely as inside them, or it reads as mirrored writing
-    (``_mirrored``). Else None: no such level, or the paler ink is writing (a pencil paler than
-    grey boxes). ``glyphs_in``: the read's glyph finder, on an ink image."""
+    (``_mirrored``). Else None: no such level, the pen is dark (the writing's median grey is
+    under ``BACK_PEN_GREY``), or the paler ink is writing (a pencil paler than grey boxes).
+    ``glyphs_in``: the read's glyph finder, on an ink image."""
     flat = clean.faint[1]
     level = show_level(flat)
     if level is None:
         return None
-    darker = cv2.dilate((flat <= level).astype(np.uint8), np.ones((5, 5), np.uint8))
-    paler = np.where((flat > level) & (darker == 0), faint, 0).astype(np.uint8)
-    inside = np.zeros(paler.shape, bool)
+    inside = np.zeros(flat.shape, bool)
     for x, y, w, h in places:
         inside[max(0, y) : y + h, max(0, x) : x + w] = True
+    writing = flat[inside & (faint > 0) & (flat <= level)]
+    if not writing.size or np.median(writing) < BACK_PEN_GREY:
+        return None
+    darker = cv2.dilate((flat <= level).astype(np.uint8), np.ones((5, 5), np.uint8))
+    paler = np.where((flat > level) & (darker == 0), faint, 0).astype(np.uint8)
     density = [np.count_nonzero(paler[m]) / max(np.count_nonzero(m), 1) for m in (inside, ~inside)]
-    if inside.any() and density[1] >= BACK_OUTSIDE * density[0]:
+    if density[1] >= BACK_OUTSIDE * density[0]:
         return level
     return level if _mirrored(clf, glyphs_in(paler), charset) else None
 
