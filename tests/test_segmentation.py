@@ -1171,6 +1171,23 @@ def test_a_pencil_paler_than_grey_boxes_is_not_taken_for_the_back_of_the_sheet(t
     assert len(wrong) <= 1 and not empty, wrong
 
 
+def test_a_pencil_that_otsu_keeps_only_in_specks_is_read_whole(tmp_path):
+    """Boxes at grey 170 and a pencil at 200: Otsu's threshold lands on the pencil's grey and
+    keeps it as specks along every stroke. The specks made glyphs covering all the writing, so
+    none of it counted as unread, and fields read as fragments (7 and 8 of 9 wrong on these two
+    forms). A field whose Otsu ink is a small share of its faint ink, that ink a pen's by its
+    grey, is read on the faint ink."""
+    from segmentation.template import load_template
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import generate
+
+    forms = generate(tmp_path, 5, seed=900, fmt="png", box_ink=170, pen_ink=200)
+    tpl = PageReader(ReadOptions(template=load_template(tmp_path / "template.json")))
+    for i in (0, 4):
+        wrong, empty = _fields_wrong(forms[i], tpl)
+        assert len(wrong) <= 1 and not empty, (i, wrong)
+
+
 def test_a_dark_pen_on_pink_combs_is_not_cut_from_the_back_of_the_sheet(tmp_path):
     """Pink dropout combs (grey ~186) and the back of the sheet (~205) make the same valley as a
     pencil does, but the pen here is black. Cut there, the combs' dividers the line finder
