@@ -44,6 +44,8 @@ VARIANTS: tuple[str, ...] = (
     "--box-colour red",
     "--shade 200",
     "--pen-grey 170 --format png",
+    "--box-grey 170 --pen-grey 200 --format png",
+    "--pen-grey 150 --show-through 0.25 --format png",
     "--surround 250 --keystone 0.15",
     "--keystone 0.05 --shadow 0.5",
     "--captions --seed 123",

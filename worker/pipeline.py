@@ -217,7 +217,7 @@ class PageReader:
         clf = self.classifier
         faint = _faint_ink(clean, lines)
         if (level := _back_level(clf, clean, faint, places, glyphs_in, field_charset)) is not None:
-            faint = np.where(clean.faint[1] <= level, faint, 0).astype(np.uint8)  # the pale pen, not the back
+            faint = _no_paler(faint, clean.faint[1], level)  # the pale pen, not the back
         pale = _pale_ink(faint, clean.binary)
         pen = _pen_level(clean)
         read = {g.region for g in glyphs}
@@ -230,9 +230,8 @@ class PageReader:
         partly = _pale_unread(pale, ink, places, glyphs, tick | (empty - pale_marks), pen)
         # fields where Otsu kept a pale pen only in specks: read on its faint ink no paler than
         # the pen's (_pen_level; the back of the sheet showing through is paler)
-        pen_faint = np.where(pen[0] <= pen[1], faint, 0).astype(np.uint8)
-        if specks := _fragmented(ink, pen_faint, pen[0], places, tick | empty | partly):
-            ink = _add_faint(ink, pen_faint, [places[i] for i in specks])
+        if specks := _fragmented(ink, faint, pen, places, tick | empty | partly):
+            ink = _add_faint(ink, _no_paler(faint, *pen), [places[i] for i in specks])
             glyphs = glyphs_in(ink)
         grown = set()  # where a light pen's writing is added
         if lighter is not None:
@@ -602,6 +601,11 @@ def _faint_ink(clean: CleanPage, lines: FormLines) -> np.ndarray:
     return clean.faint[0] & ~cv2.dilate(lines.mask, np.ones((7, 7), np.uint8))
 
 
+def _no_paler(faint: np.ndarray, flat: np.ndarray, level: float) -> np.ndarray:
+    """``faint`` where the page (``flat``) is no paler than ``level``."""
+    return np.where(flat <= level, faint, 0).astype(np.uint8)
+
+
 def _back_level(clf: Classifier, clean: CleanPage, faint: np.ndarray, places: list[tuple[int, int, int, int]],
                 glyphs_in, charset) -> int | None:
     """The grey level that parts a pale pen from the back of the sheet showing through the paper
@@ -686,25 +690,27 @@ def _pale_unread(pale: np.ndarray, ink: np.ndarray, rects: list[tuple[int, int, 
     return out
 
 
-def _fragmented(ink: np.ndarray, faint: np.ndarray, flat: np.ndarray, rects: list[tuple[int, int, int, int]],
-                skip: set[int]) -> set[int]:
+def _fragmented(ink: np.ndarray, faint: np.ndarray, pen: tuple[np.ndarray, float],
+                rects: list[tuple[int, int, int, int]], skip: set[int]) -> set[int]:
     """Regions (indexes of ``rects``, less ``skip``) where Otsu kept a pale pen only in specks:
-    its ``ink`` there is under ``FRAGMENT_SHARE`` of the ``faint`` strokes it lies on (other
-    faint ink is not counted), which hold at least half a character's worth (``UNREAD_INK``),
-    and has a median grey (on ``flat``) paler than ``PALE_PEN_GREY``. Read as they are, the
-    specks make glyphs that cover every stroke, so no pale ink is left unread beside them
-    (``_pale_unread``)."""
+    its ``ink`` there is under ``FRAGMENT_SHARE`` of the ``faint`` strokes it lies on, those no
+    paler than the pen (``_pen_level``; other faint ink, the back of the sheet's, is not
+    counted), which hold at least half a character's worth (``UNREAD_INK``), and has a median
+    grey paler than ``PALE_PEN_GREY``. Read as they are, the specks make glyphs that cover
+    every stroke, so no pale ink is left unread beside them (``_pale_unread``)."""
+    flat, level = pen
     out = set()
     for i, r in enumerate(rects):
-        x, y, w, h = (max(0, v) for v in r)
         if i in skip:
             continue
+        x, y, w, h = (max(0, v) for v in r)
         kept = ink[y : y + h, x : x + w] > 0
-        strokes = cv2.connectedComponents(faint[y : y + h, x : x + w])[1]
+        grey = flat[y : y + h, x : x + w]
+        strokes = cv2.connectedComponents(_no_paler(faint[y : y + h, x : x + w], grey, level))[1]
         on = np.unique(strokes[kept])
         seen = np.count_nonzero(np.isin(strokes, on[on > 0]))
         if seen >= UNREAD_INK * h * h and np.count_nonzero(kept) < FRAGMENT_SHARE * seen \
-                and np.median(flat[y : y + h, x : x + w][kept], overwrite_input=True) >= PALE_PEN_GREY:
+                and np.median(grey[kept]) >= PALE_PEN_GREY:
             out.add(i)
     return out
 
