@@ -152,7 +152,7 @@ class PageReader:
             # doubtful characters, and writing in cells not found is lost or run together; a row
             # of writing taken for a dotted line reads worse)
             with_dashes = self._read(page, clean, dashed, None, [], rotation)
-            if _net_confidence(with_dashes) > _net_confidence(result):
+            if _net_confidence(with_dashes, clean) > _net_confidence(result, clean):
                 result = with_dashes
         if tpl is None and opts.orient and result.lines and _mean_confidence(result) < ORIENT_GATE:
             # template-free, read with little confidence: perhaps fed upside down or sideways;
@@ -748,11 +748,26 @@ def _mean_confidence(result: PageResult) -> float:
     return float(np.mean(conf)) if conf else 0.0
 
 
-def _net_confidence(result: PageResult) -> float:
+DOT_SHARE = 0.5  # _net_confidence: a character with this share of its ink on the page's dashes is made of them
+
+
+def _net_confidence(result: PageResult, clean: CleanPage) -> float:
     """Characters read, each counted by how much likelier it is right than wrong (2c - 1): a
     read that loses writing scores less, and so does one that reads a dotted line's dots as
-    characters, which the classifier doubts."""
-    return float(sum(2 * c.confidence - 1 for ln in result.lines for c in ln.characters))
+    characters. Those mostly doubtful, but a close row of dots (a bilevel scan's comb at 400
+    DPI) reads as hundreds of Ws and Is a little over even odds, so a character whose ink lies
+    mostly on the page's dashes drawn whole (``CleanPage.dashes``) counts as wrong (-1)."""
+    dots = clean.dashes
+    net = 0.0
+    for c in (c for ln in result.lines for c in ln.characters):
+        if dots is not None and c.work_rect is not None:
+            x, y, w, h = c.work_rect
+            ink = clean.binary[y : y + h, x : x + w] > 0
+            if np.count_nonzero(ink & (dots[y : y + h, x : x + w] > 0)) >= DOT_SHARE * max(np.count_nonzero(ink), 1):
+                net -= 1.0
+                continue
+        net += 2 * c.confidence - 1
+    return net
 
 
 NOTHING_WRITTEN = ("blank: no writing found on the page (a blank form, or writing too pale for the scan "
