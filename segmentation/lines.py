@@ -891,6 +891,7 @@ def _along(binary: np.ndarray, lmask: np.ndarray, near_other: np.ndarray, thickn
 
 
 HIDDEN_PEN = 0.5  # px: a pen up to this much wider than the line it touches can hide a bar in it
+HIDDEN_SPAN = 0.5  # of a glyph's height: a bar hidden in a line spans at least this (a 7's top over its stem)
 
 
 def _ink_width(mask: np.ndarray) -> float:
@@ -914,18 +915,21 @@ def hidden_bars(binary: np.ndarray, ink: np.ndarray, rect: Rect, mask: np.ndarra
     """What a glyph (``mask`` at ``rect``) would be with a bar along the box line it rests on
     or hangs from: for each of its top and bottom edges (those ``edges`` asks for) whose ink
     meets line ink that remove_lines erased (in ``binary``, not in its line-free ``ink``), the
-    glyph with that line put back across its width. A bar drawn exactly on a line with a pen no
-    thicker than it leaves no trace to tell it from the line, so these are the readings a glyph
-    touching a line cannot rule out; none where its pen is more than HIDDEN_PEN wider than the
-    line (``thickness``: a bar would have shown). Returns (rect, mask, whether it is the top
-    edge's) triples."""
-    x, y, w, h = rect
+    glyph with that line put back across its width, or across HIDDEN_SPAN of its height about
+    it where it is narrower (a 7 whose top lies on the line is left a 1's stem). A bar drawn
+    exactly on a line with a pen no thicker than it leaves no trace to tell it from the line,
+    so these are the readings a glyph touching a line cannot rule out; none where its pen is
+    more than HIDDEN_PEN wider than the line (``thickness``: a bar would have shown). Returns
+    (rect, mask, whether it is the top edge's) triples."""
+    x0, y, w0, h = rect
     if not any(edges) or _ink_width(mask) > thickness + HIDDEN_PEN:
         return []
+    w = min(max(w0, int(round(HIDDEN_SPAN * h))), binary.shape[1])
+    x = min(max(0, x0 - (w - w0) // 2), binary.shape[1] - w)
     depth = int(np.ceil(thickness)) + 2
     y0, y1 = max(0, y - depth), min(binary.shape[0], y + h + depth)
     canvas = np.zeros((y1 - y0, w), np.uint8)
-    canvas[y - y0 : y - y0 + h] = mask
+    canvas[y - y0 : y - y0 + h, x0 - x : x0 - x + w0] = mask
     touch = cv2.dilate(canvas, _rect_kernel(3, 3))
     out = []
     for top, (a, b) in ((True, (y0, min(y + depth, y1))), (False, (max(y0, y + h - depth), y1))):

@@ -160,6 +160,24 @@ def test_a_glyph_resting_on_a_box_line_offers_the_bar_the_line_may_hide():
     assert all(hidden_bars(thick, ink, g.rect, g.mask, lines.thickness) == [] for g in find_glyphs(ink, lines))
 
 
+def test_a_seven_whose_top_lies_on_the_box_line_is_offered_a_bar_wider_than_its_stem():
+    """The line erased, a 7's top on it leaves a stem 1's width: the line put back across
+    that width alone still reads 1, so a narrow glyph gets it across half its height."""
+    from segmentation.lines import HIDDEN_SPAN, hidden_bars
+
+    img = np.zeros((400, 1600), np.uint8)
+    cv2.rectangle(img, (50, 50), (1200, 200), 255, 5)
+    cv2.line(img, (430, 52), (480, 52), 255, 5)  # the 7's top, on the top line
+    cv2.line(img, (480, 52), (455, 170), 255, 5)  # its stem
+    lines = find_lines(img)
+    ink = remove_lines(img, lines)
+    (stem,) = find_glyphs(ink, lines)
+    (rect, grown, top), = hidden_bars(img, ink, stem.rect, stem.mask, lines.thickness)
+    assert top and stem.rect[2] < HIDDEN_SPAN * stem.rect[3]  # the stem alone is narrow ...
+    assert rect[2] >= round(HIDDEN_SPAN * stem.rect[3]) and (grown[:3].max(axis=0) > 0).mean() > 0.9  # ... its bar is not
+    assert (grown > 0).sum() > (stem.mask > 0).sum()
+
+
 def test_a_character_that_reads_otherwise_with_a_bar_hidden_in_its_box_line_is_flagged():
     from segmentation.decode import PageImage
     from worker.pipeline import PageReader, ReadOptions
@@ -175,6 +193,23 @@ def test_a_character_that_reads_otherwise_with_a_bar_hidden_in_its_box_line_is_f
     assert hidden.char == "7" and reads[5].needs_review  # ... and is flagged, a 2 its first alternative
     assert hidden.confidence < 0.5 and hidden.alternatives[0][0] == "2"
     assert reads[9].characters[0].char == "2"  # with a pen thicker than the line the foot shows
+
+
+def test_a_seven_read_as_one_because_its_top_lies_on_the_box_line_is_flagged(tmp_path):
+    """Seed 900's first form with writing 85-100% of the box height: the account's 7 has its
+    top on the box line, was read 1 at 0.999 and the field went out unflagged."""
+    from segmentation.decode import decode
+    from segmentation.template import load_template
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import generate
+    from worker.synth.score import load_truth
+
+    form = generate(tmp_path, 1, seed=900, size=(0.85, 1.0))[0]
+    result = PageReader(ReadOptions(template=load_template(tmp_path / "template.json"))).read_page(next(decode(form)))
+    want = {f["name"]: f["text"] for f in load_truth(form)["fields"] if "text" in f}
+    wrong = [f for f in result.fields if f.name in want and f.text.replace(" ", "") != want[f.name]]
+    assert any(f.name == "account" for f in wrong)  # (the 7 is still read 1 ...)
+    assert all(f.needs_review for f in wrong), [(f.name, f.text) for f in wrong if not f.needs_review]
 
 
 def test_big_writing_over_the_box_lines_reads_as_written(tmp_path):
