@@ -1238,6 +1238,21 @@ def test_a_dark_pen_on_pink_combs_is_not_cut_from_the_back_of_the_sheet(tmp_path
     assert score_free(load_truth(form), read).edits_free <= 15
 
 
+def test_pink_combs_crossed_by_the_backs_separators_keep_their_cells_without_a_template(tmp_path):
+    """The back of the sheet (~205) showing through pink combs (~186) adds its own separators,
+    off the combs' pitch, to the faint binarisation: the surname and date combs were found
+    as one cell each (25 cells on the page), their writing read with the back's, and 1 of 9
+    fields right by place. Cut 45 grey levels under paper white, the page shows 56 cells."""
+    from segmentation.decode import decode
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import generate
+    from worker.synth.score import load_truth, score_free_fields
+
+    form = generate(tmp_path, 6, seed=900, box_colour="pink", show=0.2)[5]
+    read = PageReader(ReadOptions()).read_page(next(decode(form)))
+    assert score_free_fields(load_truth(form), read)[0] >= 7, [(f.name, f.text) for f in read.fields]
+
+
 @pytest.mark.parametrize("fold_y", [352, 302], ids=["across-the-boxes", "along-a-box-edge"])
 def test_a_fold_across_the_whole_sheet_is_erased_but_cuts_no_box_in_two(fold_y):
     """A sheet folded for an envelope shows a thin line from edge to edge. As a form line it

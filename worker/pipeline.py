@@ -806,12 +806,25 @@ def _line_candidates(clean: CleanPage) -> tuple[FormLines, FormLines | None]:
     # with the paper: find them again just below paper white
     faint = None
     if not lines.boxes or (mask_grey(clean, lines.mask) or 0) > PALE_LINE_GREY:
-        faint = find_lines(*clean.faint)
-        # there, blur runs a small printed caption (or a title's letters) together into a bar: no
-        # underline to write on
-        if bars := caption_bars(faint.underlines, clean.binary, clean.faint[0]):
-            faint = replace(faint, underlines=[u for u in faint.underlines if u not in bars])
+        faint = _faint_lines(clean, clean.faint[0])
+        # the back of the sheet showing through (~205 at strength 0.2) crosses pale print's combs
+        # with its own separators, off their pitch: cut closer to the print, its combs show whole
+        tight = _faint_lines(clean, _no_paler(clean.faint[0], clean.faint[1], 255 - TIGHT_DELTA))
+        if faint.boxes and _cells(tight) >= _cells(faint) + WIDENED_MARGIN:
+            faint = tight
     return lines, faint
+
+
+TIGHT_DELTA = 45  # _line_candidates: grey levels below paper white of a second, tighter cut for pale lines
+
+
+def _faint_lines(clean: CleanPage, faint: np.ndarray) -> FormLines:
+    """The form lines of a faint binarisation of the page (pale print), without the underlines
+    that are a small printed caption (or a title's letters) blur ran together into a bar."""
+    found = find_lines(faint, clean.faint[1])
+    if bars := caption_bars(found.underlines, clean.binary, faint):
+        found = replace(found, underlines=[u for u in found.underlines if u not in bars])
+    return found
 
 
 DASHED_MORE = 2  # _dashed: dashes drawn whole are tried beside solid boxes where they make this many times their cells
