@@ -219,7 +219,7 @@ class PageReader:
         if (level := _back_level(clf, clean, faint, places, glyphs_in, field_charset)) is not None:
             faint = _no_paler(faint, clean.faint[1], level)  # the pale pen, not the back
         pale = _pale_ink(faint, clean.binary)
-        pen = _pen_level(clean)
+        pen = _pen_level(clean, ink)
         read = {g.region for g in glyphs}
         lighter, pale_marks = _light_pen_ink(faint, ink, places, read | tick)
         empty = set(range(len(places))) - read
@@ -639,12 +639,24 @@ def _pale_ink(faint: np.ndarray, binary: np.ndarray) -> np.ndarray:
     return cv2.morphologyEx(faint & ~binary, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
 
 
-def _pen_level(clean: CleanPage) -> tuple[np.ndarray, float]:
+PEN_KEPT = 500  # _pen_level: pixels of writing (at half scale) Otsu must keep to measure the pen on
+
+
+def _pen_level(clean: CleanPage, ink: np.ndarray) -> tuple[np.ndarray, float]:
     """The flat-fielded page (``faint_binary``'s) and the palest grey a pen's unread strokes
-    may have at their darkest: ``PALE_GAP`` above the lightest 5% of what Otsu kept."""
+    may have at their darkest: ``PALE_GAP`` above the lightest 5% of what Otsu kept, or of
+    what it kept of the writing (``ink``, the page less its form lines) where that is darker:
+    boxes printed in grey, which Otsu keeps, would let a black pen take their grey, and the
+    back of the sheet showing through for its unread strokes. (The writing alone is not the
+    measure everywhere: under a pen as grey as Otsu's threshold it holds what Otsu kept of the
+    back, a few levels paler, and the back was taken for the pen.)"""
     flat = clean.faint[1]
-    kept = flat[::2, ::2][clean.binary[::2, ::2] > 0]
-    return flat, float(np.percentile(kept, 95)) + PALE_GAP if kept.size else 255.0
+
+    def level(mask: np.ndarray, least: int) -> float:
+        kept = flat[::2, ::2][mask[::2, ::2] > 0]
+        return float(np.percentile(kept, 95)) + PALE_GAP if kept.size >= least else 255.0
+
+    return flat, min(level(clean.binary, 1), level(ink, PEN_KEPT))
 
 
 def _lost(ink: np.ndarray, rect: tuple[int, int, int, int], read: list[tuple[int, int, int, int]],
