@@ -661,15 +661,22 @@ def impose_combs(lines: FormLines, binary: np.ndarray, combs: list[tuple[Rect, i
         if pitch < COMB_NARROW * bh:
             continue  # not this comb's cells: the printed box holds fewer, leave it as found
         near = [r for r in vrects if y0 - bh / 2 <= r[1] + r[3] / 2 <= y0 + 1.5 * bh and r[3] >= bh / 2]
-        keep = []
-        for g in x0 + pitch * np.arange(1, n):
-            dist = [abs(r[0] + r[2] / 2 - g) for r in near]
-            j = int(np.argmin(dist)) if dist else -1
-            if j >= 0 and dist[j] <= COMB_TOL * pitch:
-                x, _, ww, _ = near[j]
-                keep.append((x + ww / 2, x, x + ww))
-            else:
-                keep.append((g, g, g))
+        keep, found = _on_pitch(near, x0, pitch, n)
+        if len(found) >= COMB_REFIT:
+            # the separators found set the pitch where they agree on one: a box edge a few px
+            # off (the back of the sheet's line beside it) drifts the pitch off them further on
+            slope, start = np.polyfit(found, [keep[k - 1][0] for k in found], 1)
+            if abs(slope - pitch) <= COMB_TOL * pitch:
+                refit = _on_pitch(near, start, slope, n)
+                if len(refit[1]) > len(found):
+                    keep = refit[0]
+                    # and the box's ends are the sides on that pitch, where it finds them (a box's
+                    # rectangle is its inside: right of its left side, left of its right side)
+                    for end in (0, n):
+                        dist = [abs(r[0] + r[2] / 2 - (start + end * slope)) for r in near]
+                        if dist and min(dist) <= COMB_TOL * slope:
+                            side = near[int(np.argmin(dist))]
+                            x0, x1 = (side[0] + side[2], x1) if end == 0 else (x0, side[0])
         comb = _cut(Box((int(round(x0)), y0, int(round(x1 - x0)), bh), [], box.open_top), keep, vrects, vmask,
                     lines.thickness, binary)
         # a comb the page showed in pieces (a run of its line lost) is one box now: the other
@@ -681,6 +688,24 @@ def impose_combs(lines: FormLines, binary: np.ndarray, combs: list[tuple[Rect, i
     return replace(lines, mask=lines.horizontal | vmask | creases, boxes=boxes)
 
 
+def _on_pitch(near: list[Rect], x0: float, pitch: float, n: int) -> tuple[list[tuple[float, float, float]], list[int]]:
+    """Each of a comb's n - 1 separator places from ``x0`` on ``pitch``: the upright run in
+    ``near`` nearest to it, within COMB_TOL of the pitch, as (centre, left, right), or the place
+    itself (g, g, g); and the places (1 to n - 1) a run was found at."""
+    keep, found = [], []
+    for k, g in enumerate(x0 + pitch * np.arange(1, n), 1):
+        dist = [abs(r[0] + r[2] / 2 - g) for r in near]
+        j = int(np.argmin(dist)) if dist else -1
+        if j >= 0 and dist[j] <= COMB_TOL * pitch:
+            x, _, ww, _ = near[j]
+            keep.append((x + ww / 2, x, x + ww))
+            found.append(k)
+        else:
+            keep.append((g, g, g))
+    return keep, found
+
+
+COMB_REFIT = 3  # impose_combs: separators found on the box's pitch that may refit it
 COMB_IOU = 0.4  # impose_combs: a registered comb lies on the printed box it overlaps this much
 COMB_WITHIN = 0.5  # impose_combs: another box this much of whose area the comb covers is a piece of it
 UNDERLINE_ROOM = 0.02  # find_lines: of the page's height (6 mm on A4), the least paper above an underline to write on

@@ -1270,6 +1270,22 @@ def test_a_black_pen_on_grey_boxes_does_not_take_the_back_of_the_sheet_for_its_l
     assert score_template(load_truth(form), read).edits_template <= 3
 
 
+def test_a_comb_whose_box_edge_is_found_off_keeps_its_separators_on_their_pitch(tmp_path):
+    """Grey boxes with the back showing through: the surname comb's box was found 16 px too
+    long (the back's line beside its end), so the template's 14 cells drifted off the printed
+    separators after the eighth, and the six beyond were taken for writing: FISCHER IIIIII.
+    The separators found refit the pitch, and the box's end is its side on that pitch."""
+    from segmentation.decode import decode
+    from segmentation.template import load_template
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import generate
+
+    form = generate(tmp_path, 6, seed=900, box_ink=170, show=0.2, fmt="png")[5]
+    reader = PageReader(ReadOptions(template=load_template(tmp_path / "template.json")))
+    got = {f.name: f.text for f in reader.read_page(next(decode(form))).fields}
+    assert got["surname"] == "FISCHER" and got["first_name"] == "KING"
+
+
 @pytest.mark.parametrize("fold_y", [352, 302], ids=["across-the-boxes", "along-a-box-edge"])
 def test_a_fold_across_the_whole_sheet_is_erased_but_cuts_no_box_in_two(fold_y):
     """A sheet folded for an envelope shows a thin line from edge to edge. As a form line it
@@ -1707,3 +1723,4 @@ def test_a_comb_printed_with_fine_gaps_half_joined_is_bridged_whole_and_a_bold_t
     cv2.rectangle(solid, (100, 300), (700, 380), 255, 3)
     solid[150:178] = page[150:178]
     assert bridge_gaps(solid) is None  # no dashes: nothing to bridge, and no second set of lines to find
+
