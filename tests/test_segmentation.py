@@ -1724,3 +1724,18 @@ def test_a_comb_printed_with_fine_gaps_half_joined_is_bridged_whole_and_a_bold_t
     solid[150:178] = page[150:178]
     assert bridge_gaps(solid) is None  # no dashes: nothing to bridge, and no second set of lines to find
 
+
+def test_a_character_read_several_times_as_wide_as_tall_flags_its_field():
+    """A free box that took the back of the sheet's separators for comb cells read OSLO as one
+    character, M at 0.88, unflagged: no written character is twice as wide as tall."""
+    from worker.pipeline import RUN_TOGETHER, PageReader, ReadOptions
+    from worker.results import Character
+
+    reader = PageReader(ReadOptions())
+
+    def field(w: int):
+        char = Character(1, 1, 1, 100, 100, w, 60, "M", 0.95, field="city")
+        return reader._text_field("city", "A", [char], (90, 90, 300, 80))
+
+    assert not field(70).needs_review  # a wide M, sure: as read
+    assert field(int(RUN_TOGETHER * 60) + 1).needs_review

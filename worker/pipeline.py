@@ -456,8 +456,9 @@ class PageReader:
                     rect: tuple[int, int, int, int], lost: bool = False) -> Field:
         """The field ``name`` from its characters (those whose ``field`` it is): joined in
         reading order with a space between words, as sure as its weakest character, flagged
-        for review when that is below the threshold or when ink in it was left unread
-        (``lost``)."""
+        for review when that is below the threshold, when ink in it was left unread (``lost``),
+        or when a character is over RUN_TOGETHER times as wide as tall (several read as one: a
+        free box that took the back of the sheet's separators for cells, one cell to a word)."""
         mine = sorted((c for c in chars if c.field == name), key=lambda c: (c.line, c.index))
         text, prev = [], None
         for c in mine:
@@ -466,8 +467,9 @@ class PageReader:
             text.append(c.char)
             prev = c
         conf = min((c.confidence for c in mine), default=1.0)
+        run_together = any(c.w > RUN_TOGETHER * c.h for c in mine)
         return Field(name, charset, "".join(text), conf,
-                     lost or (bool(mine) and conf < self.options.review_threshold), mine, rect)
+                     lost or run_together or (bool(mine) and conf < self.options.review_threshold), mine, rect)
 
     def read_file(self, path: str | Path, display: str | None = None) -> FileResult:
         """Every page of one file; bad input becomes error rows. Only TransientError
@@ -785,6 +787,7 @@ def _net_confidence(result: PageResult, clean: CleanPage) -> float:
 NOTHING_WRITTEN = ("blank: no writing found on the page (a blank form, or writing too pale for the scan "
                    "to keep: a pencil on a bilevel scan)")
 
+RUN_TOGETHER = 2.0  # width over height: a character read this wide is several (written glyphs: up to 1.4)
 HIDDEN_P = 0.5  # a reading with a bar along a touching box line this likely makes a character doubtful
 ROTATIONS = ((180, cv2.ROTATE_180), (90, cv2.ROTATE_90_CLOCKWISE), (270, cv2.ROTATE_90_COUNTERCLOCKWISE))
 
