@@ -824,9 +824,10 @@ def _line_candidates(clean: CleanPage) -> tuple[FormLines, FormLines | None]:
         faint = _faint_lines(clean, clean.faint[0])
         # the back of the sheet showing through (~205 at strength 0.2) crosses pale print's combs
         # with its own separators, off their pitch: cut closer to the print, its combs show whole
-        tight = _faint_lines(clean, _no_paler(clean.faint[0], clean.faint[1], 255 - TIGHT_DELTA))
-        if faint.boxes and _cells(tight) >= _cells(faint) + WIDENED_MARGIN:
-            faint = tight
+        if faint.boxes:
+            tight = _faint_lines(clean, _no_paler(clean.faint[0], clean.faint[1], 255 - TIGHT_DELTA))
+            if _cells(tight) >= _cells(faint) + WIDENED_MARGIN:
+                faint = tight
     return lines, faint
 
 
