@@ -661,22 +661,7 @@ def impose_combs(lines: FormLines, binary: np.ndarray, combs: list[tuple[Rect, i
         if pitch < COMB_NARROW * bh:
             continue  # not this comb's cells: the printed box holds fewer, leave it as found
         near = [r for r in vrects if y0 - bh / 2 <= r[1] + r[3] / 2 <= y0 + 1.5 * bh and r[3] >= bh / 2]
-        keep, found = _on_pitch(near, x0, pitch, n)
-        if len(found) >= COMB_REFIT:
-            # the separators found set the pitch where they agree on one: a box edge a few px
-            # off (the back of the sheet's line beside it) drifts the pitch off them further on
-            slope, start = np.polyfit(found, [keep[k - 1][0] for k in found], 1)
-            if abs(slope - pitch) <= COMB_TOL * pitch:
-                refit = _on_pitch(near, start, slope, n)
-                if len(refit[1]) > len(found):
-                    keep = refit[0]
-                    # and the box's ends are the sides on that pitch, where it finds them (a box's
-                    # rectangle is its inside: right of its left side, left of its right side)
-                    for end in (0, n):
-                        dist = [abs(r[0] + r[2] / 2 - (start + end * slope)) for r in near]
-                        if dist and min(dist) <= COMB_TOL * slope:
-                            side = near[int(np.argmin(dist))]
-                            x0, x1 = (side[0] + side[2], x1) if end == 0 else (x0, side[0])
+        keep, x0, x1 = _refit_pitch(near, x0, x1, n)
         comb = _cut(Box((int(round(x0)), y0, int(round(x1 - x0)), bh), [], box.open_top), keep, vrects, vmask,
                     lines.thickness, binary)
         # a comb the page showed in pieces (a run of its line lost) is one box now: the other
@@ -688,21 +673,44 @@ def impose_combs(lines: FormLines, binary: np.ndarray, combs: list[tuple[Rect, i
     return replace(lines, mask=lines.horizontal | vmask | creases, boxes=boxes)
 
 
+def _run_near(near: list[Rect], g: float, tol: float) -> Rect | None:
+    """The upright run in ``near`` whose centre is nearest to ``g``, if within ``tol``."""
+    dist = [abs(r[0] + r[2] / 2 - g) for r in near]
+    return near[int(np.argmin(dist))] if dist and min(dist) <= tol else None
+
+
 def _on_pitch(near: list[Rect], x0: float, pitch: float, n: int) -> tuple[list[tuple[float, float, float]], list[int]]:
     """Each of a comb's n - 1 separator places from ``x0`` on ``pitch``: the upright run in
     ``near`` nearest to it, within COMB_TOL of the pitch, as (centre, left, right), or the place
     itself (g, g, g); and the places (1 to n - 1) a run was found at."""
     keep, found = [], []
     for k, g in enumerate(x0 + pitch * np.arange(1, n), 1):
-        dist = [abs(r[0] + r[2] / 2 - g) for r in near]
-        j = int(np.argmin(dist)) if dist else -1
-        if j >= 0 and dist[j] <= COMB_TOL * pitch:
-            x, _, ww, _ = near[j]
-            keep.append((x + ww / 2, x, x + ww))
+        if (r := _run_near(near, g, COMB_TOL * pitch)) is not None:
+            keep.append((r[0] + r[2] / 2, r[0], r[0] + r[2]))
             found.append(k)
         else:
             keep.append((g, g, g))
     return keep, found
+
+
+def _refit_pitch(near: list[Rect], x0: float, x1: float, n: int) -> tuple[list[tuple[float, float, float]], float, float]:
+    """A comb's separators (``_on_pitch``) on the pitch its box's ends (``x0``, ``x1``) make, or,
+    where COMB_REFIT or more of them found agree on a pitch that finds more (a box end a few px
+    off, the back of the sheet's line beside it, drifts the places off them further on), on the
+    line fitted through those, with the box's ends moved to its sides on that pitch where it
+    finds them (a box's rectangle is its inside: right of its left side, left of its right)."""
+    pitch = (x1 - x0) / n
+    keep, found = _on_pitch(near, x0, pitch, n)
+    if len(found) < COMB_REFIT:
+        return keep, x0, x1
+    slope, start = np.polyfit(found, [keep[k - 1][0] for k in found], 1)
+    if abs(slope - pitch) > COMB_TOL * pitch:
+        return keep, x0, x1
+    refit, more = _on_pitch(near, start, slope, n)
+    if len(more) <= len(found):
+        return keep, x0, x1
+    left, right = (_run_near(near, start + end * slope, COMB_TOL * slope) for end in (0, n))
+    return refit, (x0 if left is None else left[0] + left[2]), (x1 if right is None else right[0])
 
 
 COMB_REFIT = 3  # impose_combs: separators found on the box's pitch that may refit it

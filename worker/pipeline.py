@@ -771,13 +771,13 @@ def _net_confidence(result: PageResult, clean: CleanPage) -> float:
     characters. Those mostly doubtful, but a close row of dots (a bilevel scan's comb at 400
     DPI) reads as hundreds of Ws and Is a little over even odds, so a character whose ink lies
     mostly on the page's dashes drawn whole (``CleanPage.dashes``) counts as wrong (-1)."""
-    dots = clean.dashes
+    on_dots = None if clean.dashes is None else cv2.bitwise_and(clean.binary, clean.dashes)
     net = 0.0
     for c in (c for ln in result.lines for c in ln.characters):
-        if dots is not None and c.work_rect is not None:
+        if on_dots is not None and c.work_rect is not None:
             x, y, w, h = c.work_rect
-            ink = clean.binary[y : y + h, x : x + w] > 0
-            if np.count_nonzero(ink & (dots[y : y + h, x : x + w] > 0)) >= DOT_SHARE * max(np.count_nonzero(ink), 1):
+            ink = cv2.countNonZero(clean.binary[y : y + h, x : x + w])
+            if cv2.countNonZero(on_dots[y : y + h, x : x + w]) >= DOT_SHARE * max(ink, 1):
                 net -= 1.0
                 continue
         net += 2 * c.confidence - 1
