@@ -69,6 +69,7 @@ DASH_LONG = 0.015  # of the long side (30 px at 2000): a printed dash or dot is 
 DASH_THICK = 0.003  # of the long side: ... nor thicker across its line
 DASH_GAP = 0.02  # of the long side (6 mm on A4): paper between dashes, or where a corner or a T joins two lines
 DASH_CHAIN = 4  # dashes in a row at least (a tick box's side holds four)
+TICK_CHAIN = 3  # dashes at least, evenly spaced, in a comb's tick standing on a dashed baseline
 DASH_EVEN = 0.35  # a row's dash pitches and lengths lie within this share of their median (most of them)
 SIDE_REACH = 2.0  # dash pitches: an upright dashed line is drawn on to a dashed line this near its end
 SIDE_STRAY = 2  # pieces: an upright dashed line ends at the dashed line it crosses with no more beyond it
@@ -85,7 +86,9 @@ def dashed_lines(binary: np.ndarray) -> np.ndarray | None:
     the dashed line it meets within SIDE_REACH pitches, so that it joins the lines it
     separates. The upright rows leave out the dots of the horizontal lines drawn (in line with
     a side at some phase, they made it uneven), and end at the line they cross with at most
-    SIDE_STRAY pieces beyond it (a caption's letters)."""
+    SIDE_STRAY pieces beyond it (a caption's letters). An upright row too short for a line, of
+    TICK_CHAIN or more pieces of one size at one pitch, standing on a horizontal one drawn, is
+    a dotted comb's tick: drawn down to it."""
     _, _, stats, centres = label_pieces(binary)
     long_side = max(binary.shape)
     x, y, w, h = (stats[1:, i] for i in range(4))
@@ -95,7 +98,11 @@ def dashed_lines(binary: np.ndarray) -> np.ndarray | None:
     for horizontal in (True, False):
         start, length, across = (x, w, h) if horizontal else (y, h, w)
         mid, side = (centres[1:, 0], centres[1:, 1]) if horizontal else (centres[1:, 1], centres[1:, 0])
-        cand = np.flatnonzero(small & (across <= thick) & (length >= across))  # along its line, or a dot
+        # along its line, or a dot (for an upright line's, one a px shorter along it than across
+        # is still a dot: a close-dotted tick's dots come out 3 px wide by 2 tall; a sliver 1 px
+        # long is not, but what is left of a dot the scan lost)
+        dot = (length >= across) | ((not horizontal) & (length + 1 >= across) & (length >= 2))
+        cand = np.flatnonzero(small & (across <= thick) & dot)
         if not horizontal:  # a dot of a horizontal line drawn is not an upright one's
             cx, cy = np.round(centres[1:, 0]).astype(int), np.round(centres[1:, 1]).astype(int)
             cand = cand[out[cy[cand], cx[cand]] == 0]
@@ -104,13 +111,15 @@ def dashed_lines(binary: np.ndarray) -> np.ndarray | None:
         ink = binary | out  # the horizontal lines drawn, for the upright ones to meet
         drawn = out.copy()
         cand = cand[np.argsort(side[cand], kind="stable")]
-        for row in np.split(cand, np.flatnonzero(np.diff(side[cand]) > max(2.0, thick / 2)) + 1):
-            row = row[np.argsort(mid[row], kind="stable")]
-            breaks = np.flatnonzero(start[row][1:] - (start[row] + length[row])[:-1] > max_gap) + 1
-            for chain in np.split(row, breaks):
-                if len(chain) < DASH_CHAIN:
+        near = max(2.0, thick / 2)
+        for row in np.split(cand, np.flatnonzero(np.diff(side[cand]) > near) + 1):
+            for chain in _chains(row[np.argsort(mid[row], kind="stable")], side, start, length, max_gap, near):
+                tick = not horizontal and TICK_CHAIN <= len(chain) < DASH_CHAIN
+                if len(chain) < DASH_CHAIN and not tick:
                     continue
                 odd_pitch, odd_size, step = _uneven(mid[chain], start[chain], length[chain])
+                if tick and (odd_pitch.any() or odd_size.any()):  # a tick's few dots: all alike
+                    continue
                 # a piece of another size off the pitch at either end is not the line's (a caption's
                 # stem above a box's side)
                 first, last = 0, len(chain)
@@ -131,10 +140,15 @@ def dashed_lines(binary: np.ndarray) -> np.ndarray | None:
                     continue
                 cols = slice(max(0, c - t), c + t + 1)
                 lines_at, band = drawn[:, cols].any(axis=1), ink[:, cols].any(axis=1)
+                far = int(round(SIDE_REACH * step))
+                if tick:  # a comb's dotted tick: drawn down to the dashed baseline it stands on
+                    low = int(start[chain[-1]])  # (the line drawn may overlap its last dot)
+                    if (foot := np.flatnonzero(lines_at[low : b + 1 + far])).size:
+                        cv2.line(out, (c, a), (c, low + int(foot[0])), 255, t)
+                    continue
                 # a side ends at the dashed line it meets near either end: a caption's letter in line
                 # with it just beyond (a stem above the box) is not the side's; else it goes on
                 crossed, along = np.flatnonzero(lines_at[a : b + 1]) + a, mid[chain]
-                far = int(round(SIDE_REACH * step))
                 if len(crossed) and 0 < (along < crossed[0]).sum() <= SIDE_STRAY:
                     a = int(crossed[0])
                 else:
@@ -195,12 +209,28 @@ def bridge_gaps(binary: np.ndarray) -> np.ndarray | None:
     return out
 
 
+def _chains(row: np.ndarray, side: np.ndarray, start: np.ndarray, length: np.ndarray, max_gap: float,
+            near: float) -> list[np.ndarray]:
+    """A row of pieces (in order along it) split where paper longer than ``max_gap`` lies
+    between them, each part less the pieces more than ``near`` across from its median (pieces
+    elsewhere on the page that chained the row wide, or a caption's letter beside its end)."""
+    def split(r: np.ndarray) -> list[np.ndarray]:
+        return np.split(r, np.flatnonzero(start[r][1:] - (start[r] + length[r])[:-1] > max_gap) + 1)
+
+    out = []
+    for part in split(row):
+        kept = part[np.abs(side[part] - np.median(side[part])) <= near]
+        out += [part] if len(kept) == len(part) else split(kept)
+    return out
+
+
 def _uneven(mid: np.ndarray, start: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """For a row of pieces along a line (centres ``mid``, in order): which pitches between
     neighbours are off the row's pitch by more than DASH_EVEN of it, which pieces are off their
-    median length by as much, and the pitch. Two or more dots a scan ran together are one long
-    piece a dash gap from its neighbours, off the pitch either side: those pitches are not odd
-    (a caption's letter in line with the row is, as the paper before it is no dash gap)."""
+    median length by as much (and by more than a px), and the pitch. Two or more dots a scan
+    ran together are one long piece a dash gap from its neighbours, off the pitch either side:
+    those pitches are not odd (a caption's letter in line with the row is, as the paper before
+    it is no dash gap)."""
     pitch, size = np.diff(mid), length.astype(float)
     run_together = size >= np.median(size) + np.median(pitch) / 2  # two dots and the gap between: a dot and a pitch
     beside = run_together[:-1] | run_together[1:]
@@ -208,7 +238,8 @@ def _uneven(mid: np.ndarray, start: np.ndarray, length: np.ndarray) -> tuple[np.
     gaps = start[1:] - (start + length)[:-1]
     joined = beside & (np.abs(gaps - (step - np.median(size))) <= DASH_EVEN * step)
     odd_pitch = (np.abs(pitch - step) > DASH_EVEN * step) & ~joined
-    return odd_pitch, np.abs(size - np.median(size)) > DASH_EVEN * np.median(size), step
+    # (a dot 2 px long beside dots of 3 is the scan's rounding, not another size)
+    return odd_pitch, np.abs(size - np.median(size)) > max(1.0, DASH_EVEN * np.median(size)), step
 
 
 def _ink_on(ink_at: np.ndarray, end: int, step: int, reach: int) -> int:
@@ -379,6 +410,9 @@ def _structure(lines: FormLines) -> np.ndarray:
     return vmask if lines.creases is None else vmask & ~lines.creases
 
 
+TICK_END = 0.25  # of a tick comb's pitch: its baseline ends this near a pitch past its end tick, one is lost
+
+
 def _tick_combs(binary: np.ndarray, hmask: np.ndarray, underlines: list[Rect],
                 thickness: float) -> tuple[list[Box], np.ndarray, list[tuple[Rect, Box]]]:
     """Comb fields printed as a baseline with short ticks rising between the cells.
@@ -417,6 +451,12 @@ def _tick_combs(binary: np.ndarray, hmask: np.ndarray, underlines: list[Rect],
         xs = [t[0] for t in run]
         n = int(round((xs[-1] - xs[0]) / pitch))
         step = (xs[-1] - xs[0]) / n
+        # an end tick not found (its dots lost in the scan): the baseline runs on a pitch past the
+        # last tick found, where it would end at that tick
+        if abs(xs[0] - step - ux) <= TICK_END * step:
+            xs, n = [xs[0] - step, *xs], n + 1
+        if abs(ux + uw - xs[-1] - step) <= TICK_END * step:
+            xs, n = [*xs, xs[-1] + step], n + 1
         cell_h = int(round(max(step, 2.5 * float(np.median([t[2] for t in run])))))
         top = max(0, uy - cell_h)
         cells = [(int(round(xs[0] + k * step)), top, int(round(step)), uy + uh - top) for k in range(n)]

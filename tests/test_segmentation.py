@@ -764,6 +764,40 @@ def test_a_tick_comb_whose_baseline_stops_short_of_its_end_tick_keeps_its_last_c
     assert 695 <= x <= 705 and x + w >= 945
 
 
+def test_a_tick_comb_whose_end_tick_was_lost_keeps_its_end_cell():
+    """A 400 DPI bilevel scan lost a dotted comb's first tick: the comb began a cell late (DAVIS
+    read AVIS) and its baseline's first cell, shorter than a line, was dropped. The baseline
+    running on a pitch past the end tick found puts that tick back."""
+    img = np.zeros((600, 1000), np.uint8)
+    cv2.line(img, (100, 300), (700, 300), 255, 3)
+    for x in range(160, 701, 60):  # 10 ticks of 11: the first, at x=100, lost
+        cv2.line(img, (x, 280), (x, 300), 255, 3)
+    (box,) = find_lines(img).boxes
+    assert box.open_top and len(box.cells) == 10
+    assert abs(box.rect[0] - 100) <= 3
+    assert not find_lines(img).underlines
+
+
+def test_dotted_ticks_of_three_dots_on_a_dotted_baseline_are_drawn_down_to_it():
+    """A close-dotted tick comb at 400 DPI: each tick is 3 dots, too few for a dashed line (4),
+    and some dots come out a px wider than tall. Undrawn, the comb was cut into cells at its
+    writing's stems or lost: fields read under other fields' names."""
+    from segmentation.lines import dashed_lines
+
+    page = np.zeros((600, 1000), np.uint8)
+    for x in range(100, 701, 7):  # the baseline: 3 px dots every 7 px
+        page[300:303, x : x + 3] = 255
+    for k, x in enumerate(range(100, 701, 60)):  # 11 ticks, 3 dots each, the last a gap above the line
+        for j, y in enumerate((276, 283, 290)):
+            tall = 2 if (j + k) % 3 == 0 else 3  # a dot 3 wide by 2 tall is a dot too
+            page[y : y + tall, x : x + 3] = 255
+    assert find_lines(page).boxes == []
+    drawn = dashed_lines(page)
+    assert drawn is not None and drawn[276:300, 100:704].any(axis=0).sum() >= 11 * 3
+    (box,) = find_lines(page | drawn).boxes
+    assert box.open_top and len(box.cells) == 10
+
+
 def test_a_field_with_writing_the_reader_lost_is_flagged_and_a_blank_field_is_not():
     import random
 
@@ -1427,6 +1461,24 @@ def test_a_dotted_comb_is_drawn_whole_past_a_lost_corner_dot_and_not_up_into_its
     lines = find_lines(page | drawn)
     assert [len(b.cells) for b in lines.boxes] == [6] and len(lines.underlines) == 3
     assert not drawn[285:298].any()  # the caption above it is none of it
+
+
+def test_a_dotted_side_is_drawn_though_specks_across_the_page_chain_a_caption_beside_it_into_its_row():
+    """Pieces are grouped into upright rows by how far across the page they lie, one after the
+    next: specks anywhere down the page between a side's column and a caption's letters just
+    off it put those letters in the side's row, and their odd pitches kept the side from being
+    drawn (a 400 DPI bilevel scan's surname box lost its first cell). A run of the row keeps
+    only the pieces in line with it."""
+    from segmentation.lines import dashed_lines
+
+    page = _dotted_comb()
+    for x, y in ((104, 279), (106, 283), (108, 286), (110, 290)):  # a caption's specks up and right of the side
+        page[y : y + 2, x : x + 2] = 255
+    for x in range(102, 111):  # specks far down the page, in the columns between
+        page[1200 + 20 * (x % 3) : 1202 + 20 * (x % 3), x : x + 1] = 255
+    drawn = dashed_lines(page)
+    assert drawn[310:375, 99:103].any(axis=1).all()  # the left side, whole
+    assert [len(b.cells) for b in find_lines(page | drawn).boxes] == [6]
 
 
 def test_a_dotted_comb_whose_dots_a_scan_ran_together_is_drawn_whole_to_its_corners():
