@@ -843,22 +843,23 @@ def _faint_lines(clean: CleanPage, faint: np.ndarray) -> FormLines:
     return found
 
 
-DASHED_MORE = 2  # _dashed: dashes drawn whole are tried beside solid boxes where they make this many times their cells
-
-
 def _dashed(clean: CleanPage, lines: FormLines, broken: bool = False) -> FormLines | None:
     """The form lines with the page's dashed and dotted ones drawn whole, where those make some
     boxes and the page shows no solid box, or (``broken``) only boxes that failed to register
-    the template, or boxes with under 1/DASHED_MORE of the cells the dashes drawn whole make
-    (dots a scan ran together into a box's outline, its separators still dotted); else None.
+    the template, or boxes with fewer cells than the dashes drawn whole make (dots a scan ran
+    together into a box's outline, its separators or a comb's ticks still dotted); else None.
     The caller decides whether they read better than the page as found (a row of writing can
     look like a dotted line). Lines already drawn from the dashes get nothing more."""
     if lines.drawn is not None or (dashed := clean.dashes) is None:
         return None
     # on a bilevel scan, drawn over the widened copy as well: the lines it shows whole are kept
     found = max((find_lines(b | dashed) for b in (clean.binary, clean.line_binary) if b is not None), key=_cells)
-    if not found.boxes or (lines.boxes and not broken and _cells(found) < DASHED_MORE * max(1, _cells(lines))):
+    if not found.boxes or (lines.boxes and not broken and _cells(found) <= _cells(lines)):
         return None
+    # a small printed caption whose letters a bilevel scan left as a row of even specks, drawn
+    # as a dashed line: no line to write on
+    if bars := caption_bars(found.underlines, clean.binary, tall=True):
+        found = replace(found, underlines=[u for u in found.underlines if u not in bars])
     return replace(found, drawn=dashed)
 
 
