@@ -69,7 +69,7 @@ DASH_LONG = 0.015  # of the long side (30 px at 2000): a printed dash or dot is 
 DASH_THICK = 0.003  # of the long side: ... nor thicker across its line
 DASH_GAP = 0.02  # of the long side (6 mm on A4): paper between dashes, or where a corner or a T joins two lines
 DASH_CHAIN = 4  # dashes in a row at least (a tick box's side holds four)
-TICK_CHAIN = 3  # dashes at least, evenly spaced, in a comb's tick standing on a dashed baseline
+TICK_CHAIN = 2  # dashes at least, evenly spaced, in a comb's tick standing on a dashed baseline
 DASH_EVEN = 0.35  # a row's dash pitches and lengths lie within this share of their median (most of them)
 SIDE_REACH = 2.0  # dash pitches: an upright dashed line is drawn on to a dashed line this near its end
 SIDE_STRAY = 2  # pieces: an upright dashed line ends at the dashed line it crosses with no more beyond it
@@ -87,14 +87,16 @@ def dashed_lines(binary: np.ndarray) -> np.ndarray | None:
     separates. The upright rows leave out the dots of the horizontal lines drawn (in line with
     a side at some phase, they made it uneven), and end at the line they cross with at most
     SIDE_STRAY pieces beyond it (a caption's letters). An upright row too short for a line, of
-    TICK_CHAIN or more pieces of one size at one pitch, standing on a horizontal one drawn, is
-    a dotted comb's tick: drawn down to it."""
+    TICK_CHAIN or more pieces of one size at the pitch of the horizontal lines drawn (forms
+    print their lines with one dash), standing on one of them, is a dotted comb's tick: drawn
+    down to it."""
     _, _, stats, centres = label_pieces(binary)
     long_side = max(binary.shape)
     x, y, w, h = (stats[1:, i] for i in range(4))
     small = np.maximum(w, h) <= DASH_LONG * long_side
     max_gap, thick = DASH_GAP * long_side, max(2.0, DASH_THICK * long_side)
     out = np.zeros_like(binary)
+    pitches: list[float] = []  # of the horizontal dashed lines drawn
     for horizontal in (True, False):
         start, length, across = (x, w, h) if horizontal else (y, h, w)
         mid, side = (centres[1:, 0], centres[1:, 1]) if horizontal else (centres[1:, 1], centres[1:, 0])
@@ -118,7 +120,9 @@ def dashed_lines(binary: np.ndarray) -> np.ndarray | None:
                 if len(chain) < DASH_CHAIN and not tick:
                     continue
                 odd_pitch, odd_size, step = _uneven(mid[chain], start[chain], length[chain])
-                if tick and (odd_pitch.any() or odd_size.any()):  # a tick's few dots: all alike
+                # a tick's few dashes: all alike, at the pitch of the page's horizontal dashed lines
+                if tick and (odd_pitch.any() or odd_size.any() or not pitches or
+                             abs(step - float(np.median(pitches))) > DASH_EVEN * float(np.median(pitches))):
                     continue
                 # a piece of another size off the pitch at either end is not the line's (a caption's
                 # stem above a box's side)
@@ -137,6 +141,7 @@ def dashed_lines(binary: np.ndarray) -> np.ndarray | None:
                     rows = binary[max(0, c - t) : c + t + 1].any(axis=0)
                     a, b = a - (_ink_on(rows, a, -1, reach) or reach), b + (_ink_on(rows, b, 1, reach) or reach)
                     cv2.line(out, (a, c), (b, c), 255, t)
+                    pitches.append(step)
                     continue
                 cols = slice(max(0, c - t), c + t + 1)
                 lines_at, band = drawn[:, cols].any(axis=1), ink[:, cols].any(axis=1)

@@ -1061,18 +1061,21 @@ def test_a_dotted_tick_comb_form_is_read_field_for_field_without_a_template(read
     assert score_free_fields(load_truth(form), free)[0] >= 8, [f.text for f in free.fields]
 
 
-@pytest.mark.parametrize("index", [9, 19])
-def test_a_close_dotted_tick_comb_form_at_400_dpi_is_read_field_for_field_without_a_template(reader, tmp_path, index):
+@pytest.mark.parametrize(("dashes", "style", "index"), [((2, 6), "ticks", 9), ((2, 6), "ticks", 19),
+                                                        ((4, 6), "mixed", 9)])
+def test_a_dotted_tick_comb_form_at_400_dpi_is_read_field_for_field_without_a_template(reader, tmp_path, dashes,
+                                                                                      style, index):
     """Dots 2 on 6 off, scanned bilevel at 400 DPI: each tick is 3 dots, too few to be drawn
     as a dashed line, so the combs were found without their ticks, two of them as one box two
     rows tall, and the rest of their baselines as empty fields: the writing was read under the
     wrong field names (form 9: 0 of 9 right by place, 7 wrong and not flagged). Form 19: a
     comb's first tick lost (DAVIS read AVIS), a phone comb cut in three, and, on the dots drawn
-    whole, a small caption's specks drawn as a line (an empty field before the account)."""
+    whole, a small caption's specks drawn as a line (an empty field before the account). Dashes
+    4 on 6 off: each tick is 2 dashes (0 of 9 right, 9 wrong and not flagged)."""
     from segmentation.decode import decode
     from worker.synth.forms import generate
 
-    form = generate(tmp_path, index + 1, seed=900, dashes=(2, 6), comb_style="ticks")[index]
+    form = generate(tmp_path, index + 1, seed=900, dashes=dashes, comb_style=style)[index]
     free = reader.read_page(next(iter(decode(form))))
     right, _, wrong_unflagged, _ = score_free_fields(load_truth(form), free)
     assert right >= 8 and wrong_unflagged == 0, [f.text for f in free.fields]

@@ -798,6 +798,27 @@ def test_dotted_ticks_of_three_dots_on_a_dotted_baseline_are_drawn_down_to_it():
     assert box.open_top and len(box.cells) == 10
 
 
+def test_dashed_ticks_of_two_dashes_at_the_baselines_pitch_are_drawn_and_other_pairs_are_not():
+    """Dashes 4 on 6 off at 400 DPI: each tick of a tick comb is 2 dashes, whose one pitch says
+    nothing of its own; at the pitch of the page's horizontal dashed lines it is a tick. A pair
+    of pieces standing on the line at another pitch (a pen's broken stroke) is not drawn."""
+    from segmentation.lines import dashed_lines
+
+    page = np.zeros((600, 1000), np.uint8)
+    for x in range(100, 701, 7):  # the baseline: 4 px dashes every 7 px
+        page[300:303, x : x + 4] = 255
+    for x in range(100, 701, 60):  # 11 ticks of 2 dashes, 7 px apart, the lower a gap above the line
+        for y in (285, 292):
+            page[y : y + 4, x : x + 3] = 255
+    page[276:280, 130:133] = 255  # a pair 16 px apart standing on the line mid-cell
+    page[292:296, 130:133] = 255
+    drawn = dashed_lines(page)
+    assert drawn is not None and drawn[285:300, 100:704].any(axis=0).sum() >= 11 * 3
+    assert not drawn[276:298, 129:134].any()
+    (box,) = find_lines(page | drawn).boxes
+    assert box.open_top and len(box.cells) == 10
+
+
 def test_a_field_with_writing_the_reader_lost_is_flagged_and_a_blank_field_is_not():
     import random
 
