@@ -108,6 +108,7 @@ def dashed_lines(binary: np.ndarray) -> np.ndarray | None:
         if not horizontal:  # a dot of a horizontal line drawn is not an upright one's
             cx, cy = np.round(centres[1:, 0]).astype(int), np.round(centres[1:, 1]).astype(int)
             cand = cand[out[cy[cand], cx[cand]] == 0]
+            line_pitch = float(np.median(pitches)) if pitches else None
         if len(cand) < DASH_CHAIN:
             continue
         ink = binary | out  # the horizontal lines drawn, for the upright ones to meet
@@ -121,8 +122,8 @@ def dashed_lines(binary: np.ndarray) -> np.ndarray | None:
                     continue
                 odd_pitch, odd_size, step = _uneven(mid[chain], start[chain], length[chain])
                 # a tick's few dashes: all alike, at the pitch of the page's horizontal dashed lines
-                if tick and (odd_pitch.any() or odd_size.any() or not pitches or
-                             abs(step - float(np.median(pitches))) > DASH_EVEN * float(np.median(pitches))):
+                if tick and (odd_pitch.any() or odd_size.any() or line_pitch is None
+                             or abs(step - line_pitch) > DASH_EVEN * line_pitch):
                     continue
                 # a piece of another size off the pitch at either end is not the line's (a caption's
                 # stem above a box's side)
