@@ -810,10 +810,8 @@ def _line_candidates(clean: CleanPage) -> tuple[FormLines, FormLines | None]:
         widened = find_lines(clean.line_binary)
         # clearly more cells: one more can be a caption joined to a box edge by the widening
         if _cells(widened) >= _cells(lines) + WIDENED_MARGIN:
-            lines = widened
             # a caption's letters the widening ran into a bar: no underline to write on
-            if bars := caption_bars(widened.underlines, clean.binary, tall=True):
-                lines = replace(widened, underlines=[u for u in widened.underlines if u not in bars])
+            lines = _without_captions(widened, clean, tall=True)
         elif widened.creases is not None:
             # a fold the scan broke up, found whole on the widened page: drawn whole, to be found as one
             lines = find_lines(clean.binary | widened.creases)
@@ -837,10 +835,15 @@ TIGHT_DELTA = 45  # _line_candidates: grey levels below paper white of a second,
 def _faint_lines(clean: CleanPage, faint: np.ndarray) -> FormLines:
     """The form lines of a faint binarisation of the page (pale print), without the underlines
     that are a small printed caption (or a title's letters) blur ran together into a bar."""
-    found = find_lines(faint, clean.faint[1])
-    if bars := caption_bars(found.underlines, clean.binary, faint):
-        found = replace(found, underlines=[u for u in found.underlines if u not in bars])
-    return found
+    return _without_captions(find_lines(faint, clean.faint[1]), clean, faint)
+
+
+def _without_captions(found: FormLines, clean: CleanPage, faint: np.ndarray | None = None,
+                      tall: bool = False) -> FormLines:
+    """``found`` less the underlines that ``caption_bars`` (with ``faint`` and ``tall``) shows to
+    be a printed caption, not a line to write on."""
+    bars = caption_bars(found.underlines, clean.binary, faint, tall=tall)
+    return replace(found, underlines=[u for u in found.underlines if u not in bars]) if bars else found
 
 
 def _dashed(clean: CleanPage, lines: FormLines, broken: bool = False) -> FormLines | None:
@@ -858,9 +861,7 @@ def _dashed(clean: CleanPage, lines: FormLines, broken: bool = False) -> FormLin
         return None
     # a small printed caption whose letters a bilevel scan left as a row of even specks, drawn
     # as a dashed line: no line to write on
-    if bars := caption_bars(found.underlines, clean.binary, tall=True):
-        found = replace(found, underlines=[u for u in found.underlines if u not in bars])
-    return replace(found, drawn=dashed)
+    return replace(_without_captions(found, clean, tall=True), drawn=dashed)
 
 
 HOLD_IOU = 0.8  # _holds: a box found again this closely (intersection over union) is the same box
