@@ -78,8 +78,36 @@ def to_grey8(img: np.ndarray) -> np.ndarray:
         if img.shape[2] == 4:  # composite alpha onto white paper
             a = img[:, :, 3:4].astype(np.float32) / 255.0
             img = (img[:, :, :3].astype(np.float32) * a + 255.0 * (1 - a)).astype(np.uint8)
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if img.shape[2] == 3 else img[:, :, 0]
+        img = ink_grey(img) if img.shape[2] == 3 else img[:, :, 0]
     return np.ascontiguousarray(img)
+
+
+PAPER_PCT = 90  # per channel: the paper's colour, which white balance makes neutral
+PAPER_CAST = 6  # grey levels: a paper whose channels differ less than this is left as it is
+
+
+def ink_grey(bgr: np.ndarray) -> np.ndarray:
+    """A colour page (8-bit BGR) to grey by how much ink each pixel holds: as dark as its
+    darkest channel, and darker by the strength of its colour (max channel less min channel).
+
+    Luminance leaves print in a pale dropout colour (pink, pale blue) paler than the grey of a
+    form showing through from the back; its colour keeps it as dark as a form's lines are. Both
+    terms grow in step with how much of a pixel a stroke covers, so anti-aliased edges keep
+    their profile until the sum reaches black. Channel order does not matter. The page is first
+    white-balanced on its paper (under a warm lamp, or on tinted paper, every pixel has colour)."""
+    paper = np.percentile(bgr[::16, ::16].reshape(-1, 3), PAPER_PCT, axis=0)
+    if float(np.ptp(paper)) >= PAPER_CAST:
+        gain = float(paper.max()) / np.maximum(paper, 1.0)
+        table = np.clip(np.arange(256.0)[:, None] * gain, 0, 255).astype(np.uint8)  # a table per channel
+        bgr = cv2.LUT(bgr, table.reshape(256, 1, 3))
+    # in place where it can be: each new page-sized array costs more than the arithmetic on it
+    b, g, r = (cv2.extractChannel(bgr, i) for i in range(3))  # (cv2.split is slower)
+    lo = cv2.min(b, g)
+    cv2.min(lo, r, dst=lo)
+    hi = cv2.max(b, g, dst=b)
+    cv2.max(hi, r, dst=hi)
+    colour = cv2.subtract(hi, lo, dst=hi)
+    return cv2.subtract(lo, colour, dst=lo)
 
 
 EXIF_ORIENTATION = 0x0112  # the EXIF/TIFF tag of how the stored pixels are to be turned for display
@@ -214,7 +242,7 @@ def _decode_pdf(path: str, data: bytes, max_pixels: int, max_pages: int) -> Iter
             w, h = page.get_size()
             scale = PDF_DPI / 72.0
             _check_size(path, int(w * scale), int(h * scale), i + 1, max_pixels)
-            bitmap = page.render(scale=scale, grayscale=True)
+            bitmap = page.render(scale=scale)  # in colour (BGR), for ink_grey, as an image file is
             yield PageImage(to_grey8(bitmap.to_numpy().copy()), path, i + 1, float(PDF_DPI))
     finally:
         pdf.close()

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from segmentation.clean import clean_page
-from segmentation.decode import decode
+from segmentation.decode import decode, to_grey8
 from segmentation.errors import (
     BlankPageError,
     CorruptInputError,
@@ -49,16 +49,37 @@ def test_jpeg_and_bmp(tmp_path, page):
 
 @pytest.mark.parametrize("ext", [".png", ".tif"])
 def test_a_colour_page_opencv_refuses_is_read_in_the_same_grey_as_one_it_reads(tmp_path, monkeypatch, ext):
-    bgr = np.zeros((40, 60, 3), np.uint8)
-    bgr[:, :20] = (255, 0, 0)  # blue: luma 29 (as red, were the channels swapped: 76)
-    bgr[:, 20:40] = (0, 0, 255)  # red: luma 76
-    bgr[:, 40:] = (240, 240, 240)  # paper
+    bgr = np.full((400, 60, 3), 240, np.uint8)  # paper
+    bgr[:8, :20] = (255, 0, 0)  # blue
+    bgr[:8, 20:40] = (235, 190, 120)  # pale blue: as dark as its darkest channel (120), less its colour (115)
     cv2.imwrite(str(tmp_path / f"c{ext}"), bgr)
     read = next(decode(tmp_path / f"c{ext}")).image
     monkeypatch.setattr(cv2, "imdecode", lambda *a, **k: None)  # Pillow decodes it instead
     fallback = next(decode(tmp_path / f"c{ext}")).image
-    assert abs(int(read[0, 0]) - 29) <= 1 and abs(int(read[0, 30]) - 76) <= 1
+    assert int(read[0, 0]) == 0 and abs(int(read[0, 30]) - 5) <= 1 and int(read[-1, -1]) == 240
     assert np.array_equal(fallback, read)
+
+
+def test_colour_reads_as_ink_so_pale_dropout_print_stays_darker_than_a_grey_back_showing_through():
+    page = np.full((50, 50, 3), 255, np.uint8)
+    page[0, 0] = (170, 160, 245)  # pink print: luminance 187
+    page[0, 1] = (212, 207, 250)  # its anti-aliased edge, half covered
+    page[0, 2] = (204, 204, 204)  # black print on the back, showing through at 0.2
+    page[0, 3] = (150, 70, 30)  # a blue pen
+    grey = to_grey8(page)[0]
+    assert int(grey[0]) < 100 and int(grey[2]) == 204 and int(grey[3]) == 0
+    assert abs((255 - int(grey[1])) - (255 - int(grey[0])) / 2) <= 8  # the edge half as dark: strokes keep their width
+    assert np.array_equal(to_grey8(page[:, :, ::-1]), to_grey8(page))  # channel order does not matter
+
+
+def test_a_colour_cast_on_the_paper_is_balanced_away():
+    page = np.full((50, 50, 3), 255, np.uint8)
+    page[10:12, 5:45] = 0  # a black line
+    page[20:22, 5:45] = (170, 160, 245)  # a pink one
+    warm = np.clip(page * np.array([0.8, 0.9, 1.0]), 0, 255).astype(np.uint8)  # under a warm lamp
+    balanced = to_grey8(warm)
+    assert int(np.percentile(balanced, 50)) >= 250  # the paper reads as paper, not as a pale ink
+    assert abs(int(balanced[21, 20]) - int(to_grey8(page)[21, 20])) <= 12 and int(balanced[11, 20]) == 0
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
@@ -125,6 +146,17 @@ def test_pdf_pages_are_rendered(tmp_path, page):
     pages = list(decode(tmp_path / "two.pdf"))
     assert [p.page for p in pages] == [1, 2]
     assert pages[0].image.ndim == 2 and pages[0].image.mean() > 200
+
+
+def test_a_colour_pdf_page_is_read_in_the_same_grey_as_the_same_page_as_an_image(tmp_path, page):
+    bgr = cv2.cvtColor(page, cv2.COLOR_GRAY2BGR)
+    bgr[page < 128] = (235, 190, 120)  # printed and written in pale blue
+    Image.fromarray(bgr[:, :, ::-1]).save(tmp_path / "blue.pdf", resolution=200)
+    cv2.imwrite(str(tmp_path / "blue.png"), bgr)
+    pdf, png = next(decode(tmp_path / "blue.pdf")).image, next(decode(tmp_path / "blue.png")).image
+    pdf = cv2.resize(pdf, png.shape[::-1], interpolation=cv2.INTER_AREA)
+    ink = png < 128
+    assert ink.mean() > 0.01 and abs(float(pdf[ink].mean()) - float(png[ink].mean())) < 25
 
 
 def test_extension_does_not_decide_the_format(tmp_path, page):

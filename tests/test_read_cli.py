@@ -1081,6 +1081,27 @@ def test_a_dotted_tick_comb_form_at_400_dpi_is_read_field_for_field_without_a_te
     assert right >= 8 and wrong_unflagged == 0, [f.text for f in free.fields]
 
 
+@pytest.mark.parametrize(("colour", "show", "fmt", "index"), [("paleblue", 0.25, "jpg", 2), ("pink", 0.2, None, 8)])
+def test_a_pale_colour_form_with_a_black_form_showing_through_is_read_field_for_field(reader, tmp_path, colour, show,
+                                                                                       fmt, index):
+    """Boxes printed in a dropout colour, another form (black) showing through from the back:
+    in luminance the pale print was paler than the back's boxes, and the reader took the back's
+    for the form's (pale blue in JPEG: 2 of 9 fields right by place; pink: 4 of 9, 3 wrong and not
+    flagged). Read by its colour, the print is as dark as a form's lines."""
+    from segmentation.decode import decode
+    from segmentation.template import load_template
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import generate
+
+    form = generate(tmp_path, index + 1, seed=900, box_colour=colour, show=show, fmt=fmt)[index]
+    page, truth = next(iter(decode(form))), load_truth(form)
+    right, _, wrong_unflagged, _ = score_free_fields(truth, free := reader.read_page(page))
+    assert right >= 8 and wrong_unflagged == 0, [f.text for f in free.fields]
+    read = PageReader(ReadOptions(template=load_template(tmp_path / "template.json")),
+                      classifier=reader.classifier).read_page(page)
+    assert score_template(truth, read).cer_template <= 0.03
+
+
 def test_dashed_tick_boxes_are_found_without_a_template_on_a_page_whose_boxes_came_from_the_bridged_copy(tmp_path):
     """Dashes 4 on 6 off: the bridged copy of the page shows every box and comb, so the dashes
     were not drawn whole, and the tick boxes (four dashes a side, too far apart to bridge) were
