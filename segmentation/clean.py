@@ -579,9 +579,10 @@ def show_level(flat: np.ndarray) -> int | None:
     return valley
 
 
-def mask_grey(page: CleanPage, mask: np.ndarray, n: int = 4000) -> float | None:
-    """Median grey of the working page under (up to ``n`` of) a deskewed mask's pixels, read
-    from the page before deskew, so no full-page rotation is needed; None for an empty mask."""
+def mask_grey(page: CleanPage, mask: np.ndarray, n: int = 4000, q: float = 50) -> float | None:
+    """Median (``q``th percentile) grey of the working page under (up to ``n`` of) a deskewed
+    mask's pixels, read from the page before deskew, so no full-page rotation is needed; None
+    for an empty mask."""
     nz = cv2.findNonZero(np.ascontiguousarray(mask[::2, ::2]))  # lines are >= 2 px thick
     if nz is None:
         return None
@@ -591,7 +592,7 @@ def mask_grey(page: CleanPage, mask: np.ndarray, n: int = 4000) -> float | None:
     h, w = page.work.shape
     px = np.clip(np.rint(pts[:, 0]).astype(int), 0, w - 1)
     py = np.clip(np.rint(pts[:, 1]).astype(int), 0, h - 1)
-    return float(np.median(page.work[py, px]))
+    return float(np.percentile(page.work[py, px], q))
 
 
 def estimate_skew(binary: np.ndarray, max_deg: float = MAX_SKEW_DEG) -> float:

@@ -830,12 +830,29 @@ def _line_candidates(clean: CleanPage) -> tuple[FormLines, FormLines | None]:
 
 
 TIGHT_DELTA = 45  # _line_candidates: grey levels below paper white of a second, tighter cut for pale lines
+BACK_LINE = 50  # grey levels: a faint underline this much paler than the boxes' lines' core is the back's
 
 
 def _faint_lines(clean: CleanPage, faint: np.ndarray) -> FormLines:
     """The form lines of a faint binarisation of the page (pale print), without the underlines
-    that are a small printed caption (or a title's letters) blur ran together into a bar."""
-    return _without_captions(find_lines(faint, clean.faint[1]), clean, faint)
+    that are a small printed caption (or a title's letters) blur ran together into a bar, or a
+    line of the back of the sheet showing through beside the print (``BACK_LINE`` paler than
+    the boxes' lines: a form prints its lines alike)."""
+    found = _without_captions(find_lines(faint, clean.faint[1]), clean, faint)
+    if not found.underlines or not found.boxes:
+        return found
+    boxed = np.zeros_like(found.mask)
+    for x, y, w, h in (b.rect for b in found.boxes):
+        boxed[y:y + h, x:x + w] = 255
+    level = mask_grey(clean, found.mask & boxed, q=25)  # (the quartile: thin separators' edges are paler)
+
+    def grey(x: int, y: int, w: int, h: int) -> float | None:
+        under = np.zeros_like(found.mask)
+        under[y:y + h, x:x + w] = faint[y:y + h, x:x + w]
+        return mask_grey(clean, under)
+
+    back = [u for u in found.underlines if level is not None and (g := grey(*u)) is not None and g >= level + BACK_LINE]
+    return replace(found, underlines=[u for u in found.underlines if u not in back]) if back else found
 
 
 def _without_captions(found: FormLines, clean: CleanPage, faint: np.ndarray | None = None,
