@@ -4,7 +4,8 @@ UNIPEN/optdigits only; these glyphs come from the project's own skeleton generat
     python -m bench.forms [--count 40] [--seed 900] [--comb-style boxed|ticks|mixed] [--box-grey 0-255]
                           [--format png|jpg|tif|bmp] [--pen-grey 0-255] [--dpi N] [--captions] [--marks]
                           [--box-colour red|pink|green|...] [--pen-colour blue|paleblue|...] [--size LO HI]
-                          [--keystone K] [--shade 0-255] [--dashes ON OFF] [--no-patterns] [--no-cells]
+                          [--keystone K] [--shade 0-255] [--tint yellow|blue|...] [--dashes ON OFF]
+                          [--no-patterns] [--no-cells]
                           [--show-through S] [--blank-fields K] [--folds hv] [--shadow D] [--lamp D]
                           [--blur SIGMA] [--cross-outs P]
 
@@ -25,7 +26,7 @@ from segmentation.errors import InputError
 from segmentation.template import load_template
 from worker.pipeline import PageReader, ReadOptions
 from worker.results import PageResult
-from worker.synth.forms import COLOURS, generate
+from worker.synth.forms import COLOURS, TINTS, generate
 from worker.synth.score import (
     Score,
     load_truth,
@@ -104,6 +105,8 @@ def main() -> None:
                     help="photographed at an angle: the top corners move in by up to K of the width (0.05 is steep)")
     ap.add_argument("--shade", type=int, default=255, metavar="GREY",
                     help="every box's inside printed in a tint of this grey, under the writing (shaded fields)")
+    ap.add_argument("--tint", choices=sorted(TINTS), default=None,
+                    help="every box's inside printed in this pale colour, under the writing (a colour page)")
     ap.add_argument("--dashes", type=int, nargs=2, default=None, metavar=("ON", "OFF"),
                     help="every form line printed dashed: ON px of ink, OFF px of paper, at 200 DPI (1 3: dotted)")
     ap.add_argument("--no-patterns", action="store_true",
@@ -139,7 +142,7 @@ def main() -> None:
                          pen_ink=args.pen_grey, dpi=args.dpi, captions=args.captions,
                          surround=args.surround, surround_grey=args.surround_grey, marks=args.marks,
                          box_colour=args.box_colour, pen_colour=args.pen_colour,
-                         size=tuple(args.size) if args.size else None, keystone=args.keystone, shade=args.shade,
+                         size=tuple(args.size) if args.size else None, keystone=args.keystone, shade=args.shade, tint=args.tint,
                          dashes=tuple(args.dashes) if args.dashes else None, show=args.show_through,
                          blank_fields=args.blank_fields, folds=args.folds, shadow=args.shadow, lamp=args.lamp,
                          blur=args.blur, cross_outs=args.cross_outs)

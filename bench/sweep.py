@@ -60,6 +60,8 @@ VARIANTS: tuple[str, ...] = (
     "--box-colour paleblue --show-through 0.25 --format jpg",
     "--pen-colour pink --show-through 0.2 --format png",
     "--box-colour green --format jpg",
+    "--tint yellow --shadow 0.5",
+    "--tint blue --format jpg",
     "--dashes 3 5",
     "--dashes 3 5 --seed 123",
     "--dashes 3 5 --format tif",

@@ -84,17 +84,21 @@ def to_grey8(img: np.ndarray) -> np.ndarray:
 
 PAPER_PCT = 90  # per channel: the paper's colour, which white balance makes neutral
 PAPER_CAST = 6  # grey levels: a paper whose channels differ less than this is left as it is
+COLOUR_GAIN = 1.15  # grey levels of darkness per level of colour (max channel less min channel)
 
 
 def ink_grey(bgr: np.ndarray) -> np.ndarray:
-    """A colour page (8-bit BGR) to grey by how much ink each pixel holds: as dark as its
-    darkest channel, and darker by the strength of its colour (max channel less min channel).
+    """A colour page (8-bit BGR) to grey by how much ink each pixel holds: its luminance,
+    darker by ``COLOUR_GAIN`` times the strength of its colour (max channel less min channel).
 
-    Luminance leaves print in a pale dropout colour (pink, pale blue) paler than the grey of a
-    form showing through from the back; its colour keeps it as dark as a form's lines are. Both
-    terms grow in step with how much of a pixel a stroke covers, so anti-aliased edges keep
-    their profile until the sum reaches black. Channel order does not matter. The page is first
-    white-balanced on its paper (under a warm lamp, or on tinted paper, every pixel has colour)."""
+    Luminance alone leaves print in a pale dropout colour (pink ~187, pale blue ~174) paler
+    than a black form showing through from the back (~205), and the reader takes the back's
+    boxes for the form's; with its colour counted, such print is as dark as a form's lines
+    (pink ~89, pale blue ~42), while a pale tint printed under the fields stays pale (a yellow
+    one ~160, blue ~167: a tint is far lighter for its colour) and neutral greys keep their
+    grey. Both terms grow in step with how much of a pixel a stroke covers, so anti-aliased
+    edges keep their profile until the sum reaches black. The page is first white-balanced
+    on its paper (under a warm lamp, or on tinted paper, every pixel has colour)."""
     paper = np.percentile(bgr[::16, ::16].reshape(-1, 3), PAPER_PCT, axis=0)
     if float(np.ptp(paper)) >= PAPER_CAST:
         gain = float(paper.max()) / np.maximum(paper, 1.0)
@@ -107,7 +111,7 @@ def ink_grey(bgr: np.ndarray) -> np.ndarray:
     hi = cv2.max(b, g, dst=b)
     cv2.max(hi, r, dst=hi)
     colour = cv2.subtract(hi, lo, dst=hi)
-    return cv2.subtract(lo, colour, dst=lo)
+    return cv2.addWeighted(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), 1.0, colour, -COLOUR_GAIN, 0.0, dst=lo)
 
 
 EXIF_ORIENTATION = 0x0112  # the EXIF/TIFF tag of how the stored pixels are to be turned for display

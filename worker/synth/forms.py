@@ -61,6 +61,8 @@ TICK_STATES = {"tick": 4, "cross": 2, "scribble": 1, "empty": 3, "speck": 1}
 # colours (BGR) for colour forms: dropout print colours for the boxes, and pen inks
 COLOURS = {"black": (0, 0, 0), "red": (90, 90, 230), "pink": (170, 160, 245), "green": (140, 200, 120),
            "blue": (150, 70, 30), "paleblue": (235, 190, 120)}
+# pale colours (BGR) that forms print under their entry fields
+TINTS = {"yellow": (185, 245, 255), "blue": (250, 228, 200), "green": (215, 245, 215), "pink": (225, 215, 255)}
 
 
 @dataclass(frozen=True)
@@ -191,7 +193,7 @@ def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str
                 box_colour: str | None = None, pen_colour: str | None = None,
                 size: tuple[float, float] | None = None, shade: int = 255,
                 dashes: tuple[int, int] | None = None, blank: Collection[str] = (),
-                cross_outs: float = 0.0) -> tuple[np.ndarray, dict]:
+                cross_outs: float = 0.0, tint: str | None = None) -> tuple[np.ndarray, dict]:
     """Render a clean form in template coordinates; returns (page, truth dict): grey, or BGR
     when ``box_colour`` or ``pen_colour`` names one of COLOURS (the boxes printed in that
     colour, as dropout forms are; the writing in that ink, over the print).
@@ -204,7 +206,8 @@ def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str
     left empty or specked (truth ``kind`` "mark", text MARKED or ""). ``size`` (lo, hi) draws
     the writer's glyph height, as a fraction of the box height, from that range (from about 0.8
     the writing touches the box lines). ``shade`` below 255 prints every box's inside in a tint
-    of that grey (shaded entry fields), under the writing: ink and tint multiply, as on paper.
+    of that grey (shaded entry fields), under the writing: ink and tint multiply, as on paper;
+    ``tint`` (one of TINTS) prints it in that pale colour instead (a BGR page).
     ``dashes`` (on, off) prints every form line dashed, ``on`` px of ink then ``off`` px of
     paper (1, 3: dotted).
 
@@ -295,11 +298,14 @@ def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str
                            (writing, COLOURS[pen_colour or "black"])])
     elif pen_ink:
         np.minimum(page, (pen_ink + (255 - pen_ink) * (writing.astype(np.int32)) // 255).astype(np.uint8), out=page)
-    if shade < 255:
+    if shade < 255 or tint:
+        factor = np.array(TINTS[tint], np.float32) / 255.0 if tint else shade / 255.0
+        if tint and page.ndim == 2:
+            page = cv2.cvtColor(page, cv2.COLOR_GRAY2BGR)
         for f in fields:
             x, y, w, h = f["box"]
             inside = page[y + 2 : y + h - 1, x + 2 : x + w - 1]
-            inside[:] = (inside.astype(np.float32) * (shade / 255.0)).astype(np.uint8)
+            inside[:] = (inside.astype(np.float32) * factor).astype(np.uint8)
     return page, {"template_size": [PAGE_W, PAGE_H], "writer": writer.__dict__, "fields": fields}
 
 
@@ -509,7 +515,8 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
              pen_colour: str | None = None, size: tuple[float, float] | None = None,
              keystone: float = 0.0, shade: int = 255, dashes: tuple[int, int] | None = None,
              show: float = 0.0, blank_fields: int = 0, folds: str = "", shadow: float = 0.0,
-             lamp: float = 0.0, blur: float | None = None, cross_outs: float = 0.0) -> list[Path]:
+             lamp: float = 0.0, blur: float | None = None, cross_outs: float = 0.0,
+             tint: str | None = None) -> list[Path]:
     """Write ``count`` scanned forms plus ``<form>.truth.json`` and ``template.json``
     (``comb_style``: "boxed" closed cells, "ticks" baseline ticks, "mixed" alternating;
     ``box_ink``: the grey the boxes are printed in; ``pen_ink``: the grey of the handwriting;
@@ -522,7 +529,8 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
     text fields of each form left unwritten; ``folds``: a crease across each sheet per letter, "h"
     along its width, "v" down its height, see fold; ``shadow``/``lamp``: lit unevenly, see light;
     ``blur``: every scan blurred by this sigma, in template px, instead of a random one up to 1;
-    ``cross_outs``: the chance a text field holds a character struck out, see render_form)."""
+    ``cross_outs``: the chance a text field holds a character struck out, ``tint``: shaded fields
+    in a pale colour, see render_form)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "template.json").write_text(json.dumps(template_dict(marks=marks), indent=2) + "\n")
@@ -533,7 +541,7 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
         blank = random.Random(seed * 1000 + i + 7).sample([f[0] for f in LAYOUT], blank_fields) if blank_fields else ()
         page, truth = render_form(seed * 1000 + i, blank=blank, comb_style=style, box_ink=box_ink, pen_ink=pen_ink,
                                   captions=captions, marks=marks, box_colour=box_colour, pen_colour=pen_colour,
-                                  size=size, shade=shade, dashes=dashes, cross_outs=cross_outs)
+                                  size=size, shade=shade, dashes=dashes, cross_outs=cross_outs, tint=tint)
         if show:  # the back of the sheet: another writer's form, in black
             page = show_through(page, render_form(10**6 + seed * 1000 + i, comb_style=style, marks=marks)[0], show)
         frng = random.Random(seed * 1000 + i + 11)
