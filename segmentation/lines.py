@@ -360,7 +360,7 @@ def _creases(mask: np.ndarray, horizontal: bool, thickness: float) -> np.ndarray
     across is thicker than the fold's own (measured in the page's margins) or than print
     (``thickness``): there the fold is only the band along its own straight course, and only
     where it stands apart from the print; where the two touch, both stay print. A fold that lies
-    on print most of its way stays print whole."""
+    on print most of its way stays print whole, unless it runs alone through both margins."""
     m = mask if horizontal else mask.T  # a view: only crops are copied
     length = m.shape[1]
     edge = max(1, int(CREASE_MARGIN * length))
@@ -398,7 +398,14 @@ def _fold(ink: np.ndarray, thickness: float) -> np.ndarray | None:
     thick = cv2.dilate(thick.astype(np.uint8)[None], _rect_kernel(2 * CREASE_PRINT + 1, 1))[0].astype(bool)
     alone = ~thick & (across > 0)
     if np.count_nonzero(alone) < CREASE_ALONE * w:
-        return None  # as thick as print, or on it nearly all the way: print
+        # on print nearly all the way: a fold only if it runs alone through both margins (no
+        # form prints there), its course taken from them
+        margin = int(CREASE_MARGIN * w)
+        left, right = alone[:margin], alone[w - margin:]
+        if min(np.count_nonzero(left), np.count_nonzero(right)) < margin / 2:
+            return None  # print
+        alone = np.zeros_like(alone)
+        alone[:margin], alone[w - margin:] = left, right
     cols, rows = np.arange(w), np.arange(h)[:, None]
     centre = (ink * rows).sum(axis=0) / np.maximum(across, 1)
     course = np.polyval(np.polyfit(cols[alone], centre[alone], 1), cols)  # a fold is straight

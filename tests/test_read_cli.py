@@ -1120,6 +1120,23 @@ def test_fields_tinted_pale_yellow_under_a_shadow_read_as_the_writing_on_them(re
     assert score_template(load_truth(form), read).cer_template <= 0.03
 
 
+def test_a_fold_along_the_bottom_of_two_combs_is_a_fold_not_underlines(reader, tmp_path):
+    """A crease across the sheet that runs a few pixels under the date and phone combs (form 10
+    of ``--folds hv``) is thicker than its own width along most of its length, where it meets
+    their bottom edges, so it was kept as print: three free underlines whose bands took the
+    combs' writing (the date and phone read in five pieces, 1 of 9 fields right by place). Its
+    course, straight, is taken from the margins, where it runs alone."""
+    from segmentation.decode import decode
+    from worker.synth.forms import generate
+
+    form = generate(tmp_path, 11, seed=900, folds="hv")[10]
+    free = reader.read_page(next(iter(decode(form))))
+    truth = [f["text"] for f in load_truth(form)["fields"] if f.get("kind") != "mark"]
+    got = [f.text.replace(" ", "") for f in free.fields]
+    assert truth[2] in got and truth[3] in got, got  # the date and the phone, whole
+    assert score_free_fields(load_truth(form), free)[0] >= 7, got
+
+
 def test_dashed_tick_boxes_are_found_without_a_template_on_a_page_whose_boxes_came_from_the_bridged_copy(tmp_path):
     """Dashes 4 on 6 off: the bridged copy of the page shows every box and comb, so the dashes
     were not drawn whole, and the tick boxes (four dashes a side, too far apart to bridge) were
