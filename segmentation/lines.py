@@ -390,7 +390,8 @@ def _fold(ink: np.ndarray, thickness: float) -> np.ndarray | None:
     """The fold's pixels in one page-long line's crop (along its columns), or None (print)."""
     h, w = ink.shape
     across = np.count_nonzero(ink, axis=0)  # the line's thickness, column by column
-    ends = np.r_[across[: int(CREASE_MARGIN * w)], across[-int(CREASE_MARGIN * w) :]]
+    margin = int(CREASE_MARGIN * w)
+    ends = np.r_[across[:margin], across[w - margin :]]
     if not np.count_nonzero(ends):
         return None
     own = float(np.median(ends[ends > 0]))  # in the page's margins, where no form prints
@@ -400,7 +401,6 @@ def _fold(ink: np.ndarray, thickness: float) -> np.ndarray | None:
     if np.count_nonzero(alone) < CREASE_ALONE * w:
         # on print nearly all the way: a fold only if it runs alone through both margins (no
         # form prints there), its course taken from them
-        margin = int(CREASE_MARGIN * w)
         left, right = alone[:margin], alone[w - margin:]
         if min(np.count_nonzero(left), np.count_nonzero(right)) < margin / 2:
             return None  # print

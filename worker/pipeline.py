@@ -845,14 +845,18 @@ def _faint_lines(clean: CleanPage, faint: np.ndarray) -> FormLines:
     for x, y, w, h in (b.rect for b in found.boxes):
         boxed[y:y + h, x:x + w] = 255
     level = mask_grey(clean, found.mask & boxed, q=25)  # (the quartile: thin separators' edges are paler)
+    if level is None:
+        return found
+    under = boxed  # reused, cleared, for one underline at a time
 
-    def grey(x: int, y: int, w: int, h: int) -> float | None:
-        under = np.zeros_like(found.mask)
+    def back(x: int, y: int, w: int, h: int) -> bool:
+        under[:] = 0
         under[y:y + h, x:x + w] = faint[y:y + h, x:x + w]
-        return mask_grey(clean, under)
+        grey = mask_grey(clean, under)
+        return grey is not None and grey >= level + BACK_LINE
 
-    back = [u for u in found.underlines if level is not None and (g := grey(*u)) is not None and g >= level + BACK_LINE]
-    return replace(found, underlines=[u for u in found.underlines if u not in back]) if back else found
+    keep = [u for u in found.underlines if not back(*u)]
+    return replace(found, underlines=keep) if len(keep) < len(found.underlines) else found
 
 
 def _without_captions(found: FormLines, clean: CleanPage, faint: np.ndarray | None = None,
