@@ -38,6 +38,7 @@ VARIANTS: tuple[str, ...] = (
     "--show-through 0.25",
     "--cross-outs 0.2",
     "--folds hv",
+    "--folds hv --format tif --dpi 150",
     "--shadow 0.5",
     "--blank-fields 3",
     "--marks",

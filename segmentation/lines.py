@@ -286,6 +286,11 @@ def find_lines(binary: np.ndarray, grey: np.ndarray | None = None) -> FormLines:
     hrects = _rects(hmask)
     printed = _thickness(hmask, hrects)
     hcrease, vcrease = _creases(hmask, True, printed), _creases(vcand, False, printed)
+    vrun = max(12, int(0.012 * h))
+    if hcrease is None and _through_margins(binary, vrun):
+        # a thin fold at a slight slant steps from row to row in runs shorter than a line's: it is
+        # sought again among short runs (as upright ones are), only where some run through both margins
+        hcrease = _creases(_runs(binary, vrun, horizontal=True), True, printed)
     if hcrease is not None:  # what the fold leaves of the lines it crosses is still a line only if long
         hmask &= ~hcrease
         near = hmask & cv2.dilate(hcrease, _rect_kernel(2 * LINE_GAP + 1, 2 * int(np.ceil(printed)) + 3))
@@ -350,6 +355,18 @@ CREASE_GAP = 0.01  # of the width (height): gaps this short in it are bridged (a
 CREASE_PRINT = 2  # px thicker than the fold along most of it: a printed line runs into it there
 CREASE_ALONE = 0.2  # of its length at least clear of print, to find the fold's own course by
 CREASE_MARGIN = 0.05  # of its length at each end: the page's margins, where its own thickness is measured
+
+
+def _through_margins(binary: np.ndarray, run: int) -> bool:
+    """Whether horizontal runs of ink at least ``run`` long lie in both side margins of the page
+    (``CREASE_MARGIN`` of its width), within a fold's slant of the same row: the cheap test before
+    a search for creases among short runs."""
+    w = binary.shape[1]
+    edge = max(run, int(CREASE_MARGIN * w))
+    near = max(1, int(0.01 * w))
+    rows = [cv2.dilate(_runs(np.ascontiguousarray(binary[:, s]), run, horizontal=True).any(axis=1).astype(np.uint8)[:, None],
+                       _rect_kernel(1, 2 * near + 1)) for s in (slice(0, edge), slice(w - edge, w))]
+    return bool((rows[0] & rows[1]).any())
 
 
 def _creases(mask: np.ndarray, horizontal: bool, thickness: float) -> np.ndarray | None:

@@ -1137,6 +1137,26 @@ def test_a_fold_along_the_bottom_of_two_combs_is_a_fold_not_underlines(reader, t
     assert score_free_fields(load_truth(form), free)[0] >= 7, got
 
 
+@pytest.mark.parametrize("which, fields", [(12, 8), (17, 9), (10, 7)],
+                         ids=["fold-through-a-comb", "fold-not-found-again", "fold-run-into-combs"])
+def test_a_bilevel_scan_of_a_folded_form_reads_its_fields_in_place(reader, tmp_path, which, fields):
+    """150 DPI bilevel TIFFs of folded forms (``--folds hv --format tif --dpi 150``).
+    - Form 12: a thin horizontal fold at a slant through the surname comb steps in runs shorter
+      than a line's, so it was never taken for a fold; it cut the comb in two, and empty fields
+      read from the halves moved every later field's name (0 of 9 right by place).
+    - Form 17: a fold found on the widened page and drawn in, but not found again on the page,
+      stood there as a line and read as a 1 at the end of five fields (4 of 9).
+    - Form 10: a fold the widening ran into two combs' bottom edges, drawn in, stood as
+      underlines (the slanted search alone read 2 of 9): only folds found again are drawn in."""
+    from segmentation.decode import decode
+    from worker.synth.forms import generate
+
+    form = generate(tmp_path, which + 1, seed=900, folds="hv", fmt="tif", dpi=150)[which]
+    free = reader.read_page(next(iter(decode(form))))
+    right, _, wrong, _ = score_free_fields(load_truth(form), free)
+    assert right >= fields and wrong <= 1, [f.text for f in free.fields]
+
+
 def test_dashed_tick_boxes_are_found_without_a_template_on_a_page_whose_boxes_came_from_the_bridged_copy(tmp_path):
     """Dashes 4 on 6 off: the bridged copy of the page shows every box and comb, so the dashes
     were not drawn whole, and the tick boxes (four dashes a side, too far apart to bridge) were

@@ -1361,6 +1361,24 @@ def test_a_fold_across_the_whole_sheet_is_erased_but_cuts_no_box_in_two(fold_y):
     assert not ink[fold_y - 4 : fold_y + 7, 230:270].any()  # in an empty cell it is gone
 
 
+def test_a_thin_fold_at_a_slant_is_a_fold_though_it_steps_in_runs_shorter_than_a_line():
+    """A one-pixel fold that climbs 28 px across the page (about 1.1 degrees) steps from row to
+    row in runs of about 50 px, shorter than a form line's, so it was never looked at as a fold
+    and stood on the page as ink, a dash in every cell it crossed. It is sought again among
+    short runs where any run through both margins, and erased; the comb it crosses keeps its cells."""
+    page = np.zeros((2000, 1414), np.uint8)  # a binary page, ink 255
+    cv2.rectangle(page, (150, 300), (1100, 368), 255, 4)  # a comb of 14 cells
+    for x in range(218, 1100, 68):
+        cv2.line(page, (x, 300), (x, 368), 255, 3)
+    cv2.rectangle(page, (150, 700), (900, 770), 255, 4)
+    fold = cv2.line(np.zeros_like(page), (8, 318), (1406, 346), 255, 1)
+    lines = find_lines(page | fold)
+    assert lines.creases is not None and cv2.countNonZero(lines.creases & fold) >= 0.9 * cv2.countNonZero(fold)
+    assert [len(b.cells) for b in lines.boxes] == [14, 1], [b.rect for b in lines.boxes]
+    ink = remove_lines(page | fold, lines)
+    assert cv2.countNonZero(ink & fold) <= 0.05 * cv2.countNonZero(fold)
+
+
 def test_folded_forms_read_as_flat_ones(tmp_path):
     from segmentation.decode import decode
     from segmentation.template import load_template

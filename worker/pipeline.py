@@ -814,7 +814,7 @@ def _line_candidates(clean: CleanPage) -> tuple[FormLines, FormLines | None]:
             lines = _without_captions(widened, clean, tall=True)
         elif widened.creases is not None:
             # a fold the scan broke up, found whole on the widened page: drawn whole, to be found as one
-            lines = find_lines(clean.binary | widened.creases)
+            lines = _with_folds(clean.binary, widened.creases)
     # box lines printed in grey or a pale colour come out of Otsu broken, or are left out
     # with the paper: find them again just below paper white
     faint = None
@@ -829,6 +829,21 @@ def _line_candidates(clean: CleanPage) -> tuple[FormLines, FormLines | None]:
     return lines, faint
 
 
+def _with_folds(binary: np.ndarray, folds: np.ndarray) -> FormLines:
+    """The lines of ``binary`` with ``folds`` (creases found on the page widened) drawn in, to be
+    found whole. Where more than ``FOLD_LEFT`` of them is not found again (the widening ran a
+    fold into print beside it, or bridged a gap the page has), drawn in it would stand as a line
+    there: the lines are found with only the folds found again drawn in, and the rest is erased
+    with them, as fold."""
+    lines = find_lines(binary | folds)
+    left = folds if lines.creases is None else cv2.bitwise_and(folds, cv2.bitwise_not(lines.creases))
+    if cv2.countNonZero(left) <= FOLD_LEFT * cv2.countNonZero(folds):
+        return lines
+    lines = find_lines(binary | cv2.bitwise_and(folds, cv2.bitwise_not(left)))
+    return replace(lines, mask=lines.mask | left, creases=left if lines.creases is None else lines.creases | left)
+
+
+FOLD_LEFT = 0.1  # _with_folds: this share of the widened page's folds not found again is a fold drawn in wrong
 TIGHT_DELTA = 45  # _line_candidates: grey levels below paper white of a second, tighter cut for pale lines
 BACK_LINE = 50  # grey levels: a faint underline this much paler than the boxes' lines' core is the back's
 
