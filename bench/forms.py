@@ -7,7 +7,7 @@ UNIPEN/optdigits only; these glyphs come from the project's own skeleton generat
                           [--keystone K] [--shade 0-255] [--tint yellow|blue|...] [--dashes ON OFF]
                           [--no-patterns] [--no-cells]
                           [--show-through S] [--blank-fields K] [--folds hv] [--shadow D] [--lamp D]
-                          [--blur SIGMA] [--cross-outs P]
+                          [--blur SIGMA] [--cross-outs P] [--holes 2|3|4]
 
 Prints template-mode CER, template-free CER and the share of characters found; with
 ``--marks`` the forms carry four tick boxes each, and their reading is scored too."""
@@ -26,7 +26,7 @@ from segmentation.errors import InputError
 from segmentation.template import load_template
 from worker.pipeline import PageReader, ReadOptions
 from worker.results import PageResult
-from worker.synth.forms import COLOURS, TINTS, generate
+from worker.synth.forms import COLOURS, PUNCH_LAYOUTS, TINTS, generate
 from worker.synth.score import (
     Score,
     load_truth,
@@ -130,6 +130,8 @@ def main() -> None:
                     help="every scan blurred by SIGMA px at 200 DPI (default: 0 to 1 at random; 2: a soft scan)")
     ap.add_argument("--folds", default="", metavar="hv",
                     help="a crease across each sheet per letter: h along its width, v down its height (hv: both)")
+    ap.add_argument("--holes", type=int, choices=sorted(PUNCH_LAYOUTS), default=0,
+                    help="each sheet punched for a binder along its left edge: 2, 3 or 4 holes")
     ap.add_argument("--cross-outs", type=float, default=0.0, metavar="P",
                     help="the chance a text field holds a wrong character struck out (scribbled over, inked "
                          "solid or looped over) and the writing carried on after it")
@@ -145,7 +147,7 @@ def main() -> None:
                          size=tuple(args.size) if args.size else None, keystone=args.keystone, shade=args.shade, tint=args.tint,
                          dashes=tuple(args.dashes) if args.dashes else None, show=args.show_through,
                          blank_fields=args.blank_fields, folds=args.folds, shadow=args.shadow, lamp=args.lamp,
-                         blur=args.blur, cross_outs=args.cross_outs)
+                         blur=args.blur, cross_outs=args.cross_outs, holes=args.holes)
         t1 = time.perf_counter()
         tpl, free, by_fmt, marks, free_marks, free_fields = evaluate(forms, Path(tmp) / "template.json", patterns=not args.no_patterns,
                                                           cells=not args.no_cells)

@@ -39,6 +39,8 @@ VARIANTS: tuple[str, ...] = (
     "--cross-outs 0.2",
     "--folds hv",
     "--folds hv --format tif --dpi 150",
+    "--holes 2",
+    "--holes 4 --format tif",
     "--shadow 0.5",
     "--blank-fields 3",
     "--marks",

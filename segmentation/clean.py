@@ -537,6 +537,68 @@ def streak_columns(binary: np.ndarray) -> np.ndarray:
     return np.convolve(full, np.ones(3), mode="same") > 0
 
 
+HOLE_SIZE = (0.012, 0.04)  # of the long side: a binder's punched hole, across (5 to 8 mm, A3 to A5)
+HOLE_EDGE = 0.08  # of the long side: ... its centre at most this far in from an edge of the page
+HOLE_RIM = 0.15  # of the ring just outside it (1.05 to 1.3 radii): ink at most (a filled square's corners: ~0.3)
+
+
+def punch_holes(binary: np.ndarray) -> np.ndarray | None:
+    """Mask (255) of the holes punched along an edge of the page for a binder, where the scan
+    shows them dark (the scanner's lid or backing seen through them); None where there are none
+    (nearly every page). A hole is a solid round disc, ``HOLE_SIZE`` across, near an edge: its
+    centre is a peak of the distance to the paper far deeper than any stroke's, and the ring
+    around it is mostly paper (a filled square's corners, a dark strip along the edge are not).
+    A box line punched through is left out of the mask (_erase_hole). Only the bands along the
+    edges are looked at."""
+    h, w = binary.shape
+    long_side = max(h, w)
+    r_lo, r_hi = (f * long_side / 2 for f in HOLE_SIZE)
+    reach = int(HOLE_EDGE * long_side + r_hi) + 2
+    out = None
+    for band in ((slice(None), slice(0, reach)), (slice(None), slice(max(0, w - reach), w)),
+                 (slice(0, reach), slice(None)), (slice(max(0, h - reach), h), slice(None))):
+        sub = binary[band]
+        if not cv2.erode(sub, cv2.getStructuringElement(cv2.MORPH_RECT, (int(r_lo),) * 2)).any():
+            continue  # no ink that solid (a square's worth, cheaply): every stroke and line is thinner
+        depth = cv2.distanceTransform(sub, cv2.DIST_L2, cv2.DIST_MASK_5)
+        n, labels, stats, _ = cv2.connectedComponentsWithStats((depth >= r_lo).astype(np.uint8))
+        y0, x0 = band[0].start or 0, band[1].start or 0
+        for k in range(1, n):
+            bx, by, bw, bh = stats[k, :4]
+            peak = depth[by : by + bh, bx : bx + bw] * (labels[by : by + bh, bx : bx + bw] == k)
+            py, px = np.unravel_index(int(np.argmax(peak)), peak.shape)
+            r = float(peak[py, px])
+            cx, cy = x0 + bx + px, y0 + by + py
+            if r > r_hi or min(cx, cy, w - 1 - cx, h - 1 - cy) > HOLE_EDGE * long_side:
+                continue
+            reach_r = int(np.ceil(1.5 * r))
+            wx0, wy0 = max(0, cx - reach_r), max(0, cy - reach_r)
+            near = binary[wy0 : cy + reach_r + 1, wx0 : cx + reach_r + 1]
+            ring = cv2.circle(np.zeros_like(near), (int(cx - wx0), int(cy - wy0)), int(round(1.175 * r)) + 1, 255,
+                              max(1, int(round(0.25 * r))))
+            if cv2.countNonZero(near & ring) > HOLE_RIM * cv2.countNonZero(ring):
+                continue
+            out = np.zeros((h, w), np.uint8) if out is None else out
+            _erase_hole(out, binary, int(cx), int(cy), int(np.ceil(r)) + 2)
+    return out
+
+
+def _erase_hole(out: np.ndarray, binary: np.ndarray, cx: int, cy: int, r: int) -> None:
+    """Mark the disc of radius ``r`` at (cx, cy) in ``out``, less the rows (columns) whose ink
+    runs up to it on both sides (above and below): a box line the hole was punched through is
+    bridged across it, so the box stays closed."""
+    h, w = binary.shape
+    x0, y0, x1, y1 = max(0, cx - r - 4), max(0, cy - r - 4), min(w, cx + r + 5), min(h, cy + r + 5)
+    ink = binary[y0:y1, x0:x1] > 0
+    disc = cv2.circle(np.zeros(ink.shape, np.uint8), (cx - x0, cy - y0), r, 1, -1) > 0
+    rim = (cv2.circle(np.zeros(ink.shape, np.uint8), (cx - x0, cy - y0), r + 3, 1, -1) > 0) & ~disc & ink
+    ys, xs = np.mgrid[0 : ink.shape[0], 0 : ink.shape[1]]
+    rows = (rim & (xs < cx - x0)).any(axis=1) & (rim & (xs > cx - x0)).any(axis=1)
+    cols = (rim & (ys < cy - y0)).any(axis=0) & (rim & (ys > cy - y0)).any(axis=0)
+    erase = disc & ~rows[:, None] & ~cols[None, :]
+    out[y0:y1, x0:x1][erase] = 255
+
+
 FAINT_DELTA = 40  # grey levels below the (flat-fielded) paper that still count as printed line
 PALE_LINE_GREY = 90  # form lines lighter than this come out of Otsu broken or not at all
 # show_level: a valley at most SHOW_SPAN levels under the faint cut, where the cut falls on a lighter
@@ -694,6 +756,9 @@ def clean_page(grey: np.ndarray, *, deskew: bool = True, perspective: bool = Tru
     if streaks.any():  # dark lines a scanner drew down the page: paper, like the surround
         work = _paint_paper(work, streaks)
         binary[:, streaks] = 0
+    if (holes := punch_holes(binary)) is not None:  # a binder's holes, the scanner's lid seen through: paper
+        work = _paint_paper(work, holes)
+        binary[holes > 0] = 0
     # Specks are dropped per component later (glyphs.py); here only a page with no real ink
     # at all is refused, before the more expensive steps.
     min_ink = MIN_INK_FRACTION * binary.size
@@ -708,6 +773,8 @@ def clean_page(grey: np.ndarray, *, deskew: bool = True, perspective: bool = Tru
         work = cv2.warpPerspective(work, hom, size, flags=cv2.INTER_LINEAR,
                                    borderValue=int(np.percentile(work[::8, ::8], 90)))
         (binary, level), keystone = binarize_level(work), hom
+        if holes is not None:
+            holes = cv2.warpPerspective(holes, hom, size, flags=cv2.INTER_NEAREST)
     angle = estimate_skew(binary) if deskew else 0.0
     h, w = work.shape
     line_binary = None
@@ -718,6 +785,8 @@ def clean_page(grey: np.ndarray, *, deskew: bool = True, perspective: bool = Tru
             line_binary = binarize(downscale(widened, s))
             if not np.allclose(keystone, np.eye(3)):  # the page was rectified: its lines with it
                 line_binary = cv2.warpPerspective(line_binary, keystone, (w, h), flags=cv2.INTER_NEAREST)
+            if holes is not None:  # (taken from the page as scanned, holes and all)
+                line_binary[holes > 0] = 0
         else:  # grey lines a bilevel scanner broke into dashes: bridge short gaps along x and y
             # (upright ones two px wide and longer: a blurred separator comes out as dots that
             # wander a pixel sideways)

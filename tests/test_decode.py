@@ -230,6 +230,17 @@ def test_blank_page_is_an_input_error(blank_page):
         clean_page(noisy)
 
 
+def test_a_blank_page_punched_for_a_binder_is_still_blank():
+    """An empty A4 sheet at 300 DPI with two 6 mm holes, the scanner's dark lid showing through
+    them: the holes are no ink (they were read as a page of writing)."""
+    page = np.clip(np.full((3508, 2480), 245.0) + np.random.default_rng(0).normal(0, 3, (3508, 2480)), 0, 255)
+    page = page.astype(np.uint8)
+    for cy in (1754 - 472, 1754 + 472):
+        cv2.circle(page, (142, cy), 35, 40, -1, cv2.LINE_AA)
+    with pytest.raises(BlankPageError):
+        clean_page(page)
+
+
 def test_storage_failure_is_transient_not_bad_input(tmp_path, monkeypatch):
     import errno
     from pathlib import Path

@@ -1157,6 +1157,22 @@ def test_a_bilevel_scan_of_a_folded_form_reads_its_fields_in_place(reader, tmp_p
     assert right >= fields and wrong <= 1, [f.text for f in free.fields]
 
 
+@pytest.mark.parametrize("which", [10, 8], ids=["hole-through-a-box-edge", "hole-beside-a-box"])
+def test_a_form_punched_for_a_binder_reads_its_fields_in_place(reader, tmp_path, which):
+    """Two 6 mm holes along the left edge (``--holes 2``), dark where the scanner's lid shows
+    through. Each was read as a struck-out character or a glyph, a field of its own that moved
+    the names of every field after it (form 8: 4 of 9 right by place; form 10, where a hole is
+    punched through the city box's left edge: 3 of 9). The holes are paper now, and a line
+    punched through is bridged across its hole (erased with it, it opened the box: 3 of 9)."""
+    from segmentation.decode import decode
+    from worker.synth.forms import generate
+
+    form = generate(tmp_path, which + 1, seed=900, holes=2)[which]
+    free = reader.read_page(next(iter(decode(form))))
+    right, _, wrong, _ = score_free_fields(load_truth(form), free)
+    assert right >= 7 and wrong <= 1 and not free.warnings, ([f.text for f in free.fields], free.warnings)
+
+
 def test_dashed_tick_boxes_are_found_without_a_template_on_a_page_whose_boxes_came_from_the_bridged_copy(tmp_path):
     """Dashes 4 on 6 off: the bridged copy of the page shows every box and comb, so the dashes
     were not drawn whole, and the tick boxes (four dashes a side, too far apart to bridge) were

@@ -1379,6 +1379,31 @@ def test_a_thin_fold_at_a_slant_is_a_fold_though_it_steps_in_runs_shorter_than_a
     assert cv2.countNonZero(ink & fold) <= 0.05 * cv2.countNonZero(fold)
 
 
+def test_punched_holes_near_an_edge_are_found_and_a_box_line_through_one_is_bridged():
+    """Solid round discs about 1.7% of the long side across near an edge are a binder's holes;
+    a box edge punched through is kept across the hole (rows and columns whose ink runs up to
+    it on both sides), so the box stays closed. A filled square, a dark strip along the edge, a
+    disc in the middle of the page and a thick pen stroke are no holes."""
+    from segmentation.clean import punch_holes
+
+    page = np.zeros((2000, 1414), np.uint8)  # a binary page, ink 255
+    cv2.rectangle(page, (70, 700), (900, 780), 255, 4)  # a box whose left edge runs through a hole
+    cv2.circle(page, (72, 740), 20, 255, -1)
+    cv2.circle(page, (60, 1300), 20, 255, -1)  # a hole on the paper
+    cv2.rectangle(page, (1350, 300), (1390, 340), 255, -1)  # a filled square near the edge
+    page[:, 1404:] = 255  # a dark strip along the right edge
+    cv2.circle(page, (700, 1000), 20, 255, -1)  # a disc far from every edge
+    cv2.line(page, (30, 1600), (200, 1600), 255, 14)  # a thick stroke near the edge
+    holes = punch_holes(page)
+    assert holes is not None
+    assert holes[1300, 60] and holes[740, 60] and holes[740, 85]  # both holes
+    assert not holes[:, 700:].any() and not holes[1500:].any()  # the rest: none
+    kept = page & ~holes
+    assert kept[700:781, 68:76].any(axis=1).all()  # the box's left edge, whole across the hole
+    assert not kept[1300 - 15 : 1300 + 15, 45:75].any()  # the other hole, gone
+    assert punch_holes(np.zeros((2000, 1414), np.uint8)) is None
+
+
 def test_folded_forms_read_as_flat_ones(tmp_path):
     from segmentation.decode import decode
     from segmentation.template import load_template

@@ -412,6 +412,26 @@ def fold(page: np.ndarray, rng: random.Random, horizontal: bool = True) -> np.nd
     return np.minimum(page, shade[..., None] if page.ndim == 3 else shade)
 
 
+PUNCH_LAYOUTS = {  # holes: (diameter mm, centre from the edge mm, centres from the page's middle mm)
+    2: (6.0, 12.0, (-40.0, 40.0)),  # ISO 838: two holes 80 mm apart
+    3: (8.0, 10.0, (-108.0, 0.0, 108.0)),  # a US three-ring binder
+    4: (6.0, 12.0, (-120.0, -40.0, 40.0, 120.0)),  # ISO 838 extended: four holes 80 mm apart
+}
+
+
+def punch(page: np.ndarray, rng: random.Random, holes: int = 2) -> np.ndarray:
+    """``page`` (A4 at TEMPLATE_DPI) punched for a binder (``PUNCH_LAYOUTS``) along its left edge,
+    the holes showing the scanner's dark lid or backing through them (grey 20 to 90)."""
+    mm = TEMPLATE_DPI / 25.4
+    diameter, edge, centres = PUNCH_LAYOUTS[holes]
+    out = page.copy()
+    grey = rng.randint(20, 90)
+    for c in centres:
+        centre = (int(round(edge * mm)), int(round(page.shape[0] / 2 + c * mm)))
+        cv2.circle(out, centre, int(round(diameter * mm / 2)), (grey,) * 3 if page.ndim == 3 else grey, -1, cv2.LINE_AA)
+    return out
+
+
 SHADOW_EDGE = 0.01  # of the page's long side: the width of a shadow's soft edge (one logistic unit)
 
 
@@ -516,7 +536,7 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
              keystone: float = 0.0, shade: int = 255, dashes: tuple[int, int] | None = None,
              show: float = 0.0, blank_fields: int = 0, folds: str = "", shadow: float = 0.0,
              lamp: float = 0.0, blur: float | None = None, cross_outs: float = 0.0,
-             tint: str | None = None) -> list[Path]:
+             tint: str | None = None, holes: int = 0) -> list[Path]:
     """Write ``count`` scanned forms plus ``<form>.truth.json`` and ``template.json``
     (``comb_style``: "boxed" closed cells, "ticks" baseline ticks, "mixed" alternating;
     ``box_ink``: the grey the boxes are printed in; ``pen_ink``: the grey of the handwriting;
@@ -530,7 +550,7 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
     along its width, "v" down its height, see fold; ``shadow``/``lamp``: lit unevenly, see light;
     ``blur``: every scan blurred by this sigma, in template px, instead of a random one up to 1;
     ``cross_outs``: the chance a text field holds a character struck out, ``tint``: shaded fields
-    in a pale colour, see render_form)."""
+    in a pale colour, see render_form; ``holes``: punched for a binder with 2, 3 or 4 holes, see punch)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "template.json").write_text(json.dumps(template_dict(marks=marks), indent=2) + "\n")
@@ -547,6 +567,8 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
         frng = random.Random(seed * 1000 + i + 11)
         for direction in folds:
             page = fold(page, frng, horizontal=direction == "h")
+        if holes:
+            page = punch(page, random.Random(seed * 1000 + i + 13), holes)
         sc = scan_override or Scan.random(rng, fmt)
         if dpi:
             sc = replace(sc, dpi=dpi)
