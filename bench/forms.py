@@ -7,7 +7,7 @@ UNIPEN/optdigits only; these glyphs come from the project's own skeleton generat
                           [--keystone K] [--shade 0-255] [--tint yellow|blue|...] [--dashes ON OFF]
                           [--no-patterns] [--no-cells]
                           [--show-through S] [--blank-fields K] [--folds hv] [--shadow D] [--lamp D]
-                          [--blur SIGMA] [--cross-outs P] [--holes 2|3|4]
+                          [--blur SIGMA] [--cross-outs P] [--holes 2|3|4] [--staple]
 
 Prints template-mode CER, template-free CER and the share of characters found; with
 ``--marks`` the forms carry four tick boxes each, and their reading is scored too."""
@@ -132,6 +132,7 @@ def main() -> None:
                     help="a crease across each sheet per letter: h along its width, v down its height (hv: both)")
     ap.add_argument("--holes", type=int, choices=sorted(PUNCH_LAYOUTS), default=0,
                     help="each sheet punched for a binder along its left edge: 2, 3 or 4 holes")
+    ap.add_argument("--staple", action="store_true", help="each sheet stapled at its top left corner")
     ap.add_argument("--cross-outs", type=float, default=0.0, metavar="P",
                     help="the chance a text field holds a wrong character struck out (scribbled over, inked "
                          "solid or looped over) and the writing carried on after it")
@@ -147,7 +148,8 @@ def main() -> None:
                          size=tuple(args.size) if args.size else None, keystone=args.keystone, shade=args.shade, tint=args.tint,
                          dashes=tuple(args.dashes) if args.dashes else None, show=args.show_through,
                          blank_fields=args.blank_fields, folds=args.folds, shadow=args.shadow, lamp=args.lamp,
-                         blur=args.blur, cross_outs=args.cross_outs, holes=args.holes)
+                         blur=args.blur, cross_outs=args.cross_outs, holes=args.holes,
+                         stapled=args.staple)
         t1 = time.perf_counter()
         tpl, free, by_fmt, marks, free_marks, free_fields = evaluate(forms, Path(tmp) / "template.json", patterns=not args.no_patterns,
                                                           cells=not args.no_cells)

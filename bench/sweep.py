@@ -41,6 +41,7 @@ VARIANTS: tuple[str, ...] = (
     "--folds hv --format tif --dpi 150",
     "--holes 2",
     "--holes 4 --format tif",
+    "--staple",
     "--shadow 0.5",
     "--blank-fields 3",
     "--marks",

@@ -333,7 +333,9 @@ def find_lines(binary: np.ndarray, grey: np.ndarray | None = None) -> FormLines:
              for b, g in zip(boxes, grids, strict=True)]
     # a line with no room above it to write on is the page's edge (as a photo squared to the
     # sheet shows it) or a rule, no underline
-    writable = [r for r in hrects if r[1] >= UNDERLINE_ROOM * h]
+    # a short bar far heavier than the print (a staple, a marker's stroke) is no line to write on
+    writable = [r for r in hrects if r[1] >= UNDERLINE_ROOM * h and
+                not (r[2] < HEAVY_SHORT * w and r[3] >= max(HEAVY_BAR * thickness, thickness + HEAVY_PX))]
     underlines = _underlines(writable, boxes)
     tick_boxes, tmask, bases = _tick_combs(binary, hmask, underlines, thickness)
     if tick_boxes:
@@ -786,6 +788,8 @@ def _refit_pitch(near: list[Rect], x0: float, x1: float, n: int) -> tuple[list[t
 COMB_REFIT = 3  # impose_combs: separators found on the box's pitch that may refit it
 COMB_IOU = 0.4  # impose_combs: a registered comb lies on the printed box it overlaps this much
 COMB_WITHIN = 0.5  # impose_combs: another box this much of whose area the comb covers is a piece of it
+HEAVY_SHORT, HEAVY_BAR, HEAVY_PX = 0.1, 1.75, 3  # find_lines: a bar under this share of the width, this
+# many times as thick as the printed lines and this many px more, is a staple or a marker's stroke
 UNDERLINE_ROOM = 0.02  # find_lines: of the page's height (6 mm on A4), the least paper above an underline to write on
 
 

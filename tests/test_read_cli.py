@@ -1173,6 +1173,19 @@ def test_a_form_punched_for_a_binder_reads_its_fields_in_place(reader, tmp_path,
     assert right >= 7 and wrong <= 1 and not free.warnings, ([f.text for f in free.fields], free.warnings)
 
 
+def test_a_stapled_form_reads_its_fields_in_place(reader, tmp_path):
+    """A staple along the top edge (``--staple``, form 7) was taken for a line to write on: its
+    empty field came first and every field after it took the next one's name (0 of 9 right by
+    place, none flagged). A bar that short and that much heavier than the print is no line."""
+    from segmentation.decode import decode
+    from worker.synth.forms import generate
+
+    form = generate(tmp_path, 8, seed=900, stapled=True)[7]
+    free = reader.read_page(next(iter(decode(form))))
+    right, _, wrong, _ = score_free_fields(load_truth(form), free)
+    assert right >= 8 and wrong <= 1, [f.text for f in free.fields]
+
+
 def test_dashed_tick_boxes_are_found_without_a_template_on_a_page_whose_boxes_came_from_the_bridged_copy(tmp_path):
     """Dashes 4 on 6 off: the bridged copy of the page shows every box and comb, so the dashes
     were not drawn whole, and the tick boxes (four dashes a side, too far apart to bridge) were

@@ -1404,6 +1404,21 @@ def test_punched_holes_near_an_edge_are_found_and_a_box_line_through_one_is_brid
     assert punch_holes(np.zeros((2000, 1414), np.uint8)) is None
 
 
+def test_a_short_bar_far_heavier_than_the_print_is_no_line_to_write_on():
+    """A staple along the top edge is a short horizontal bar about twice as thick as the form's
+    lines: taken for an underline, its empty field came first in reading order and moved the
+    name of every field after it. A short underline of the print's weight, and a long heavy
+    rule, are still lines to write on."""
+    page = np.zeros((2000, 1414), np.uint8)  # a binary page, ink 255
+    cv2.rectangle(page, (150, 300), (1100, 368), 255, 4)
+    cv2.rectangle(page, (150, 500), (900, 568), 255, 4)
+    cv2.line(page, (60, 60), (145, 60), 255, 9)  # the staple
+    cv2.line(page, (150, 800), (260, 800), 255, 4)  # a short underline (initials)
+    cv2.line(page, (150, 1000), (1200, 1000), 255, 9)  # a heavy rule across the form
+    ys = sorted(y for _, y, _, _ in find_lines(page).underlines)
+    assert len(ys) == 2 and abs(ys[0] - 798) <= 3 and abs(ys[1] - 996) <= 5, ys
+
+
 def test_folded_forms_read_as_flat_ones(tmp_path):
     from segmentation.decode import decode
     from segmentation.template import load_template

@@ -432,6 +432,27 @@ def punch(page: np.ndarray, rng: random.Random, holes: int = 2) -> np.ndarray:
     return out
 
 
+def staple(page: np.ndarray, rng: random.Random) -> np.ndarray:
+    """``page`` (A4 at TEMPLATE_DPI) stapled at its top left corner: a 12 mm bar, 0.8 to 1.2 mm
+    thick, dark grey, along the top edge 5 to 9 mm in, along the left edge, or across the corner."""
+    mm = TEMPLATE_DPI / 25.4
+    length, thick, grey = 12 * mm, rng.uniform(0.8, 1.2) * mm, rng.randint(30, 90)
+    kind = rng.choice(["top", "left", "corner"])
+    near, along = rng.uniform(5, 9) * mm, rng.uniform(12, 30) * mm
+    if kind == "top":
+        p0, p1 = (along, near), (along + length, near)
+    elif kind == "left":
+        p0, p1 = (near, along), (near, along + length)
+    else:
+        p0, p1 = (near, along), (along, near)
+        scale = length / float(np.hypot(p1[0] - p0[0], p1[1] - p0[1]))
+        p1 = (p0[0] + (p1[0] - p0[0]) * scale, p0[1] + (p1[1] - p0[1]) * scale)
+    out = page.copy()
+    cv2.line(out, tuple(int(round(v)) for v in p0), tuple(int(round(v)) for v in p1),
+             (grey,) * 3 if page.ndim == 3 else grey, max(1, int(round(thick))), cv2.LINE_AA)
+    return out
+
+
 SHADOW_EDGE = 0.01  # of the page's long side: the width of a shadow's soft edge (one logistic unit)
 
 
@@ -536,7 +557,7 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
              keystone: float = 0.0, shade: int = 255, dashes: tuple[int, int] | None = None,
              show: float = 0.0, blank_fields: int = 0, folds: str = "", shadow: float = 0.0,
              lamp: float = 0.0, blur: float | None = None, cross_outs: float = 0.0,
-             tint: str | None = None, holes: int = 0) -> list[Path]:
+             tint: str | None = None, holes: int = 0, stapled: bool = False) -> list[Path]:
     """Write ``count`` scanned forms plus ``<form>.truth.json`` and ``template.json``
     (``comb_style``: "boxed" closed cells, "ticks" baseline ticks, "mixed" alternating;
     ``box_ink``: the grey the boxes are printed in; ``pen_ink``: the grey of the handwriting;
@@ -550,7 +571,8 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
     along its width, "v" down its height, see fold; ``shadow``/``lamp``: lit unevenly, see light;
     ``blur``: every scan blurred by this sigma, in template px, instead of a random one up to 1;
     ``cross_outs``: the chance a text field holds a character struck out, ``tint``: shaded fields
-    in a pale colour, see render_form; ``holes``: punched for a binder with 2, 3 or 4 holes, see punch)."""
+    in a pale colour, see render_form; ``holes``: punched for a binder with 2, 3 or 4 holes, see punch;
+    ``stapled``: a staple at the top left corner, see staple)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "template.json").write_text(json.dumps(template_dict(marks=marks), indent=2) + "\n")
@@ -569,6 +591,8 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
             page = fold(page, frng, horizontal=direction == "h")
         if holes:
             page = punch(page, random.Random(seed * 1000 + i + 13), holes)
+        if stapled:
+            page = staple(page, random.Random(seed * 1000 + i + 17))
         sc = scan_override or Scan.random(rng, fmt)
         if dpi:
             sc = replace(sc, dpi=dpi)
