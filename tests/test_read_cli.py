@@ -1186,6 +1186,17 @@ def test_a_stapled_form_reads_its_fields_in_place(reader, tmp_path):
     assert right >= 8 and wrong <= 1, [f.text for f in free.fields]
 
 
+def test_a_paper_clip_over_the_top_edge_leaves_the_fields_in_place(reader, tmp_path):
+    """A guard: a clip's round-bent wire loops over the top edge (``--clip``) read as print
+    above the title, no field (``bench.forms --clip``: 173 of 180 right by place, as unclipped)."""
+    from segmentation.decode import decode
+    from worker.synth.forms import generate
+
+    for form in generate(tmp_path, 2, seed=900, clipped=True):
+        free = reader.read_page(next(iter(decode(form))))
+        assert score_free_fields(load_truth(form), free)[0] >= 8, [f.text for f in free.fields]
+
+
 def test_dashed_tick_boxes_are_found_without_a_template_on_a_page_whose_boxes_came_from_the_bridged_copy(tmp_path):
     """Dashes 4 on 6 off: the bridged copy of the page shows every box and comb, so the dashes
     were not drawn whole, and the tick boxes (four dashes a side, too far apart to bridge) were

@@ -453,6 +453,22 @@ def staple(page: np.ndarray, rng: random.Random) -> np.ndarray:
     return out
 
 
+def paper_clip(page: np.ndarray, rng: random.Random) -> np.ndarray:
+    """``page`` (A4 at TEMPLATE_DPI) with a paper clip over its top edge, 20 to 80 mm from the left:
+    two nested loops of 1 mm wire, 9 by 32 mm and 5 by 24 mm, their tops off the sheet."""
+    mm = TEMPLATE_DPI / 25.4
+    x, grey, wire = rng.uniform(20, 80) * mm, rng.randint(40, 110), max(1, int(round(mm)))
+    out = page.copy()
+    colour = (grey,) * 3 if page.ndim == 3 else grey
+    for width, depth in ((9.0, 22.0), (5.0, 14.0)):  # mm across, mm down from the edge to the bend
+        half = width * mm / 2
+        cx, bend = x + 4.5 * mm, depth * mm
+        for side in (-1, 1):
+            cv2.line(out, (int(cx + side * half), -int(8 * mm)), (int(cx + side * half), int(bend)), colour, wire, cv2.LINE_AA)
+        cv2.ellipse(out, (int(cx), int(bend)), (int(half), int(half)), 0, 0, 180, colour, wire, cv2.LINE_AA)
+    return out
+
+
 SHADOW_EDGE = 0.01  # of the page's long side: the width of a shadow's soft edge (one logistic unit)
 
 
@@ -557,7 +573,7 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
              keystone: float = 0.0, shade: int = 255, dashes: tuple[int, int] | None = None,
              show: float = 0.0, blank_fields: int = 0, folds: str = "", shadow: float = 0.0,
              lamp: float = 0.0, blur: float | None = None, cross_outs: float = 0.0,
-             tint: str | None = None, holes: int = 0, stapled: bool = False) -> list[Path]:
+             tint: str | None = None, holes: int = 0, stapled: bool = False, clipped: bool = False) -> list[Path]:
     """Write ``count`` scanned forms plus ``<form>.truth.json`` and ``template.json``
     (``comb_style``: "boxed" closed cells, "ticks" baseline ticks, "mixed" alternating;
     ``box_ink``: the grey the boxes are printed in; ``pen_ink``: the grey of the handwriting;
@@ -572,7 +588,8 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
     ``blur``: every scan blurred by this sigma, in template px, instead of a random one up to 1;
     ``cross_outs``: the chance a text field holds a character struck out, ``tint``: shaded fields
     in a pale colour, see render_form; ``holes``: punched for a binder with 2, 3 or 4 holes, see punch;
-    ``stapled``: a staple at the top left corner, see staple)."""
+    ``stapled``: a staple at the top left corner, see staple; ``clipped``: a paper clip over the
+    top edge, see paper_clip)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "template.json").write_text(json.dumps(template_dict(marks=marks), indent=2) + "\n")
@@ -593,6 +610,8 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
             page = punch(page, random.Random(seed * 1000 + i + 13), holes)
         if stapled:
             page = staple(page, random.Random(seed * 1000 + i + 17))
+        if clipped:
+            page = paper_clip(page, random.Random(seed * 1000 + i + 19))
         sc = scan_override or Scan.random(rng, fmt)
         if dpi:
             sc = replace(sc, dpi=dpi)
