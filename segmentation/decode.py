@@ -87,6 +87,9 @@ PAPER_CAST = 6  # grey levels: a paper whose channels differ less than this is l
 COLOUR_GAIN = 1.15  # grey levels of darkness per level of colour (max channel less min channel)
 
 
+YELLOW_SLACK = 40  # ink_grey: levels blue may lie under red and green and count as colour (yellow)
+
+
 def ink_grey(bgr: np.ndarray) -> np.ndarray:
     """A colour page (8-bit BGR) to grey by how much ink each pixel holds: its luminance,
     darker by ``COLOUR_GAIN`` times the strength of its colour (max channel less min channel).
@@ -98,7 +101,10 @@ def ink_grey(bgr: np.ndarray) -> np.ndarray:
     one ~160, blue ~167: a tint is far lighter for its colour) and neutral greys keep their
     grey. Both terms grow in step with how much of a pixel a stroke covers, so anti-aliased
     edges keep their profile until the sum reaches black. The page is first white-balanced
-    on its paper (under a warm lamp, or on tinted paper, every pixel has colour)."""
+    on its paper (under a warm lamp, or on tinted paper, every pixel has colour). Yellow counts
+    for little (blue is taken at most ``YELLOW_SLACK`` under the lesser of red and green): a
+    highlighter's stroke or a sticker is light and strongly yellow, and came out black; no
+    dropout print is yellow."""
     paper = np.percentile(bgr[::16, ::16].reshape(-1, 3), PAPER_PCT, axis=0)
     if float(np.ptp(paper)) >= PAPER_CAST:
         gain = float(paper.max()) / np.maximum(paper, 1.0)
@@ -106,8 +112,10 @@ def ink_grey(bgr: np.ndarray) -> np.ndarray:
         bgr = cv2.LUT(bgr, table.reshape(256, 1, 3))
     # in place where it can be: each new page-sized array costs more than the arithmetic on it
     b, g, r = (cv2.extractChannel(bgr, i) for i in range(3))  # (cv2.split is slower)
-    lo = cv2.min(b, g)
-    cv2.min(lo, r, dst=lo)
+    # the least channel, but blue no more than YELLOW_SLACK under the lesser of red and green:
+    # blue absorbed alone (yellow) is no ink
+    gr = cv2.min(g, r)
+    lo = cv2.max(cv2.min(gr, b), cv2.subtract(gr, YELLOW_SLACK))
     hi = cv2.max(b, g, dst=b)
     cv2.max(hi, r, dst=hi)
     colour = cv2.subtract(hi, lo, dst=hi)

@@ -73,6 +73,24 @@ def test_colour_reads_as_ink_so_pale_dropout_print_is_darker_than_a_grey_back_sh
     assert int(grey[4]) > 150  # a tint stays far paler than print
 
 
+def test_a_yellow_highlighter_stays_light_where_dropout_colours_read_dark():
+    """A fluorescent yellow highlighter stroke (or a yellow sticker) is light and strongly
+    coloured: counted as colour it came out black (about 0 to 34), and a highlighted row of
+    fields read as solid ink. Blue absorbed alone is no ink; pink, pale blue, red and green
+    print still reads dark."""
+    page = np.full((50, 50, 3), 255, np.uint8)
+    page[0, 0] = (0, 255, 255)  # fluorescent yellow
+    page[0, 1] = (80, 255, 255)  # a paler highlighter
+    page[0, 2] = (170, 160, 245)  # pink print
+    page[0, 3] = (250, 200, 150)  # pale blue print
+    page[0, 4] = (60, 60, 230)  # red print
+    page[0, 5] = (90, 200, 90)  # green print
+    page[0, 6] = (0, 0, 0)  # black
+    grey = to_grey8(page)[0]
+    assert int(grey[0]) >= 170 and int(grey[1]) >= 170, grey[:2]  # (print: under 100)
+    assert all(int(v) < 100 for v in grey[2:6]) and int(grey[6]) == 0, grey[2:7]
+
+
 def test_a_colour_cast_on_the_paper_is_balanced_away():
     page = np.full((50, 50, 3), 255, np.uint8)
     page[10:12, 5:45] = 0  # a black line

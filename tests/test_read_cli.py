@@ -1197,6 +1197,26 @@ def test_a_paper_clip_over_the_top_edge_leaves_the_fields_in_place(reader, tmp_p
         assert score_free_fields(load_truth(form), free)[0] >= 8, [f.text for f in free.fields]
 
 
+def test_a_row_of_fields_marked_with_a_yellow_highlighter_reads_as_unmarked(reader, tmp_path):
+    """A fluorescent yellow band across the date and phone combs of a scanned form: its colour
+    counted as ink, the band read as solid black and the row's fields as garbage (8 forms:
+    29 of 72 fields right by place, 21 wrong and not flagged)."""
+    import cv2
+    import numpy as np
+
+    from segmentation.decode import decode
+    from worker.synth.forms import Scan, generate
+
+    form = generate(tmp_path, 1, seed=900, scan_override=Scan(dpi=300, fmt="png"))[0]
+    page = cv2.cvtColor(cv2.imread(str(form), cv2.IMREAD_GRAYSCALE), cv2.COLOR_GRAY2BGR)
+    marked = np.minimum(page, np.array([40, 255, 255], np.uint8))  # the highlighter's ink multiplies in
+    page[1150:1260] = marked[1150:1260]
+    cv2.imwrite(str(form), page)
+    free = reader.read_page(next(iter(decode(form))))
+    right, _, wrong, _ = score_free_fields(load_truth(form), free)
+    assert right >= 8 and wrong <= 1, [f.text for f in free.fields]
+
+
 def test_dashed_tick_boxes_are_found_without_a_template_on_a_page_whose_boxes_came_from_the_bridged_copy(tmp_path):
     """Dashes 4 on 6 off: the bridged copy of the page shows every box and comb, so the dashes
     were not drawn whole, and the tick boxes (four dashes a side, too far apart to bridge) were
