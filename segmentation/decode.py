@@ -85,9 +85,7 @@ def to_grey8(img: np.ndarray) -> np.ndarray:
 PAPER_PCT = 90  # per channel: the paper's colour, which white balance makes neutral
 PAPER_CAST = 6  # grey levels: a paper whose channels differ less than this is left as it is
 COLOUR_GAIN = 1.15  # grey levels of darkness per level of colour (max channel less min channel)
-
-
-YELLOW_SLACK = 40  # ink_grey: levels blue may lie under red and green and count as colour (yellow)
+YELLOW_SLACK = 40  # levels blue may lie under red and green and still count as colour (yellow)
 
 
 def ink_grey(bgr: np.ndarray) -> np.ndarray:
@@ -115,7 +113,8 @@ def ink_grey(bgr: np.ndarray) -> np.ndarray:
     # the least channel, but blue no more than YELLOW_SLACK under the lesser of red and green:
     # blue absorbed alone (yellow) is no ink
     gr = cv2.min(g, r)
-    lo = cv2.max(cv2.min(gr, b), cv2.subtract(gr, YELLOW_SLACK))
+    lo = cv2.min(gr, b)
+    cv2.max(lo, cv2.subtract(gr, YELLOW_SLACK, dst=gr), dst=lo)
     hi = cv2.max(b, g, dst=b)
     cv2.max(hi, r, dst=hi)
     colour = cv2.subtract(hi, lo, dst=hi)

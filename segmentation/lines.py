@@ -359,21 +359,21 @@ CREASE_ALONE = 0.2  # of its length at least clear of print, to find the fold's 
 CREASE_MARGIN = 0.05  # of its length at each end: the page's margins, where its own thickness is measured
 
 
-def _through_margins(binary: np.ndarray, run: int) -> bool:
-    """Whether horizontal runs of ink at least ``run`` long lie in both side margins of the page
-    (``CREASE_MARGIN`` of its width), within a fold's slant of the same row: the cheap test before
-    a search for creases among short runs."""
-    w = binary.shape[1]
+def _through_margins(ink: np.ndarray, run: int = 1) -> bool:
+    """Whether runs of ``ink`` along its rows, at least ``run`` long, lie in both side margins
+    (``CREASE_MARGIN`` of its width), within half a degree of the same row: what a fold does, and
+    no form's print (the cheap test before any search for creases)."""
+    w = ink.shape[1]
     edge = max(run, int(CREASE_MARGIN * w))
     near = max(1, int(0.01 * w))
     rows = []
     for s in (slice(0, edge), slice(w - edge, w)):
-        side = np.ascontiguousarray(binary[:, s])
+        side = np.ascontiguousarray(ink[:, s])
         if not cv2.countNonZero(side):
             return False  # (a blank margin: nearly every page)
-        # a run that long survives an erosion by it (the opening's dilation adds no row)
-        rows.append(cv2.dilate(cv2.erode(side, _rect_kernel(run, 1)).any(axis=1).astype(np.uint8)[:, None],
-                               _rect_kernel(1, 2 * near + 1)))
+        if run > 1:  # a run that long survives an erosion by it (the opening's dilation adds no row)
+            side = cv2.erode(side, _rect_kernel(run, 1))
+        rows.append(cv2.dilate(side.any(axis=1).astype(np.uint8)[:, None], _rect_kernel(1, 2 * near + 1)))
     return bool((rows[0] & rows[1]).any())
 
 
@@ -388,11 +388,7 @@ def _creases(mask: np.ndarray, horizontal: bool, thickness: float) -> np.ndarray
     on print most of its way stays print whole, unless it runs alone through both margins."""
     m = mask if horizontal else mask.T  # a view: only crops are copied
     length = m.shape[1]
-    edge = max(1, int(CREASE_MARGIN * length))
-    near = max(1, int(0.01 * length))  # a fold is within half a degree of the page's edges
-    starts, ends = (cv2.dilate(np.ascontiguousarray(m[:, s].any(axis=1)).astype(np.uint8)[:, None], _rect_kernel(1, 2 * near + 1))
-                    for s in (slice(0, edge), slice(length - edge, length)))
-    if not (starts & ends).any():
+    if not _through_margins(m):
         return None  # nothing runs through both margins: no fold (the common case, at little cost)
     gap = max(1, int(CREASE_GAP * length))
     bridged = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, _rect_kernel(gap, 1) if horizontal else _rect_kernel(1, gap))

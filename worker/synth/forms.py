@@ -412,6 +412,11 @@ def fold(page: np.ndarray, rng: random.Random, horizontal: bool = True) -> np.nd
     return np.minimum(page, shade[..., None] if page.ndim == 3 else shade)
 
 
+def _grey_as(page: np.ndarray, grey: int) -> int | tuple[int, int, int]:
+    """``grey`` as a colour for drawing on ``page`` (grey or BGR)."""
+    return (grey,) * 3 if page.ndim == 3 else grey
+
+
 PUNCH_LAYOUTS = {  # holes: (diameter mm, centre from the edge mm, centres from the page's middle mm)
     2: (6.0, 12.0, (-40.0, 40.0)),  # ISO 838: two holes 80 mm apart
     3: (8.0, 10.0, (-108.0, 0.0, 108.0)),  # a US three-ring binder
@@ -428,7 +433,7 @@ def punch(page: np.ndarray, rng: random.Random, holes: int = 2) -> np.ndarray:
     grey = rng.randint(20, 90)
     for c in centres:
         centre = (int(round(edge * mm)), int(round(page.shape[0] / 2 + c * mm)))
-        cv2.circle(out, centre, int(round(diameter * mm / 2)), (grey,) * 3 if page.ndim == 3 else grey, -1, cv2.LINE_AA)
+        cv2.circle(out, centre, int(round(diameter * mm / 2)), _grey_as(page, grey), -1, cv2.LINE_AA)
     return out
 
 
@@ -449,7 +454,7 @@ def staple(page: np.ndarray, rng: random.Random) -> np.ndarray:
         p1 = (p0[0] + (p1[0] - p0[0]) * scale, p0[1] + (p1[1] - p0[1]) * scale)
     out = page.copy()
     cv2.line(out, tuple(int(round(v)) for v in p0), tuple(int(round(v)) for v in p1),
-             (grey,) * 3 if page.ndim == 3 else grey, max(1, int(round(thick))), cv2.LINE_AA)
+             _grey_as(page, grey), max(1, int(round(thick))), cv2.LINE_AA)
     return out
 
 
@@ -459,7 +464,7 @@ def paper_clip(page: np.ndarray, rng: random.Random) -> np.ndarray:
     mm = TEMPLATE_DPI / 25.4
     x, grey, wire = rng.uniform(20, 80) * mm, rng.randint(40, 110), max(1, int(round(mm)))
     out = page.copy()
-    colour = (grey,) * 3 if page.ndim == 3 else grey
+    colour = _grey_as(page, grey)
     for width, depth in ((9.0, 22.0), (5.0, 14.0)):  # mm across, mm down from the edge to the bend
         half = width * mm / 2
         cx, bend = x + 4.5 * mm, depth * mm
