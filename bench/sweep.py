@@ -42,6 +42,8 @@ VARIANTS: tuple[str, ...] = (
     "--holes 2",
     "--holes 4 --format tif",
     "--staple",
+    "--stain",
+    "--stain --format jpg",
     "--shadow 0.5",
     "--blank-fields 3",
     "--marks",

@@ -85,7 +85,12 @@ def to_grey8(img: np.ndarray) -> np.ndarray:
 PAPER_PCT = 90  # per channel: the paper's colour, which white balance makes neutral
 PAPER_CAST = 6  # grey levels: a paper whose channels differ less than this is left as it is
 COLOUR_GAIN = 1.15  # grey levels of darkness per level of colour (max channel less min channel)
-YELLOW_SLACK = 40  # levels blue may lie under red and green and still count as colour (yellow)
+# Hues from orange through yellow to lime (blue the least channel, and the lesser of red and
+# green at least this share of the way from blue to the greater) count as no colour: a
+# highlighter, a coffee ring, rust or foxed paper. Between the two shares colour fades out.
+WARM_FROM, WARM_NONE = 0.2, 1 / 3  # fading out at hues 12 to 20 degrees, in at 100 to 108 (red 0, yellow 60)
+WARM_SHRINK = 2  # halvings of the page its hue is judged on
+WARM_MIN = 8  # levels of colour (on the page shrunk) under which a hue is not judged
 
 
 def ink_grey(bgr: np.ndarray) -> np.ndarray:
@@ -95,14 +100,14 @@ def ink_grey(bgr: np.ndarray) -> np.ndarray:
     Luminance alone leaves print in a pale dropout colour (pink ~187, pale blue ~174) paler
     than a black form showing through from the back (~205), and the reader takes the back's
     boxes for the form's; with its colour counted, such print is as dark as a form's lines
-    (pink ~89, pale blue ~42), while a pale tint printed under the fields stays pale (a yellow
-    one ~160, blue ~167: a tint is far lighter for its colour) and neutral greys keep their
-    grey. Both terms grow in step with how much of a pixel a stroke covers, so anti-aliased
-    edges keep their profile until the sum reaches black. The page is first white-balanced
-    on its paper (under a warm lamp, or on tinted paper, every pixel has colour). Yellow counts
-    for little (blue is taken at most ``YELLOW_SLACK`` under the lesser of red and green): a
-    highlighter's stroke or a sticker is light and strongly yellow, and came out black; no
-    dropout print is yellow."""
+    (pink ~89, pale blue ~42), while a pale tint printed under the fields stays pale (a blue
+    one ~167: a tint is far lighter for its colour) and neutral greys keep their grey. Both
+    terms grow in step with how much of a pixel a stroke covers, so anti-aliased edges keep
+    their profile until the sum reaches black. The page is first white-balanced on its paper
+    (under a warm lamp, or on tinted paper, every pixel has colour). Warm hues, orange to yellow
+    to lime (``WARM_FROM``, ``WARM_NONE``), keep their luminance: what is light and strongly
+    coloured there is a highlighter's stroke, a coffee ring, rust or foxing, and came out as
+    dark as ink; dropout print is red, pink, blue or green."""
     paper = np.percentile(bgr[::16, ::16].reshape(-1, 3), PAPER_PCT, axis=0)
     if float(np.ptp(paper)) >= PAPER_CAST:
         gain = float(paper.max()) / np.maximum(paper, 1.0)
@@ -110,15 +115,30 @@ def ink_grey(bgr: np.ndarray) -> np.ndarray:
         bgr = cv2.LUT(bgr, table.reshape(256, 1, 3))
     # in place where it can be: each new page-sized array costs more than the arithmetic on it
     b, g, r = (cv2.extractChannel(bgr, i) for i in range(3))  # (cv2.split is slower)
-    # the least channel, but blue no more than YELLOW_SLACK under the lesser of red and green:
-    # blue absorbed alone (yellow) is no ink
     gr = cv2.min(g, r)
     lo = cv2.min(gr, b)
-    cv2.max(lo, cv2.subtract(gr, YELLOW_SLACK, dst=gr), dst=lo)
+    warm = _shrunk(gr).astype(np.float32) - _shrunk(b)  # before b is written over
     hi = cv2.max(b, g, dst=b)
     cv2.max(hi, r, dst=hi)
     colour = cv2.subtract(hi, lo, dst=hi)
+    # warmth: the lesser of red and green above blue, as a share of the colour: 1 at yellow, 0 at
+    # red and at green, under 0 for pink, blue and grey. It is judged on the page shrunk (on the
+    # sum of each over a patch): a pale pixel's hue is mostly scan and JPEG noise
+    c = _shrunk(colour).astype(np.float32)
+    lost = np.clip((warm - WARM_FROM * c) / (WARM_NONE - WARM_FROM), 0.0, c) * (255.0 / np.maximum(c, 1.0))
+    lost[c < WARM_MIN] = 0  # the paper's noise
+    lost = lost.astype(np.uint8)
+    if lost.any():  # (most pages hold nothing warm)
+        lost = cv2.resize(lost, (colour.shape[1], colour.shape[0]), interpolation=cv2.INTER_LINEAR)
+        cv2.subtract(colour, cv2.multiply(colour, lost, dst=lost, scale=1 / 255), dst=colour)
     return cv2.addWeighted(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), 1.0, colour, -COLOUR_GAIN, 0.0, dst=lo)
+
+
+def _shrunk(channel: np.ndarray) -> np.ndarray:
+    """``channel`` halved ``WARM_SHRINK`` times (Gaussian pyramid)."""
+    for _ in range(WARM_SHRINK):
+        channel = cv2.pyrDown(channel)
+    return channel
 
 
 EXIF_ORIENTATION = 0x0112  # the EXIF/TIFF tag of how the stored pixels are to be turned for display

@@ -73,22 +73,51 @@ def test_colour_reads_as_ink_so_pale_dropout_print_is_darker_than_a_grey_back_sh
     assert int(grey[4]) > 150  # a tint stays far paler than print
 
 
+def _patches_to_grey(colours: list[tuple[int, int, int]]) -> np.ndarray:
+    """Each BGR colour as a 16 px square on white paper, 16 px apart, to grey: the grey at
+    each square's centre."""
+    page = np.full((48, 32 * len(colours) + 16, 3), 255, np.uint8)
+    for i, c in enumerate(colours):
+        page[16:32, 16 + 32 * i : 32 + 32 * i] = c
+    return to_grey8(page)[24, 24::32][: len(colours)]
+
+
 def test_a_yellow_highlighter_stays_light_where_dropout_colours_read_dark():
     """A fluorescent yellow highlighter stroke (or a yellow sticker) is light and strongly
     coloured: counted as colour it came out black (about 0 to 34), and a highlighted row of
     fields read as solid ink. Blue absorbed alone is no ink; pink, pale blue, red and green
     print still reads dark."""
-    page = np.full((50, 50, 3), 255, np.uint8)
-    page[0, 0] = (0, 255, 255)  # fluorescent yellow
-    page[0, 1] = (80, 255, 255)  # a paler highlighter
-    page[0, 2] = (170, 160, 245)  # pink print
-    page[0, 3] = (250, 200, 150)  # pale blue print
-    page[0, 4] = (60, 60, 230)  # red print
-    page[0, 5] = (90, 200, 90)  # green print
-    page[0, 6] = (0, 0, 0)  # black
-    grey = to_grey8(page)[0]
+    grey = _patches_to_grey([(0, 255, 255),  # fluorescent yellow
+                             (80, 255, 255),  # a paler highlighter
+                             (170, 160, 245),  # pink print
+                             (250, 200, 150),  # pale blue print
+                             (60, 60, 230),  # red print
+                             (90, 200, 90),  # green print
+                             (0, 0, 0)])  # black
     assert int(grey[0]) >= 170 and int(grey[1]) >= 170, grey[:2]  # (print: under 100)
     assert all(int(v) < 100 for v in grey[2:6]) and int(grey[6]) == 0, grey[2:7]
+
+
+def test_stains_in_warm_hues_keep_their_luminance_where_dropout_colours_read_dark():
+    """A coffee ring's rim, rust and foxed paper are orange to brown, light and coloured enough
+    that counting their colour as ink made them as dark as writing (a coffee rim ~160 for its
+    luminance ~200), and a ring across the fields read as strokes. Orange to yellow hues keep
+    their luminance; red, pink, blue and green print still reads dark."""
+    import cv2
+
+    colours = [(168, 192, 216),  # a coffee ring's rim
+               (60, 110, 180),  # rust
+               (170, 200, 225),  # foxing
+               (120, 240, 250),  # yellow
+               (170, 160, 245),  # pink print
+               (160, 150, 245),  # pink print, its blue under its green (scan noise)
+               (60, 70, 230),  # red print, a little warm
+               (90, 200, 90),  # green print
+               (250, 200, 150)]  # pale blue print
+    grey = _patches_to_grey(colours).astype(int)
+    luminance = cv2.cvtColor(np.array([colours], np.uint8), cv2.COLOR_BGR2GRAY)[0].astype(int)
+    assert all(abs(grey[i] - luminance[i]) <= 2 for i in range(4)), (grey[:4], luminance[:4])
+    assert all(grey[i] < 100 for i in range(4, 9)), grey[4:9]
 
 
 def test_a_colour_cast_on_the_paper_is_balanced_away():

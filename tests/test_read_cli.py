@@ -1217,6 +1217,20 @@ def test_a_row_of_fields_marked_with_a_yellow_highlighter_reads_as_unmarked(read
     assert right >= 8 and wrong <= 1, [f.text for f in free.fields]
 
 
+@pytest.mark.parametrize("index", [3, 6])
+def test_a_coffee_ring_across_the_fields_of_a_colour_scan_leaves_them_in_place(reader, tmp_path, index):
+    """A coffee ring is light, but orange to brown: with its colour counted as ink, its rim
+    read as strokes, a 1 in an empty cell or a field of its own (HEAD before the fix: forms 3
+    and 6 read 6 and 5 of 9 fields right by place)."""
+    from segmentation.decode import decode
+    from worker.synth.forms import generate
+
+    form = generate(tmp_path, index + 1, seed=900, stained=True)[index]
+    free = reader.read_page(next(iter(decode(form))))
+    right, _, wrong, _ = score_free_fields(load_truth(form), free)
+    assert right >= 8 and wrong <= 1, [f.text for f in free.fields]
+
+
 def test_dashed_tick_boxes_are_found_without_a_template_on_a_page_whose_boxes_came_from_the_bridged_copy(tmp_path):
     """Dashes 4 on 6 off: the bridged copy of the page shows every box and comb, so the dashes
     were not drawn whole, and the tick boxes (four dashes a side, too far apart to bridge) were

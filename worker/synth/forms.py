@@ -474,6 +474,32 @@ def paper_clip(page: np.ndarray, rng: random.Random) -> np.ndarray:
     return out
 
 
+COFFEE = (110, 150, 190)  # BGR: a coffee ring's colour where it is laid on at full strength
+
+
+def stain(page: np.ndarray, rng: random.Random) -> np.ndarray:
+    """``page`` (A4 at TEMPLATE_DPI) in colour, with a coffee ring across its fields: a mug's
+    rim 50 to 80 mm across, wobbly, its edge drawn sharp outside and soft inside, laid on at a
+    strength of 0.35 to 0.9 and fading round the ring, over a pale inside."""
+    out = (page if page.ndim == 3 else cv2.cvtColor(page, cv2.COLOR_GRAY2BGR)).astype(np.float32)
+    h, w = out.shape[:2]
+    mm = TEMPLATE_DPI / 25.4
+    radius, strength = rng.uniform(25, 40) * mm, rng.uniform(0.35, 0.9)
+    cx, cy = rng.uniform(0.3, 0.7) * w, rng.uniform(0.25, 0.45) * h
+    x0, y0 = max(0, int(cx - 1.2 * radius)), max(0, int(cy - 1.2 * radius))
+    x1, y1 = min(w, int(cx + 1.2 * radius)), min(h, int(cy + 1.2 * radius))
+    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    angle = np.arctan2(yy - cy, xx - cx)
+    wobble = radius * (1 + 0.03 * np.sin(3 * angle + rng.uniform(0, 6)) + 0.02 * np.sin(7 * angle + rng.uniform(0, 6)))
+    d = np.hypot(xx - cx, yy - cy) - wobble  # px outside the rim
+    width = rng.uniform(0.4, 1.0) * mm * (0.6 + 0.4 * np.sin(2 * angle + rng.uniform(0, 6)) ** 2)
+    rim = np.where(d > 0, np.exp(-0.5 * (d / (0.2 * mm)) ** 2), np.exp(-0.5 * (d / width) ** 2))
+    a = strength * np.maximum(rim, 0.15 * (d < 0))[..., None]
+    box = out[y0:y1, x0:x1]
+    out[y0:y1, x0:x1] = box * (1 - a) + box * (np.float32(COFFEE) / 255.0) * a
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
 SHADOW_EDGE = 0.01  # of the page's long side: the width of a shadow's soft edge (one logistic unit)
 
 
@@ -578,7 +604,8 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
              keystone: float = 0.0, shade: int = 255, dashes: tuple[int, int] | None = None,
              show: float = 0.0, blank_fields: int = 0, folds: str = "", shadow: float = 0.0,
              lamp: float = 0.0, blur: float | None = None, cross_outs: float = 0.0,
-             tint: str | None = None, holes: int = 0, stapled: bool = False, clipped: bool = False) -> list[Path]:
+             tint: str | None = None, holes: int = 0, stapled: bool = False, clipped: bool = False,
+             stained: bool = False) -> list[Path]:
     """Write ``count`` scanned forms plus ``<form>.truth.json`` and ``template.json``
     (``comb_style``: "boxed" closed cells, "ticks" baseline ticks, "mixed" alternating;
     ``box_ink``: the grey the boxes are printed in; ``pen_ink``: the grey of the handwriting;
@@ -594,7 +621,7 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
     ``cross_outs``: the chance a text field holds a character struck out, ``tint``: shaded fields
     in a pale colour, see render_form; ``holes``: punched for a binder with 2, 3 or 4 holes, see punch;
     ``stapled``: a staple at the top left corner, see staple; ``clipped``: a paper clip over the
-    top edge, see paper_clip)."""
+    top edge, see paper_clip; ``stained``: a coffee ring across the fields, in colour, see stain)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "template.json").write_text(json.dumps(template_dict(marks=marks), indent=2) + "\n")
@@ -617,6 +644,8 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
             page = staple(page, random.Random(seed * 1000 + i + 17))
         if clipped:
             page = paper_clip(page, random.Random(seed * 1000 + i + 19))
+        if stained:
+            page = stain(page, random.Random(seed * 1000 + i + 23))
         sc = scan_override or Scan.random(rng, fmt)
         if dpi:
             sc = replace(sc, dpi=dpi)
