@@ -44,6 +44,8 @@ VARIANTS: tuple[str, ...] = (
     "--staple",
     "--stain",
     "--stain --format jpg",
+    "--stamp",
+    "--stamp --format jpg",
     "--shadow 0.5",
     "--blank-fields 3",
     "--marks",

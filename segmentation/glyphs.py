@@ -58,7 +58,7 @@ class Glyph:
     run: int = -1  # free-writing run (a free box's or a text row's characters); -1 in comb cells
     cut: bool = False  # its left edge is a cut through ink (a wide blob split), not a gap
     blob: Blob | None = None  # the wide blob it was cut from, whose cuts could go elsewhere
-    printed: bool = False  # free text in a row of print (a title), not writing: printed_row
+    printed: bool = False  # in a row of print (a title, a stamp), not writing: printed_row
 
 
 @dataclass
@@ -356,7 +356,10 @@ def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = N
                 run += 1
                 row_ref = box_ref if len(rows) == 1 else \
                     BOX_ROW_REF * float(np.percentile([c.h for c in row], 75))
-                out += [Glyph(r, m, bi, run=run, cut=cut, blob=blob) for r, m, cut, blob in _free_glyphs(labels, row, row_ref)]
+                found = _free_glyphs(labels, row, row_ref)
+                # print in a box found on the page (a rubber stamp's frame), not writing
+                printed = regions is None and printed_row(_trimmed([(r, m) for r, m, *_ in found]))
+                out += [Glyph(r, m, bi, run=run, cut=cut, blob=blob, printed=printed) for r, m, cut, blob in found]
     if free_text:
         rest = [c for c in comps if c.label not in owner and c.area >= 12]
         if rest:
@@ -378,6 +381,7 @@ PRINT_ODD = 12  # characters: a row this long may hold one that strays from the 
 PRINT_PX, PRINT_REL = 1.5, 0.025  # px, and share of the row's height: how far print strays from its lines
 PRINT_WIDE = 0.5  # width over height: narrower letters (I, 1) are bars, alike in any hand
 PRINT_SAME = 0.8  # overlap (intersection over union) of two copies of one printed letter
+PRINT_TRIM = 0.2  # _trimmed: of a row's median height, how far off a piece at its end is a frame's
 
 
 def printed_row(glyphs: list[tuple[Rect, np.ndarray]]) -> bool:
@@ -405,6 +409,21 @@ def printed_row(glyphs: list[tuple[Rect, np.ndarray]]) -> bool:
                     _alike(mi, mj):
                 return True
     return False
+
+
+def _trimmed(glyphs: list[tuple[Rect, np.ndarray]]) -> list[tuple[Rect, np.ndarray]]:
+    """A row in a box less the pieces at its ends whose height is ``PRINT_TRIM`` or more off the
+    row's median: what is left of a frame drawn askew (a rubber stamp's), which the lines did
+    not take off."""
+    if len(glyphs) <= PRINT_MIN:
+        return glyphs
+    h = float(np.median([r[3] for r, _ in glyphs]))
+    lo, hi = 0, len(glyphs)
+    while hi - lo > PRINT_MIN and abs(glyphs[lo][0][3] - h) > PRINT_TRIM * h:
+        lo += 1
+    while hi - lo > PRINT_MIN and abs(glyphs[hi - 1][0][3] - h) > PRINT_TRIM * h:
+        hi -= 1
+    return glyphs[lo:hi]
 
 
 def _alike(a: np.ndarray, b: np.ndarray) -> bool:

@@ -1231,6 +1231,21 @@ def test_a_coffee_ring_across_the_fields_of_a_colour_scan_leaves_them_in_place(r
     assert right >= 8 and wrong <= 1, [f.text for f in free.fields]
 
 
+@pytest.mark.parametrize("index", [5, 6])
+def test_a_received_stamp_beside_the_title_is_print_and_leaves_the_fields_names_in_place(reader, tmp_path, index):
+    """A rubber stamp's double frame is a box on the page, and read as a field ("RECEIVED" and
+    its date) it came first, moving every field's name on by one (HEAD before the fix: 0 of 9
+    right by place). Its print is named print_NN, and so is the empty box of its other frame."""
+    from segmentation.decode import decode
+    from worker.synth.forms import generate
+
+    form = generate(tmp_path, index + 1, seed=900, stamped=True)[index]
+    free = reader.read_page(next(iter(decode(form))))
+    right, _, wrong, _ = score_free_fields(load_truth(form), free)
+    assert right >= 8 and wrong <= 1, [f"{f.name}:{f.text}" for f in free.fields]
+    assert free.fields[0].name == "print_01" and "RECE" in free.fields[0].text
+
+
 def test_dashed_tick_boxes_are_found_without_a_template_on_a_page_whose_boxes_came_from_the_bridged_copy(tmp_path):
     """Dashes 4 on 6 off: the bridged copy of the page shows every box and comb, so the dashes
     were not drawn whole, and the tick boxes (four dashes a side, too far apart to bridge) were

@@ -303,6 +303,30 @@ def test_a_printed_title_on_a_page_without_boxes_is_print_and_the_writing_under_
     assert len({g.run for g in title} & {g.run for g in writing}) == 0
 
 
+def test_print_in_a_box_found_on_the_page_is_print_and_its_box_named_apart_from_the_fields():
+    """A rubber stamp's frame is a box on the page, and its print ("RECEIVED" and a date), read
+    as a field, came first and moved every later field's name. Rows of print in a box are
+    print; such a box is named ``print_NN`` and the fields' numbers pass it by."""
+    from segmentation.glyphs import reading_places
+    from worker.pipeline import free_field_names
+
+    img = np.zeros((700, 1400), np.uint8)
+    cv2.rectangle(img, (100, 60), (1100, 300), 255, 5)  # the stamp's frame
+    cv2.putText(img, "RECEIVED", (160, 170), cv2.FONT_HERSHEY_DUPLEX, 2.5, 255, 6, cv2.LINE_AA)
+    cv2.putText(img, "12 MAR 2026", (180, 260), cv2.FONT_HERSHEY_DUPLEX, 1.8, 255, 5, cv2.LINE_AA)
+    cv2.rectangle(img, (100, 400), (1250, 560), 255, 5)  # a free box, written in
+    for k, ch in enumerate("MISSISSIPPI"):  # a neat hand strays from its lines by a few px
+        img = draw_text(img, ch, 130 + 98 * k, 430 + (0, 3, -2, 1, -3, 2, 0, -1, 3, -2, 1)[k], 100, seed=k)
+    lines = find_lines(img)
+    glyphs = find_glyphs(remove_lines(img, lines), lines)
+    stamp = [g for g in glyphs if g.rect[1] < 330]
+    writing = [g for g in glyphs if g.rect[1] >= 330]
+    assert len(stamp) >= 17 and all(g.printed for g in stamp), [(g.rect, g.printed) for g in stamp]
+    assert len(writing) == 11 and not any(g.printed for g in writing)
+    names, _ = free_field_names(list(range(len(reading_places(lines, img.shape)))), glyphs)
+    assert names[stamp[0].region] == "print_01" and names[writing[0].region] == "field_01", names
+
+
 def test_a_short_or_uneven_row_is_never_print():
     from segmentation.glyphs import printed_row
 

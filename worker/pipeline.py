@@ -6,6 +6,7 @@ the Celery task); neither has a code path of its own."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -39,7 +40,7 @@ from segmentation.lines import (
 )
 from segmentation.marks import mark_ink, read_mark, snap_to_box, snap_to_squares, split_tick_boxes
 from segmentation.normalize import normalize_batch
-from segmentation.rects import Rect, overlap_ious, union
+from segmentation.rects import Rect, overlap_areas, overlap_ious, union
 from segmentation.strike import find_strikes
 from segmentation.template import Registration, Template, register, register_by_ink
 from worker import resegment
@@ -275,7 +276,7 @@ class PageReader:
         if tpl is None:  # every place to write on the page is a field, named as formicr template drafts it
             spots = strike_places + free_ticks  # (the places to write, less the tick boxes)
             order = reading_order(spots)
-            place_names, run_names = free_field_names(order, glyphs)
+            place_names, run_names = free_field_names(order, glyphs, spots)
             field_of = lambda g: place_names[g.region] if g.region >= 0 else run_names[g.run]  # noqa: E731
         else:
             field_of = lambda g: tpl.fields[g.region].name  # noqa: E731
@@ -508,27 +509,54 @@ def _rejoin(mine: list[Character], chars: list[Character], x: float) -> None:
                 c.word = a.word
 
 
+PRINT_SHARE = 0.5  # _print_places: of a box's characters, in rows of print, that make it print
+NESTED = 0.8  # _print_places: of the smaller of two boxes, inside the other, for a double frame
 TICK_MARGIN = 0.15  # a tick box's ink is kept from the glyphs this share of its side beyond its edges (a tick overshoots)
 
 
-def free_field_names(order: list[int], glyphs: list) -> tuple[list[str], dict[int, str]]:
+def free_field_names(order: list[int], glyphs: list, places: list[Rect] | None = None
+                     ) -> tuple[list[str], dict[int, str]]:
     """Template-free field names: each place on the page (its boxes, combs and underline bands
     as find_glyphs indexes them, then its tick boxes), ``order`` being their reading order on
     the deskewed page, ``field_01``... in that order, as ``formicr template`` drafts them; each
     run of free writing outside them (glyph ``run``, region -1) ``text_01``... in reading order,
     and each row of print there (a form's title: glyph ``printed``) ``print_01``..., apart, so the
-    writing's names do not depend on whether a title was found."""
-    width = max(2, len(str(len(order))))
+    writing's names do not depend on whether a title was found. A box holding print rather than
+    writing (``_print_places``: a rubber stamp; ``places``, their rects, for its frame's other
+    boxes) is named as print, after the rows of print, and the fields' numbers pass it by."""
+    stamps = _print_places(glyphs, places or [])
+    places = [i for i in order if i not in stamps]
+    width = max(2, len(str(len(places))))
     names = [""] * len(order)
-    for k, i in enumerate(order, start=1):
+    for k, i in enumerate(places, start=1):
         names[i] = f"{FREE_PLACE}_{k:0{width}d}"
     free = [g for g in sorted(glyphs, key=lambda g: (g.line, g.index)) if g.region < 0]
     out: dict[int, str] = {}
     for prefix, printed in ((FREE_TEXT, False), (FREE_PRINT, True)):
         runs = list(dict.fromkeys(g.run for g in free if g.printed == printed))
-        width = max(2, len(str(len(runs))))
+        boxes = [i for i in order if i in stamps] if printed else []
+        width = max(2, len(str(len(runs) + len(boxes))))
         out |= {r: f"{prefix}_{k:0{width}d}" for k, r in enumerate(runs, start=1)}
+        for k, i in enumerate(boxes, start=len(runs) + 1):
+            names[i] = f"{prefix}_{k:0{width}d}"
     return names, out
+
+
+def _print_places(glyphs: list, places: list[Rect]) -> set[int]:
+    """Places (glyph regions) holding print rather than writing: at least ``PRINT_SHARE`` of
+    their characters in rows of print (``printed_row``), as a rubber stamp's frame holds; and
+    of ``places`` (rects, by region) the empty ones round such a place or inside it (a double
+    frame: the smaller of the two mostly inside the other, ``NESTED``)."""
+    count: Counter[int] = Counter(g.region for g in glyphs if g.region >= 0)
+    printed: Counter[int] = Counter(g.region for g in glyphs if g.region >= 0 and g.printed)
+    found = {r for r, n in printed.items() if n >= PRINT_SHARE * count[r]}
+    framed = sorted(r for r in found if r < len(places))
+    if not framed:
+        return found
+    area = np.array([w * h for _, _, w, h in places], float)
+    nested = overlap_areas(places, [places[j] for j in framed]) >= \
+        NESTED * np.minimum(area[:, None], area[framed][None])
+    return found | {i for i in np.nonzero(nested.any(axis=1))[0].tolist() if i not in count}
 
 
 def _erase(ink: np.ndarray, rects: list[tuple[int, int, int, int]]) -> np.ndarray:

@@ -474,6 +474,38 @@ def paper_clip(page: np.ndarray, rng: random.Random) -> np.ndarray:
     return out
 
 
+STAMP_INKS = ((60, 50, 200), (170, 80, 40))  # BGR: a red and a blue stamp pad
+
+
+def rubber_stamp(page: np.ndarray, rng: random.Random) -> np.ndarray:
+    """``page`` (A4 at TEMPLATE_DPI) in colour, stamped "RECEIVED" and a date at its top right,
+    beside the title, in a double frame 62 by 24 mm, red or blue, unevenly inked, turned by up
+    to 3 degrees."""
+    out = (page if page.ndim == 3 else cv2.cvtColor(page, cv2.COLOR_GRAY2BGR)).astype(np.float32)
+    mm = TEMPLATE_DPI / 25.4
+    w, h, pad = int(62 * mm), int(24 * mm), int(3 * mm)
+    layer = np.zeros((h + 2 * pad, w + 2 * pad), np.uint8)
+    cv2.rectangle(layer, (pad, pad), (pad + w, pad + h), 255, max(2, int(0.8 * mm)))
+    inset = int(2 * mm)
+    cv2.rectangle(layer, (pad + inset, pad + inset), (pad + w - inset, pad + h - inset), 255, max(1, int(0.3 * mm)))
+    scale = cv2.getFontScaleFromHeight(cv2.FONT_HERSHEY_DUPLEX, int(7.5 * mm), 1)
+    cv2.putText(layer, "RECEIVED", (pad + int(6 * mm), pad + int(12 * mm)), cv2.FONT_HERSHEY_DUPLEX, scale, 255,
+                max(2, int(0.9 * mm)), cv2.LINE_AA)
+    date = f"{rng.randint(1, 28):02d} {rng.choice(['JAN', 'MAR', 'JUN', 'SEP', 'NOV'])} {rng.randint(1990, 2026)}"
+    cv2.putText(layer, date, (pad + int(10 * mm), pad + int(20 * mm)), cv2.FONT_HERSHEY_DUPLEX, scale * 0.65, 255,
+                max(2, int(0.6 * mm)), cv2.LINE_AA)
+    ink = cv2.GaussianBlur(np.random.default_rng(rng.randint(0, 2**31)).random(layer.shape).astype(np.float32), (0, 0), mm)
+    ink = (ink - ink.min()) / max(float(np.ptp(ink)), 1e-6)
+    layer = layer.astype(np.float32) / 255.0 * (0.55 + 0.45 * ink)
+    turn = cv2.getRotationMatrix2D((layer.shape[1] / 2, layer.shape[0] / 2), rng.uniform(-3, 3), 1.0)
+    layer = cv2.warpAffine(layer, turn, (layer.shape[1], layer.shape[0]))
+    x, y = int(out.shape[1] - layer.shape[1] - rng.uniform(10, 25) * mm), int(rng.uniform(2, 5) * mm)
+    a = layer[..., None]
+    region = out[y : y + layer.shape[0], x : x + layer.shape[1]]
+    region[:] = region * (1 - a) + np.float32(rng.choice(STAMP_INKS)) * a
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
 COFFEE = (110, 150, 190)  # BGR: a coffee ring's colour where it is laid on at full strength
 
 
@@ -605,7 +637,7 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
              show: float = 0.0, blank_fields: int = 0, folds: str = "", shadow: float = 0.0,
              lamp: float = 0.0, blur: float | None = None, cross_outs: float = 0.0,
              tint: str | None = None, holes: int = 0, stapled: bool = False, clipped: bool = False,
-             stained: bool = False) -> list[Path]:
+             stained: bool = False, stamped: bool = False) -> list[Path]:
     """Write ``count`` scanned forms plus ``<form>.truth.json`` and ``template.json``
     (``comb_style``: "boxed" closed cells, "ticks" baseline ticks, "mixed" alternating;
     ``box_ink``: the grey the boxes are printed in; ``pen_ink``: the grey of the handwriting;
@@ -621,7 +653,8 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
     ``cross_outs``: the chance a text field holds a character struck out, ``tint``: shaded fields
     in a pale colour, see render_form; ``holes``: punched for a binder with 2, 3 or 4 holes, see punch;
     ``stapled``: a staple at the top left corner, see staple; ``clipped``: a paper clip over the
-    top edge, see paper_clip; ``stained``: a coffee ring across the fields, in colour, see stain)."""
+    top edge, see paper_clip; ``stained``: a coffee ring across the fields, in colour, see stain;
+    ``stamped``: a "RECEIVED" rubber stamp at the top right, in colour, see rubber_stamp)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "template.json").write_text(json.dumps(template_dict(marks=marks), indent=2) + "\n")
@@ -646,6 +679,8 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
             page = paper_clip(page, random.Random(seed * 1000 + i + 19))
         if stained:
             page = stain(page, random.Random(seed * 1000 + i + 23))
+        if stamped:
+            page = rubber_stamp(page, random.Random(seed * 1000 + i + 29))
         sc = scan_override or Scan.random(rng, fmt)
         if dpi:
             sc = replace(sc, dpi=dpi)
