@@ -525,10 +525,10 @@ def free_field_names(order: list[int], glyphs: list, places: list[Rect] | None =
     writing (``_print_places``: a rubber stamp; ``places``, their rects, for its frame's other
     boxes) is named as print, after the rows of print, and the fields' numbers pass it by."""
     stamps = _print_places(glyphs, places or [])
-    places = [i for i in order if i not in stamps]
-    width = max(2, len(str(len(places))))
+    fields = [i for i in order if i not in stamps]
+    width = max(2, len(str(len(fields))))
     names = [""] * len(order)
-    for k, i in enumerate(places, start=1):
+    for k, i in enumerate(fields, start=1):
         names[i] = f"{FREE_PLACE}_{k:0{width}d}"
     free = [g for g in sorted(glyphs, key=lambda g: (g.line, g.index)) if g.region < 0]
     out: dict[int, str] = {}
