@@ -532,9 +532,8 @@ def free_field_names(order: list[int], glyphs: list, places: list[Rect] | None =
         names[i] = f"{FREE_PLACE}_{k:0{width}d}"
     free = [g for g in sorted(glyphs, key=lambda g: (g.line, g.index)) if g.region < 0]
     out: dict[int, str] = {}
-    for prefix, printed in ((FREE_TEXT, False), (FREE_PRINT, True)):
+    for prefix, printed, boxes in ((FREE_TEXT, False, []), (FREE_PRINT, True, [i for i in order if i in stamps])):
         runs = list(dict.fromkeys(g.run for g in free if g.printed == printed))
-        boxes = [i for i in order if i in stamps] if printed else []
         width = max(2, len(str(len(runs) + len(boxes))))
         out |= {r: f"{prefix}_{k:0{width}d}" for k, r in enumerate(runs, start=1)}
         for k, i in enumerate(boxes, start=len(runs) + 1):
@@ -550,9 +549,9 @@ def _print_places(glyphs: list, places: list[Rect]) -> set[int]:
     count: Counter[int] = Counter(g.region for g in glyphs if g.region >= 0)
     printed: Counter[int] = Counter(g.region for g in glyphs if g.region >= 0 and g.printed)
     found = {r for r, n in printed.items() if n >= PRINT_SHARE * count[r]}
-    framed = sorted(r for r in found if r < len(places))
-    if not framed:
+    if not found or not places:
         return found
+    framed = sorted(found)
     area = np.array([w * h for _, _, w, h in places], float)
     nested = overlap_areas(places, [places[j] for j in framed]) >= \
         NESTED * np.minimum(area[:, None], area[framed][None])

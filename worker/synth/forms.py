@@ -336,9 +336,19 @@ def _composite(layers: list[tuple[np.ndarray, tuple[int, int, int]]]) -> np.ndar
     as they do on paper."""
     out = np.ones((*layers[0][0].shape, 3), np.float32)
     for layer, bgr in layers:
-        cover = 1.0 - layer.astype(np.float32)[..., None] / 255.0
-        out *= 1.0 - cover * (1.0 - np.array(bgr, np.float32) / 255.0)
+        _multiply_ink(out, 1.0 - layer.astype(np.float32) / 255.0, bgr)
     return np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _multiply_ink(out: np.ndarray, cover: np.ndarray, bgr: tuple[int, int, int]) -> None:
+    """Ink of colour ``bgr`` laid on ``out`` (float BGR, in place) where ``cover`` (0 to 1, per
+    pixel) says, multiplying with what is there as inks do on paper."""
+    out *= 1.0 - cover[..., None] * (1.0 - np.array(bgr, np.float32) / 255.0)
+
+
+def _in_colour(page: np.ndarray) -> np.ndarray:
+    """``page`` (grey or BGR) as float BGR, to lay coloured ink on (_multiply_ink)."""
+    return (page if page.ndim == 3 else cv2.cvtColor(page, cv2.COLOR_GRAY2BGR)).astype(np.float32)
 
 
 def _put(page, ch, x, y, w, h, writer, rng, glyph_source):
@@ -481,7 +491,7 @@ def rubber_stamp(page: np.ndarray, rng: random.Random) -> np.ndarray:
     """``page`` (A4 at TEMPLATE_DPI) in colour, stamped "RECEIVED" and a date at its top right,
     beside the title, in a double frame 62 by 24 mm, red or blue, unevenly inked, turned by up
     to 3 degrees."""
-    out = (page if page.ndim == 3 else cv2.cvtColor(page, cv2.COLOR_GRAY2BGR)).astype(np.float32)
+    out = _in_colour(page)
     mm = TEMPLATE_DPI / 25.4
     w, h, pad = int(62 * mm), int(24 * mm), int(3 * mm)
     layer = np.zeros((h + 2 * pad, w + 2 * pad), np.uint8)
@@ -500,9 +510,7 @@ def rubber_stamp(page: np.ndarray, rng: random.Random) -> np.ndarray:
     turn = cv2.getRotationMatrix2D((layer.shape[1] / 2, layer.shape[0] / 2), rng.uniform(-3, 3), 1.0)
     layer = cv2.warpAffine(layer, turn, (layer.shape[1], layer.shape[0]))
     x, y = int(out.shape[1] - layer.shape[1] - rng.uniform(10, 25) * mm), int(rng.uniform(2, 5) * mm)
-    a = layer[..., None]
-    region = out[y : y + layer.shape[0], x : x + layer.shape[1]]
-    region[:] = region * (1 - a) + np.float32(rng.choice(STAMP_INKS)) * a
+    _multiply_ink(out[y : y + layer.shape[0], x : x + layer.shape[1]], layer, rng.choice(STAMP_INKS))
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
@@ -513,7 +521,7 @@ def stain(page: np.ndarray, rng: random.Random) -> np.ndarray:
     """``page`` (A4 at TEMPLATE_DPI) in colour, with a coffee ring across its fields: a mug's
     rim 50 to 80 mm across, wobbly, its edge drawn sharp outside and soft inside, laid on at a
     strength of 0.35 to 0.9 and fading round the ring, over a pale inside."""
-    out = (page if page.ndim == 3 else cv2.cvtColor(page, cv2.COLOR_GRAY2BGR)).astype(np.float32)
+    out = _in_colour(page)
     h, w = out.shape[:2]
     mm = TEMPLATE_DPI / 25.4
     radius, strength = rng.uniform(25, 40) * mm, rng.uniform(0.35, 0.9)
@@ -526,9 +534,7 @@ def stain(page: np.ndarray, rng: random.Random) -> np.ndarray:
     d = np.hypot(xx - cx, yy - cy) - wobble  # px outside the rim
     width = rng.uniform(0.4, 1.0) * mm * (0.6 + 0.4 * np.sin(2 * angle + rng.uniform(0, 6)) ** 2)
     rim = np.where(d > 0, np.exp(-0.5 * (d / (0.2 * mm)) ** 2), np.exp(-0.5 * (d / width) ** 2))
-    a = strength * np.maximum(rim, 0.15 * (d < 0))[..., None]
-    box = out[y0:y1, x0:x1]
-    out[y0:y1, x0:x1] = box * (1 - a) + box * (np.float32(COFFEE) / 255.0) * a
+    _multiply_ink(out[y0:y1, x0:x1], strength * np.maximum(rim, 0.15 * (d < 0)), COFFEE)
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
