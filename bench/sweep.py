@@ -46,6 +46,7 @@ VARIANTS: tuple[str, ...] = (
     "--stain --format jpg",
     "--stamp",
     "--stamp --format jpg",
+    "--stamp --grey --format jpg",
     "--shadow 0.5",
     "--blank-fields 3",
     "--marks",

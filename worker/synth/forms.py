@@ -383,6 +383,7 @@ class Scan:
     keystone: float = 0.0  # a photo taken at an angle: the top corners move in by up to this share of the width
     shadow: float = 0.0  # a photo's shadow: one side of a soft edge across the page darker by this share
     lamp: float = 0.0  # a lamp's falloff: the page darker by up to this share towards one side
+    grey: bool = False  # the scanner set to grey: a colour page saved as its luminance
 
     @classmethod
     def random(cls, rng: random.Random, fmt: str | None = None) -> Scan:
@@ -621,7 +622,7 @@ def scan(page: np.ndarray, truth: dict, sc: Scan, seed: int = 0) -> tuple[np.nda
 
 def save_scan(img: np.ndarray, path: Path, sc: Scan) -> Path:
     """Write the scan in its format (bilevel CCITT G4 TIFF for 'tif', thresholded from grey)."""
-    if sc.fmt == "tif" and img.ndim == 3:
+    if (sc.fmt == "tif" or sc.grey) and img.ndim == 3:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
     if sc.fmt == "jpg":
         cv2.imwrite(str(path), img, [cv2.IMWRITE_JPEG_QUALITY, sc.jpeg_quality])
@@ -643,7 +644,7 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
              show: float = 0.0, blank_fields: int = 0, folds: str = "", shadow: float = 0.0,
              lamp: float = 0.0, blur: float | None = None, cross_outs: float = 0.0,
              tint: str | None = None, holes: int = 0, stapled: bool = False, clipped: bool = False,
-             stained: bool = False, stamped: bool = False) -> list[Path]:
+             stained: bool = False, stamped: bool = False, grey: bool = False) -> list[Path]:
     """Write ``count`` scanned forms plus ``<form>.truth.json`` and ``template.json``
     (``comb_style``: "boxed" closed cells, "ticks" baseline ticks, "mixed" alternating;
     ``box_ink``: the grey the boxes are printed in; ``pen_ink``: the grey of the handwriting;
@@ -660,7 +661,8 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
     in a pale colour, see render_form; ``holes``: punched for a binder with 2, 3 or 4 holes, see punch;
     ``stapled``: a staple at the top left corner, see staple; ``clipped``: a paper clip over the
     top edge, see paper_clip; ``stained``: a coffee ring across the fields, in colour, see stain;
-    ``stamped``: a "RECEIVED" rubber stamp at the top right, in colour, see rubber_stamp)."""
+    ``stamped``: a "RECEIVED" rubber stamp at the top right, in colour, see rubber_stamp;
+    ``grey``: scanned in grey, a colour page saved as its luminance)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "template.json").write_text(json.dumps(template_dict(marks=marks), indent=2) + "\n")
@@ -696,6 +698,8 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
             sc = replace(sc, keystone=keystone)
         if blur is not None:
             sc = replace(sc, blur=blur)
+        if grey:
+            sc = replace(sc, grey=True)
         if shadow or lamp:  # a photo: no bilevel TIFF (a fixed threshold would blacken the shade)
             sc = replace(sc, shadow=shadow, lamp=lamp, fmt="jpg" if sc.fmt == "tif" else sc.fmt)
         img, truth = scan(page, truth, sc, seed * 1000 + i)
