@@ -1246,6 +1246,22 @@ def test_a_received_stamp_beside_the_title_is_print_and_leaves_the_fields_names_
     assert free.fields[0].name == "print_01" and "RECE" in free.fields[0].text
 
 
+@pytest.mark.parametrize("index", [0, 1])
+def test_a_stamp_on_a_grey_scan_is_print_and_leaves_the_fields_names_in_place(reader, tmp_path, index):
+    """Scanned in grey, a red or blue stamp is pale (~145): its frame breaks into underlines and
+    boxes that were read as the first fields, moving every field's name on (HEAD before the
+    fix: 0 and 1 of 9 right by place). A frame paler than the form's round a row of print is a
+    stamp, and the places whose lines lie in it are named print_NN."""
+    from segmentation.decode import decode
+    from worker.synth.forms import generate
+
+    form = generate(tmp_path, index + 1, seed=900, stamped=True, grey=True, fmt="png")[index]
+    free = reader.read_page(next(iter(decode(form))))
+    right, _, wrong, _ = score_free_fields(load_truth(form), free)
+    assert right >= 8 and wrong <= 1, [f"{f.name}:{f.text}" for f in free.fields]
+    assert free.fields[0].name == "print_01", [f.name for f in free.fields]
+
+
 def test_dashed_tick_boxes_are_found_without_a_template_on_a_page_whose_boxes_came_from_the_bridged_copy(tmp_path):
     """Dashes 4 on 6 off: the bridged copy of the page shows every box and comb, so the dashes
     were not drawn whole, and the tick boxes (four dashes a side, too far apart to bridge) were

@@ -327,6 +327,45 @@ def test_print_in_a_box_found_on_the_page_is_print_and_its_box_named_apart_from_
     assert names[stamp[0].region] == "print_01" and names[writing[0].region] == "field_01", names
 
 
+def _stamped_page(stamp_grey: int, printed: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A grey page (flat), its faint binarisation and its form lines' mask: a black comb at the
+    foot, and at the top a double frame in ``stamp_grey`` round "RECEIVED" (or, not ``printed``,
+    round handwriting)."""
+    from segmentation.clean import FAINT_DELTA
+
+    flat = np.full((1400, 1000), 245, np.uint8)
+    lines = np.zeros_like(flat)
+    for x in range(100, 701, 100):  # a comb of six cells, printed black
+        cv2.line(lines, (x, 1000), (x, 1080), 255, 3)
+    cv2.rectangle(lines, (100, 1000), (700, 1080), 255, 3)
+    flat[lines > 0] = 10
+    ink = np.zeros_like(flat)
+    cv2.rectangle(ink, (400, 40), (900, 240), 255, 6)
+    cv2.rectangle(ink, (415, 55), (885, 225), 255, 2)
+    if printed:
+        cv2.putText(ink, "RECEIVED", (450, 140), cv2.FONT_HERSHEY_DUPLEX, 2.0, 255, 5, cv2.LINE_AA)
+    else:
+        for k, ch in enumerate("MISSISSIPPI"):  # a neat hand strays from its lines by a few px
+            ink = draw_text(ink, ch, 440 + 40 * k, 90 + (0, 3, -2, 1, -3, 2, 0, -1, 3, -2, 1)[k], 60, seed=k)
+    flat[ink > 127] = stamp_grey
+    faint = np.where(flat <= 255 - FAINT_DELTA, 255, 0).astype(np.uint8)
+    return flat, faint, lines
+
+
+def test_a_pale_frame_round_a_row_of_print_is_a_stamp_and_nothing_else_is():
+    """A rubber stamp on a grey scan: too pale for Otsu to keep whole, its frame breaks into
+    underlines and boxes that took the fields' names. Found as a frame paler than the form's
+    lines round a row of print; not where the frame is as dark as the lines, nor round writing."""
+    from segmentation.stamps import stamp_frames
+
+    flat, faint, lines = _stamped_page(140)
+    frames = stamp_frames(faint, flat, lines)
+    assert frames and all(396 <= x <= 420 and 36 <= y <= 60 and x + w <= 906 and y + h <= 246
+                          for x, y, w, h in frames), frames
+    assert stamp_frames(*_stamped_page(20)[1::-1], lines) == []  # as dark as the form: a box, found as one
+    assert stamp_frames(*_stamped_page(140, printed=False)[1::-1], lines) == []  # a pale pen's box
+
+
 def test_a_short_or_uneven_row_is_never_print():
     from segmentation.glyphs import printed_row
 

@@ -41,6 +41,7 @@ from segmentation.lines import (
 from segmentation.marks import mark_ink, read_mark, snap_to_box, snap_to_squares, split_tick_boxes
 from segmentation.normalize import normalize_batch
 from segmentation.rects import Rect, overlap_areas, overlap_ious, union
+from segmentation.stamps import stamp_frames
 from segmentation.strike import find_strikes
 from segmentation.template import Registration, Template, register, register_by_ink
 from worker import resegment
@@ -276,7 +277,10 @@ class PageReader:
         if tpl is None:  # every place to write on the page is a field, named as formicr template drafts it
             spots = strike_places + free_ticks  # (the places to write, less the tick boxes)
             order = reading_order(spots)
-            place_names, run_names = free_field_names(order, glyphs, spots)
+            # a rubber stamp too pale to be found as a box (a grey scan): its print and its
+            # frame's pieces are named as print, not fields
+            stamped = stamp_places(clean, char_lines, free_ticks, glyphs)
+            place_names, run_names = free_field_names(order, glyphs, spots, stamped)
             field_of = lambda g: place_names[g.region] if g.region >= 0 else run_names[g.run]  # noqa: E731
         else:
             field_of = lambda g: tpl.fields[g.region].name  # noqa: E731
@@ -509,30 +513,31 @@ def _rejoin(mine: list[Character], chars: list[Character], x: float) -> None:
                 c.word = a.word
 
 
-PRINT_SHARE = 0.5  # _print_places: of a box's characters, in rows of print, that make it print
-NESTED = 0.8  # _print_places: of the smaller of two boxes, inside the other, for a double frame
+PRINT_SHARE = 0.5  # print_places: of a box's characters, in rows of print, that make it print
+NESTED = 0.8  # print_places: of the smaller of two boxes, inside the other, for a double frame
 TICK_MARGIN = 0.15  # a tick box's ink is kept from the glyphs this share of its side beyond its edges (a tick overshoots)
 
 
-def free_field_names(order: list[int], glyphs: list, places: list[Rect] | None = None
-                     ) -> tuple[list[str], dict[int, str]]:
+def free_field_names(order: list[int], glyphs: list, places: list[Rect] | None = None,
+                     stamped: set[int] | None = None) -> tuple[list[str], dict[int, str]]:
     """Template-free field names: each place on the page (its boxes, combs and underline bands
     as find_glyphs indexes them, then its tick boxes), ``order`` being their reading order on
     the deskewed page, ``field_01``... in that order, as ``formicr template`` drafts them; each
     run of free writing outside them (glyph ``run``, region -1) ``text_01``... in reading order,
     and each row of print there (a form's title: glyph ``printed``) ``print_01``..., apart, so the
     writing's names do not depend on whether a title was found. A box holding print rather than
-    writing (``_print_places``: a rubber stamp; ``places``, their rects, for its frame's other
-    boxes) is named as print, after the rows of print, and the fields' numbers pass it by."""
-    stamps = _print_places(glyphs, places or [])
-    fields = [i for i in order if i not in stamps]
+    writing (``print_places``: a rubber stamp; ``places``, their rects, for its frame's other
+    boxes; ``stamped``, the places whose lines lie in a stamp's frame that ``stamp_frames``
+    found) is named as print, after the rows of print, and the fields' numbers pass it by."""
+    printed_places = print_places(glyphs, places or [], stamped or set())
+    fields = [i for i in order if i not in printed_places]
     width = max(2, len(str(len(fields))))
     names = [""] * len(order)
     for k, i in enumerate(fields, start=1):
         names[i] = f"{FREE_PLACE}_{k:0{width}d}"
     free = [g for g in sorted(glyphs, key=lambda g: (g.line, g.index)) if g.region < 0]
     out: dict[int, str] = {}
-    for prefix, printed, boxes in ((FREE_TEXT, False, []), (FREE_PRINT, True, [i for i in order if i in stamps])):
+    for prefix, printed, boxes in ((FREE_TEXT, False, []), (FREE_PRINT, True, [i for i in order if i in printed_places])):
         runs = list(dict.fromkeys(g.run for g in free if g.printed == printed))
         width = max(2, len(str(len(runs) + len(boxes))))
         out |= {r: f"{prefix}_{k:0{width}d}" for k, r in enumerate(runs, start=1)}
@@ -541,14 +546,31 @@ def free_field_names(order: list[int], glyphs: list, places: list[Rect] | None =
     return names, out
 
 
-def _print_places(glyphs: list, places: list[Rect]) -> set[int]:
+def stamp_places(clean: CleanPage, lines: FormLines, ticks: list[Rect], glyphs: list) -> set[int]:
+    """The places of a template-free read (``reading_places(lines)``, then ``ticks``) whose box,
+    underline or tick box is centred in a rubber stamp's frame too pale to be found as a box (a
+    grey scan: ``stamp_frames``); the ``glyphs`` centred there, and their free runs, are marked
+    as print."""
+    stamps = stamp_frames(*clean.faint, lines.mask)
+    if not stamps:
+        return set()
+    inside = [_inside(x + w / 2, y + h / 2, stamps) for x, y, w, h in (g.rect for g in glyphs)]
+    runs = {g.run for g, i in zip(glyphs, inside, strict=True) if i and g.region < 0}
+    for g, i in zip(glyphs, inside, strict=True):
+        g.printed = g.printed or i or (g.region < 0 and g.run in runs)
+    lines_of = [b.rect for b in lines.boxes] + lines.underlines + ticks
+    return {i for i, (x, y, w, h) in enumerate(lines_of) if _inside(x + w / 2, y + h / 2, stamps)}
+
+
+def print_places(glyphs: list, places: list[Rect], stamped: set[int]) -> set[int]:
     """Places (glyph regions) holding print rather than writing: at least ``PRINT_SHARE`` of
-    their characters in rows of print (``printed_row``), as a rubber stamp's frame holds; and
-    of ``places`` (rects, by region) the empty ones round such a place or inside it (a double
-    frame: the smaller of the two mostly inside the other, ``NESTED``)."""
+    their characters in rows of print (``printed_row``), as a rubber stamp's frame holds; those
+    ``stamped`` (a stamp's frame's pieces); and of ``places`` (rects, by region) the empty ones
+    round a place of print or inside it (a double frame: the smaller of the two mostly inside
+    the other, ``NESTED``)."""
     count: Counter[int] = Counter(g.region for g in glyphs if g.region >= 0)
     printed: Counter[int] = Counter(g.region for g in glyphs if g.region >= 0 and g.printed)
-    found = {r for r, n in printed.items() if n >= PRINT_SHARE * count[r]}
+    found = {r for r, n in printed.items() if n >= PRINT_SHARE * count[r]} | stamped
     if not found or not places:
         return found
     framed = sorted(found)
@@ -556,6 +578,11 @@ def _print_places(glyphs: list, places: list[Rect]) -> set[int]:
     nested = overlap_areas(places, [places[j] for j in framed]) >= \
         NESTED * np.minimum(area[:, None], area[framed][None])
     return found | {i for i in np.nonzero(nested.any(axis=1))[0].tolist() if i not in count}
+
+
+def _inside(x: float, y: float, rects: list[Rect]) -> bool:
+    """Whether the point (x, y) lies inside one of ``rects``."""
+    return any(rx <= x <= rx + rw and ry <= y <= ry + rh for rx, ry, rw, rh in rects)
 
 
 def _erase(ink: np.ndarray, rects: list[tuple[int, int, int, int]]) -> np.ndarray:

@@ -1,0 +1,69 @@
+"""Rubber stamps on a grey scan: a frame in an ink paler than the form's lines, round a row of
+print. On a colour scan a stamp's ink reads dark and its frame is found as a box (its print
+judged by ``glyphs.printed_row`` there); in grey it is often too pale for that, and its frame
+breaks into stray underlines and boxes that would be taken for fields."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from segmentation.glyphs import find_glyphs
+from segmentation.lines import FormLines
+from segmentation.rects import Rect, label_pieces
+
+STAMP_SIDE = 0.015  # of the page's long side: a frame's least height (twice that its least width)
+STAMP_MAX_W, STAMP_MAX_H = 0.5, 0.25  # of the page's width and height: a frame at most this big
+STAMP_FILL = 0.2  # a frame's ink covers at most this share of its bounding box
+STAMP_PALER = 60  # grey levels: a frame's ink (its quartile) is this much paler than the form lines'
+STAMP_SAMPLE = 20000  # line pixels sampled for the form lines' grey
+STAMP_STEP = 2  # frames are looked for at this fraction of the working scale
+
+
+def stamp_frames(faint: np.ndarray, flat: np.ndarray, lines_mask: np.ndarray) -> list[Rect]:
+    """Frames on the page (``faint``: binarised just below paper white; ``flat``: the grey page
+    it was cut from) drawn in an ink at least ``STAMP_PALER`` paler than the form's lines
+    (``lines_mask``), round a row of print (``printed_row``, on the faint ink inside the frame,
+    the frames left out): a rubber stamp. Their rects, the outer and inner frame of a double
+    one each. Frames are looked for at half scale (``STAMP_STEP``; a frame's ink kept whole by
+    taking each block's darkest pixel), the print inside them at full scale."""
+    lines = flat[lines_mask > 0]
+    if not lines.size:
+        return []
+    lines_grey = float(np.percentile(lines[:: max(1, lines.size // STAMP_SAMPLE)], 25))
+    h, w = faint.shape
+    small = cv2.resize(faint, (w // STAMP_STEP, h // STAMP_STEP), interpolation=cv2.INTER_AREA)
+    n, labels, stats, _ = label_pieces((small > 0).astype(np.uint8))
+    side = STAMP_SIDE * max(h, w) / STAMP_STEP
+    frames = [i for i in range(1, n) if _frame_like(stats[i], side, w // STAMP_STEP, h // STAMP_STEP)]
+    masks = {i: _full_scale(labels, stats[i], [i], faint) for i in frames}
+    frames = [i for i in frames if np.percentile(flat[masks[i][0]][masks[i][1] > 0], 25) >= lines_grey + STAMP_PALER]
+    none = FormLines(np.zeros((1, 1), np.uint8), [], [], 1.0)
+    out = []
+    for i in frames:
+        box, frame = _full_scale(labels, stats[i], frames, faint)
+        inner = np.where(frame > 0, 0, faint[box]).astype(np.uint8)
+        if any(g.printed for g in find_glyphs(inner, none, free_text=True)):
+            out.append((box[1].start, box[0].start, frame.shape[1], frame.shape[0]))
+    return out
+
+
+def _full_scale(labels: np.ndarray, stat: np.ndarray, pieces: list[int], faint: np.ndarray
+                ) -> tuple[tuple[slice, slice], np.ndarray]:
+    """The full-scale slices of a half-scale piece's bounding box (its ``stat``), and ``faint``'s
+    ink there that belongs to any of ``pieces`` (labels at half scale)."""
+    x, y, w, h = (int(v) for v in stat[:4])
+    own = np.isin(labels[y : y + h, x : x + w], pieces).astype(np.uint8)
+    box = (slice(STAMP_STEP * y, STAMP_STEP * (y + h)), slice(STAMP_STEP * x, STAMP_STEP * (x + w)))
+    crop = faint[box]
+    own = cv2.resize(own, (STAMP_STEP * w, STAMP_STEP * h), interpolation=cv2.INTER_NEAREST)
+    return box, own[: crop.shape[0], : crop.shape[1]] & crop
+
+
+def _frame_like(stat: np.ndarray, side: float, page_w: int, page_h: int) -> bool:
+    """Whether a piece's stats (x, y, w, h, area) are a frame's: at least ``side`` tall and twice
+    that wide, at most ``STAMP_MAX_*`` of the page, its ink ``STAMP_FILL`` of its box or less."""
+    _, _, w, h, area = (int(v) for v in stat)
+    return side <= h <= STAMP_MAX_H * page_h and 2 * side <= w <= STAMP_MAX_W * page_w and \
+        area <= STAMP_FILL * w * h
+
