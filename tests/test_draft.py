@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from tests.test_read_cli import formicr
 from worker.synth.forms import LAYOUT, TICKS, Scan, render_form, save_scan, scan
@@ -137,6 +138,23 @@ def test_a_template_free_read_names_its_fields_as_the_drafted_template_does(tmp_
     for f in page.fields:
         assert all(c.field == f.name for c in f.characters)
         assert f.needs_review == (bool(f.characters) and f.confidence < 0.8) or f.charset == "mark"
+
+
+@pytest.mark.parametrize(("grey", "index"), [(False, 5), (True, 0)])
+def test_a_template_drafted_from_a_stamped_form_leaves_the_stamp_out(tmp_path, grey, index):
+    """A "RECEIVED" stamp's frame is a box (in colour) or breaks into boxes and underlines (in
+    grey), and each was drafted as a field (HEAD before the fix: 11 and 10 fields for the
+    form's 9). Drafted as a template-free read names them: the stamp is print, no field."""
+    from segmentation.decode import decode
+    from worker.draft import draft_template
+    from worker.pipeline import PageReader
+    from worker.synth.forms import generate
+
+    form = generate(tmp_path, index + 1, seed=900, stamped=True, grey=grey, fmt="png")[index]
+    _, drafted, _ = draft_template(form)
+    read = PageReader().read_page(next(iter(decode(form))))
+    assert len(drafted) == len(LAYOUT), [f.box for f in drafted]
+    assert [f.name for f in drafted] == [f.name for f in read.fields if f.name.startswith("field_")]
 
 
 def test_a_template_drafted_from_a_blank_form_printed_dashed_has_its_boxes_combs_and_tick_boxes():

@@ -1,7 +1,7 @@
 """``formicr template``: draft a template from a scan of the form, blank or filled in.
 
 Every printed box, comb and underline the reader finds becomes a field, named by its place
-(``field_01`` in reading order), with the charset ``alnum``, or ``mark`` for a small square
+(``field_01`` in reading order; not a box holding print, a rubber stamp's), with the charset ``alnum``, or ``mark`` for a small square
 box on its own (a tick box); a comb's field records its number of cells (``cells``: drafted
 from a blank form, they are the printed ones). On a filled-in scan, a field written in digits
 (or letters) only is drafted as a digits (letters) field. The draft is valid as it stands; a
@@ -21,11 +21,11 @@ from segmentation.charsets import DIGITS, LETTERS, MARK
 from segmentation.clean import clean_page
 from segmentation.decode import PageImage, decode
 from segmentation.errors import BlankPageError
-from segmentation.glyphs import reading_places
-from segmentation.lines import reading_order
+from segmentation.glyphs import find_glyphs, reading_places
+from segmentation.lines import reading_order, remove_lines
 from segmentation.marks import split_tick_boxes
 from segmentation.template import MIN_CELL_ASPECT, parse_template
-from worker.pipeline import page_lines
+from worker.pipeline import page_lines, print_places, stamp_places
 from worker.results import atomic_write
 
 CHARSET_SHARE = 0.8  # a filled-in field this much digits (or letters) is drafted as a digits (letters) field
@@ -57,9 +57,13 @@ def draft_fields(grey: np.ndarray) -> list[DraftField]:
         x, y, w, h = clean.input_box(*r)
         found.append(((x, max(0, y - space), w, min(space + h, y + h)), "line", 1))
     found += [(clean.input_box(*r), "tick", 1) for r in ticks]
-    # ordered as a template-free read names its fields: the same places, on the deskewed page
-    where = [p.rect for p in reading_places(replace(lines, boxes=boxes), clean.binary.shape)] + list(ticks)
-    ordered = [found[i] for i in reading_order(where)]
+    # ordered as a template-free read names its fields: the same places, on the deskewed page,
+    # less those holding print (a rubber stamp: its frame's boxes), which it names print_NN
+    char_lines = replace(lines, boxes=boxes)
+    where = [p.rect for p in reading_places(char_lines, clean.binary.shape)] + list(ticks)
+    glyphs = find_glyphs(remove_lines(clean.binary, lines, clean.scale, clean.faint[1]), char_lines)
+    printed = print_places(glyphs, where, stamp_places(clean, char_lines, ticks, glyphs))
+    ordered = [found[i] for i in reading_order(where) if i not in printed]
     width = max(2, len(str(len(ordered))))
     return [DraftField(f"field_{i:0{width}d}", box, MARK if kind == "tick" else "alnum", kind, cells)
             for i, (box, kind, cells) in enumerate(ordered, start=1)]
