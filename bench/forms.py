@@ -7,7 +7,7 @@ UNIPEN/optdigits only; these glyphs come from the project's own skeleton generat
                           [--keystone K] [--shade 0-255] [--tint yellow|blue|...] [--dashes ON OFF]
                           [--no-patterns] [--no-cells]
                           [--show-through S] [--blank-fields K] [--folds hv] [--shadow D] [--lamp D]
-                          [--blur SIGMA] [--cross-outs P] [--holes 2|3|4] [--staple] [--clip] [--stain] [--stamp] [--grey]
+                          [--blur SIGMA] [--cross-outs P] [--holes 2|3|4] [--staple] [--clip] [--stain] [--stamp] [--stamp-turn DEG] [--grey]
 
 Prints template-mode CER, template-free CER and the share of characters found; with
 ``--marks`` the forms carry four tick boxes each, and their reading is scored too."""
@@ -136,6 +136,8 @@ def main() -> None:
     ap.add_argument("--clip", action="store_true", help="a paper clip over each sheet's top edge")
     ap.add_argument("--stain", action="store_true", help="a coffee ring across each sheet's fields (a colour scan)")
     ap.add_argument("--stamp", action="store_true", help='a "RECEIVED" rubber stamp at each sheet\'s top right (a colour scan)')
+    ap.add_argument("--stamp-turn", type=float, default=3.0, metavar="DEG",
+                    help="--stamp turned by up to DEG degrees either way (default: 3)")
     ap.add_argument("--grey", action="store_true", help="scanned in grey: a colour form (--stamp, --tint, ...) saved as its luminance")
     ap.add_argument("--cross-outs", type=float, default=0.0, metavar="P",
                     help="the chance a text field holds a wrong character struck out (scribbled over, inked "
@@ -153,7 +155,8 @@ def main() -> None:
                          dashes=tuple(args.dashes) if args.dashes else None, show=args.show_through,
                          blank_fields=args.blank_fields, folds=args.folds, shadow=args.shadow, lamp=args.lamp,
                          blur=args.blur, cross_outs=args.cross_outs, holes=args.holes,
-                         stapled=args.staple, clipped=args.clip, stained=args.stain, stamped=args.stamp, grey=args.grey)
+                         stapled=args.staple, clipped=args.clip, stained=args.stain, stamped=args.stamp,
+                         stamp_turn=args.stamp_turn, grey=args.grey)
         t1 = time.perf_counter()
         tpl, free, by_fmt, marks, free_marks, free_fields = evaluate(forms, Path(tmp) / "template.json", patterns=not args.no_patterns,
                                                           cells=not args.no_cells)

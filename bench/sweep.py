@@ -47,6 +47,7 @@ VARIANTS: tuple[str, ...] = (
     "--stamp",
     "--stamp --format jpg",
     "--stamp --grey --format jpg",
+    "--stamp --stamp-turn 10 --format png",
     "--shadow 0.5",
     "--blank-fields 3",
     "--marks",

@@ -1,7 +1,8 @@
-"""Rubber stamps on a grey scan: a frame in an ink paler than the form's lines, round a row of
-print. On a colour scan a stamp's ink reads dark and its frame is found as a box (its print
-judged by ``glyphs.printed_row`` there); in grey it is often too pale for that, and its frame
-breaks into stray underlines and boxes that would be taken for fields."""
+"""Rubber stamps the line finder does not find as boxes: a frame in an ink paler than the form's
+lines (a red or blue stamp on a grey scan), or turned from them, round a row of print. On a
+colour scan an upright stamp's ink reads dark and its frame is found as a box (its print
+judged by ``glyphs.printed_row`` there); a pale or turned one's frame breaks into stray
+underlines and boxes that would be taken for fields."""
 
 from __future__ import annotations
 
@@ -18,15 +19,18 @@ STAMP_FILL = 0.2  # a frame's ink covers at most this share of its bounding box
 STAMP_PALER = 60  # grey levels: a frame's ink (its quartile) is this much paler than the form lines'
 STAMP_SAMPLE = 20000  # line pixels sampled for the form lines' grey
 STAMP_STEP = 2  # frames are looked for at this fraction of the working scale
+STAMP_TURN = 2.0  # degrees: a frame turned this far from the deskewed page's lines was stamped, not printed
+STAMP_EDGE = 0.9  # of a turned frame's ink, along the edge of its least-area rectangle
 
 
 def stamp_frames(faint: np.ndarray, flat: np.ndarray, lines_mask: np.ndarray) -> list[Rect]:
     """Frames on the page (``faint``: binarised just below paper white; ``flat``: the grey page
     it was cut from) drawn in an ink at least ``STAMP_PALER`` paler than the form's lines
-    (``lines_mask``), round a row of print (``printed_row``, on the faint ink inside the frame,
-    the frames left out): a rubber stamp. Their rects, the outer and inner frame of a double
-    one each. Frames are looked for at half scale (``STAMP_STEP``; a frame's ink kept whole by
-    taking each block's darkest pixel), the print inside them at full scale."""
+    (``lines_mask``), or turned ``STAMP_TURN`` or more from the deskewed page's lines, round a
+    row of print (``printed_row``, on the faint ink inside the frame, the frames left out): a
+    rubber stamp. Their rects, the outer and inner frame of a double one each. Frames are
+    looked for at half scale (``STAMP_STEP``; a block holding any ink is ink, so thin lines stay
+    whole), the print inside them at full scale."""
     lines = flat[lines_mask > 0]
     if not lines.size:
         return []
@@ -36,8 +40,8 @@ def stamp_frames(faint: np.ndarray, flat: np.ndarray, lines_mask: np.ndarray) ->
     n, labels, stats, _ = label_pieces((small > 0).astype(np.uint8))
     side = STAMP_SIDE * max(h, w) / STAMP_STEP
     frames = [i for i in range(1, n) if _frame_like(stats[i], side, w // STAMP_STEP, h // STAMP_STEP)]
-    masks = {i: _full_scale(labels, stats[i], [i], faint) for i in frames}
-    frames = [i for i in frames if np.percentile(flat[masks[i][0]][masks[i][1] > 0], 25) >= lines_grey + STAMP_PALER]
+    frames = [i for i in frames if _stamped(*_full_scale(labels, stats[i], [i], faint), flat, lines_mask,
+                                            lines_grey + STAMP_PALER)]
     none = FormLines(np.zeros((1, 1), np.uint8), [], [], 1.0)
     out = []
     for i in frames:
@@ -46,6 +50,19 @@ def stamp_frames(faint: np.ndarray, flat: np.ndarray, lines_mask: np.ndarray) ->
         if any(g.printed for g in find_glyphs(inner, none, free_text=True)):
             out.append((box[1].start, box[0].start, frame.shape[1], frame.shape[0]))
     return out
+
+
+def _stamped(box: tuple[slice, slice], frame: np.ndarray, flat: np.ndarray, lines_mask: np.ndarray,
+             pale: float) -> bool:
+    """Whether a frame (its ink ``frame`` in ``box``) is in a stamp's ink, not the form's: turned
+    ``STAMP_TURN`` or more from the page's lines, or no darker than ``pale`` (its lower quartile),
+    and then holding none of the form's own darker lines (``lines_mask``; as much as its height:
+    a section of the form framed in a paler ink, its boxes in the form's)."""
+    if _turn(frame) >= STAMP_TURN:
+        return _rectangular(frame)
+    if np.percentile(flat[box][frame > 0], 25) < pale:
+        return False
+    return np.count_nonzero((lines_mask[box] > 0) & (frame == 0) & (flat[box] < pale)) < frame.shape[0]
 
 
 def _full_scale(labels: np.ndarray, stat: np.ndarray, pieces: list[int], faint: np.ndarray
@@ -67,3 +84,22 @@ def _frame_like(stat: np.ndarray, side: float, page_w: int, page_h: int) -> bool
     return side <= h <= STAMP_MAX_H * page_h and 2 * side <= w <= STAMP_MAX_W * page_w and \
         area <= STAMP_FILL * w * h
 
+
+
+def _turn(mask: np.ndarray) -> float:
+    """Degrees a frame's ink (``mask``) is turned from upright: its least-area rectangle's."""
+    angle = cv2.minAreaRect(cv2.findNonZero(mask))[2] % 90
+    return min(angle, 90 - angle)
+
+
+def _rectangular(mask: np.ndarray) -> bool:
+    """Whether ``STAMP_EDGE`` of a piece's ink (``mask``) lies along the edge of its least-area
+    rectangle, within twice its line's width (its ink over that rectangle's perimeter): a
+    frame, not a run of dashes and writing whose outline merely leans."""
+    rect = cv2.minAreaRect(cv2.findNonZero(mask))
+    (w, h) = rect[1]
+    ink = cv2.countNonZero(mask)
+    width = ink / max(2 * (w + h), 1.0)
+    edge = np.zeros_like(mask)
+    cv2.polylines(edge, [np.intp(cv2.boxPoints(rect))], True, 255, int(round(4 * width)) + 3)
+    return cv2.countNonZero(mask & edge) >= STAMP_EDGE * ink

@@ -1262,6 +1262,36 @@ def test_a_stamp_on_a_grey_scan_is_print_and_leaves_the_fields_names_in_place(re
     assert free.fields[0].name == "print_01", [f.name for f in free.fields]
 
 
+@pytest.mark.parametrize("index", [3, 4])
+def test_a_stamp_turned_from_the_page_is_print_and_leaves_the_fields_names_in_place(reader, tmp_path, index):
+    """A stamp turned up to 10 degrees is no box to the line finder: its frame's pieces and its
+    date were read as the first fields, moving every field's name on (HEAD before the fix: 0 of
+    9 right by place on both). A frame turned from the page's lines round a row of print is a
+    stamp, however dark its ink."""
+    from segmentation.decode import decode
+    from worker.synth.forms import generate
+
+    form = generate(tmp_path, index + 1, seed=900, stamped=True, stamp_turn=10.0, fmt="png")[index]
+    free = reader.read_page(next(iter(decode(form))))
+    right, _, wrong, _ = score_free_fields(load_truth(form), free)
+    assert right >= 8 and wrong <= 1, [f"{f.name}:{f.text}" for f in free.fields]
+    assert free.fields[0].name == "print_01", [f.name for f in free.fields]
+
+
+def test_a_dashed_comb_whose_pieces_writing_joins_into_a_leaning_outline_is_no_stamp(reader, tmp_path):
+    """On a bilevel scan of a form printed dashed, writing joins a comb's dashes into one piece
+    whose least-area rectangle leans 12 degrees and whose dashes line up as print: taken for a
+    turned stamp, its fields were named print (5 of 9 right by place). A stamp's frame is a
+    rectangle, its ink along that rectangle's edge."""
+    from segmentation.decode import decode
+    from worker.synth.forms import generate
+
+    form = generate(tmp_path, 2, seed=900, dashes=(3, 5), fmt="tif")[1]
+    free = reader.read_page(next(iter(decode(form))))
+    right, _, wrong, _ = score_free_fields(load_truth(form), free)
+    assert right == 9 and wrong == 0, [f"{f.name}:{f.text}" for f in free.fields]
+
+
 def test_dashed_tick_boxes_are_found_without_a_template_on_a_page_whose_boxes_came_from_the_bridged_copy(tmp_path):
     """Dashes 4 on 6 off: the bridged copy of the page shows every box and comb, so the dashes
     were not drawn whole, and the tick boxes (four dashes a side, too far apart to bridge) were

@@ -327,10 +327,11 @@ def test_print_in_a_box_found_on_the_page_is_print_and_its_box_named_apart_from_
     assert names[stamp[0].region] == "print_01" and names[writing[0].region] == "field_01", names
 
 
-def _stamped_page(stamp_grey: int, printed: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _stamped_page(stamp_grey: int, printed: bool = True, turn: float = 0.0
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A grey page (flat), its faint binarisation and its form lines' mask: a black comb at the
     foot, and at the top a double frame in ``stamp_grey`` round "RECEIVED" (or, not ``printed``,
-    round handwriting)."""
+    round handwriting), turned by ``turn`` degrees."""
     from segmentation.clean import FAINT_DELTA
 
     flat = np.full((1400, 1000), 245, np.uint8)
@@ -347,6 +348,7 @@ def _stamped_page(stamp_grey: int, printed: bool = True) -> tuple[np.ndarray, np
     else:
         for k, ch in enumerate("MISSISSIPPI"):  # a neat hand strays from its lines by a few px
             ink = draw_text(ink, ch, 440 + 40 * k, 90 + (0, 3, -2, 1, -3, 2, 0, -1, 3, -2, 1)[k], 60, seed=k)
+    ink = cv2.warpAffine(ink, cv2.getRotationMatrix2D((650, 140), turn, 1.0), ink.shape[::-1])
     flat[ink > 127] = stamp_grey
     faint = np.where(flat <= 255 - FAINT_DELTA, 255, 0).astype(np.uint8)
     return flat, faint, lines
@@ -355,7 +357,9 @@ def _stamped_page(stamp_grey: int, printed: bool = True) -> tuple[np.ndarray, np
 def test_a_pale_frame_round_a_row_of_print_is_a_stamp_and_nothing_else_is():
     """A rubber stamp on a grey scan: too pale for Otsu to keep whole, its frame breaks into
     underlines and boxes that took the fields' names. Found as a frame paler than the form's
-    lines round a row of print; not where the frame is as dark as the lines, nor round writing."""
+    lines, or turned from them (a dark stamp turned 6 degrees, no box to the line finder), round
+    a row of print; not where the frame is as dark as the lines and upright (a box, found as
+    one), nor round writing, nor round the form's own boxes (a section framed in grey)."""
     from segmentation.stamps import stamp_frames
 
     flat, faint, lines = _stamped_page(140)
@@ -363,7 +367,15 @@ def test_a_pale_frame_round_a_row_of_print_is_a_stamp_and_nothing_else_is():
     assert frames and all(396 <= x <= 420 and 36 <= y <= 60 and x + w <= 906 and y + h <= 246
                           for x, y, w, h in frames), frames
     assert stamp_frames(*_stamped_page(20)[1::-1], lines) == []  # as dark as the form: a box, found as one
+    frames = stamp_frames(*_stamped_page(20, turn=6.0)[1::-1], lines)
+    assert frames and all(380 <= x <= 420 and y <= 60 and y + h >= 220 for x, y, w, h in frames), frames
+    assert stamp_frames(*_stamped_page(20, turn=1.0)[1::-1], lines) == []  # a box printed a little askew
     assert stamp_frames(*_stamped_page(140, printed=False)[1::-1], lines) == []  # a pale pen's box
+    flat, faint, lines = _stamped_page(140)
+    cv2.rectangle(lines, (600, 160), (860, 215), 255, 3)  # a box of the form's inside: a section framed in grey
+    flat[lines > 0] = 10
+    faint[lines > 0] = 255
+    assert stamp_frames(faint, flat, lines) == []
 
 
 def test_a_short_or_uneven_row_is_never_print():

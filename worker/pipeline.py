@@ -548,9 +548,9 @@ def free_field_names(order: list[int], glyphs: list, places: list[Rect] | None =
 
 def stamp_places(clean: CleanPage, lines: FormLines, ticks: list[Rect], glyphs: list) -> set[int]:
     """The places of a template-free read (``reading_places(lines)``, then ``ticks``) whose box,
-    underline or tick box is centred in a rubber stamp's frame too pale to be found as a box (a
-    grey scan: ``stamp_frames``); the ``glyphs`` centred there, and their free runs, are marked
-    as print."""
+    underline or tick box is centred in a rubber stamp's frame that the line finder did not find
+    as a box (pale on a grey scan, or turned: ``stamp_frames``); the ``glyphs`` centred there,
+    and their free runs, are marked as print."""
     stamps = stamp_frames(*clean.faint, lines.mask)
     if not stamps:
         return set()

@@ -488,10 +488,10 @@ def paper_clip(page: np.ndarray, rng: random.Random) -> np.ndarray:
 STAMP_INKS = ((60, 50, 200), (170, 80, 40))  # BGR: a red and a blue stamp pad
 
 
-def rubber_stamp(page: np.ndarray, rng: random.Random) -> np.ndarray:
+def rubber_stamp(page: np.ndarray, rng: random.Random, turn: float = 3.0) -> np.ndarray:
     """``page`` (A4 at TEMPLATE_DPI) in colour, stamped "RECEIVED" and a date at its top right,
     beside the title, in a double frame 62 by 24 mm, red or blue, unevenly inked, turned by up
-    to 3 degrees."""
+    to ``turn`` degrees."""
     out = _in_colour(page)
     mm = TEMPLATE_DPI / 25.4
     w, h, pad = int(62 * mm), int(24 * mm), int(3 * mm)
@@ -508,7 +508,7 @@ def rubber_stamp(page: np.ndarray, rng: random.Random) -> np.ndarray:
     ink = cv2.GaussianBlur(np.random.default_rng(rng.randint(0, 2**31)).random(layer.shape).astype(np.float32), (0, 0), mm)
     ink = (ink - ink.min()) / max(float(np.ptp(ink)), 1e-6)
     layer = layer.astype(np.float32) / 255.0 * (0.55 + 0.45 * ink)
-    turn = cv2.getRotationMatrix2D((layer.shape[1] / 2, layer.shape[0] / 2), rng.uniform(-3, 3), 1.0)
+    turn = cv2.getRotationMatrix2D((layer.shape[1] / 2, layer.shape[0] / 2), rng.uniform(-turn, turn), 1.0)
     layer = cv2.warpAffine(layer, turn, (layer.shape[1], layer.shape[0]))
     x, y = int(out.shape[1] - layer.shape[1] - rng.uniform(10, 25) * mm), int(rng.uniform(2, 5) * mm)
     _multiply_ink(out[y : y + layer.shape[0], x : x + layer.shape[1]], layer, rng.choice(STAMP_INKS))
@@ -644,7 +644,8 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
              show: float = 0.0, blank_fields: int = 0, folds: str = "", shadow: float = 0.0,
              lamp: float = 0.0, blur: float | None = None, cross_outs: float = 0.0,
              tint: str | None = None, holes: int = 0, stapled: bool = False, clipped: bool = False,
-             stained: bool = False, stamped: bool = False, grey: bool = False) -> list[Path]:
+             stained: bool = False, stamped: bool = False, stamp_turn: float = 3.0,
+             grey: bool = False) -> list[Path]:
     """Write ``count`` scanned forms plus ``<form>.truth.json`` and ``template.json``
     (``comb_style``: "boxed" closed cells, "ticks" baseline ticks, "mixed" alternating;
     ``box_ink``: the grey the boxes are printed in; ``pen_ink``: the grey of the handwriting;
@@ -661,7 +662,8 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
     in a pale colour, see render_form; ``holes``: punched for a binder with 2, 3 or 4 holes, see punch;
     ``stapled``: a staple at the top left corner, see staple; ``clipped``: a paper clip over the
     top edge, see paper_clip; ``stained``: a coffee ring across the fields, in colour, see stain;
-    ``stamped``: a "RECEIVED" rubber stamp at the top right, in colour, see rubber_stamp;
+    ``stamped``: a "RECEIVED" rubber stamp at the top right, in colour, turned by up to
+    ``stamp_turn`` degrees, see rubber_stamp;
     ``grey``: scanned in grey, a colour page saved as its luminance)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -688,7 +690,7 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
         if stained:
             page = stain(page, random.Random(seed * 1000 + i + 23))
         if stamped:
-            page = rubber_stamp(page, random.Random(seed * 1000 + i + 29))
+            page = rubber_stamp(page, random.Random(seed * 1000 + i + 29), stamp_turn)
         sc = scan_override or Scan.random(rng, fmt)
         if dpi:
             sc = replace(sc, dpi=dpi)
