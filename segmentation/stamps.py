@@ -26,22 +26,20 @@ STAMP_EDGE = 0.9  # of a turned frame's ink, along the edge of its least-area re
 def stamp_frames(faint: np.ndarray, flat: np.ndarray, lines_mask: np.ndarray) -> list[Rect]:
     """Frames on the page (``faint``: binarised just below paper white; ``flat``: the grey page
     it was cut from) drawn in an ink at least ``STAMP_PALER`` paler than the form's lines
-    (``lines_mask``), or turned ``STAMP_TURN`` or more from the deskewed page's lines, round a
+    (``lines_mask``), or a rectangle turned ``STAMP_TURN`` or more from the deskewed page, round a
     row of print (``printed_row``, on the faint ink inside the frame, the frames left out): a
     rubber stamp. Their rects, the outer and inner frame of a double one each. Frames are
     looked for at half scale (``STAMP_STEP``; a block holding any ink is ink, so thin lines stay
     whole), the print inside them at full scale."""
     lines = flat[lines_mask > 0]
-    if not lines.size:
-        return []
-    lines_grey = float(np.percentile(lines[:: max(1, lines.size // STAMP_SAMPLE)], 25))
+    pale = float(np.percentile(lines[:: max(1, lines.size // STAMP_SAMPLE)], 25)) + STAMP_PALER if lines.size \
+        else np.inf  # (no form lines to be paler than: only a turned frame is a stamp's)
     h, w = faint.shape
     small = cv2.resize(faint, (w // STAMP_STEP, h // STAMP_STEP), interpolation=cv2.INTER_AREA)
     n, labels, stats, _ = label_pieces((small > 0).astype(np.uint8))
     side = STAMP_SIDE * max(h, w) / STAMP_STEP
     frames = [i for i in range(1, n) if _frame_like(stats[i], side, w // STAMP_STEP, h // STAMP_STEP)]
-    frames = [i for i in frames if _stamped(*_full_scale(labels, stats[i], [i], faint), flat, lines_mask,
-                                            lines_grey + STAMP_PALER)]
+    frames = [i for i in frames if _stamped(*_full_scale(labels, stats[i], [i], faint), flat, lines_mask, pale)]
     none = FormLines(np.zeros((1, 1), np.uint8), [], [], 1.0)
     out = []
     for i in frames:
@@ -54,10 +52,11 @@ def stamp_frames(faint: np.ndarray, flat: np.ndarray, lines_mask: np.ndarray) ->
 
 def _stamped(box: tuple[slice, slice], frame: np.ndarray, flat: np.ndarray, lines_mask: np.ndarray,
              pale: float) -> bool:
-    """Whether a frame (its ink ``frame`` in ``box``) is in a stamp's ink, not the form's: turned
-    ``STAMP_TURN`` or more from the page's lines, or no darker than ``pale`` (its lower quartile),
-    and then holding none of the form's own darker lines (``lines_mask``; as much as its height:
-    a section of the form framed in a paler ink, its boxes in the form's)."""
+    """Whether a frame (its ink ``frame`` in ``box``) was stamped, not printed with the form: a
+    rectangle (``_rectangular``) turned ``STAMP_TURN`` or more from the page's lines, or no
+    darker than ``pale`` (its lower quartile) and holding none of the form's own darker lines
+    (``lines_mask``; as much as its height: a section of the form framed in a paler ink, its
+    boxes in the form's)."""
     if _turn(frame) >= STAMP_TURN:
         return _rectangular(frame)
     if np.percentile(flat[box][frame > 0], 25) < pale:
