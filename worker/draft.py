@@ -1,12 +1,12 @@
 """``formicr template``: draft a template from a scan of the form, blank or filled in.
 
-Every printed box, comb and underline the reader finds becomes a field, named by its place
-(``field_01`` in reading order; not a box holding print, a rubber stamp's), with the charset ``alnum``, or ``mark`` for a small square
-box on its own (a tick box); a comb's field records its number of cells (``cells``: drafted
-from a blank form, they are the printed ones). On a filled-in scan, a field written in digits
-(or letters) only is drafted as a digits (letters) field. The draft is valid as it stands; a
-person renames the fields and checks their charsets and cells, helped by the annotated page
-written beside it."""
+Every printed box, comb and underline the reader finds becomes a field (bar a rubber stamp's,
+which holds print), named by its place (``field_01`` in reading order), with the charset
+``alnum``, or ``mark`` for a small square box on its own (a tick box); a comb's field records
+its number of cells (``cells``: drafted from a blank form, they are the printed ones). On a
+filled-in scan, a field written in digits (or letters) only is drafted as a digits (letters)
+field. The draft is valid as it stands; a person renames the fields and checks their charsets
+and cells, helped by the annotated page written beside it."""
 
 from __future__ import annotations
 

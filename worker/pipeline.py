@@ -277,8 +277,8 @@ class PageReader:
         if tpl is None:  # every place to write on the page is a field, named as formicr template drafts it
             spots = strike_places + free_ticks  # (the places to write, less the tick boxes)
             order = reading_order(spots)
-            # a rubber stamp too pale to be found as a box (a grey scan): its print and its
-            # frame's pieces are named as print, not fields
+            # a rubber stamp the line finder did not find as a box (pale on a grey scan, or
+            # turned): its print and its frame's pieces are named as print, not fields
             stamped = stamp_places(clean, char_lines, free_ticks, glyphs)
             place_names, run_names = free_field_names(order, glyphs, spots, stamped)
             field_of = lambda g: place_names[g.region] if g.region >= 0 else run_names[g.run]  # noqa: E731
