@@ -175,7 +175,11 @@ def main() -> None:
           f"{f', creased {args.folds}' if args.folds else ''}"
           f"{f', a shadow {args.shadow} deep' if args.shadow else ''}{f', a lamp falling off by {args.lamp}' if args.lamp else ''}"
           f"{f', blurred by {args.blur}' if args.blur is not None else ''}"
-          f"{f', a character struck out in {args.cross_outs:.0%} of the fields' if args.cross_outs else ''}) in {t1 - t0:.1f}s, read twice in {t2 - t1:.1f}s")
+          f"{f', a character struck out in {args.cross_outs:.0%} of the fields' if args.cross_outs else ''}"
+          f"{f', tinted {args.tint}' if args.tint else ''}{f', punched with {args.holes} holes' if args.holes else ''}"
+          f"{', stapled' if args.staple else ''}{', clipped' if args.clip else ''}{', coffee-ringed' if args.stain else ''}"
+          f"{f', stamped (turned up to {args.stamp_turn:g} degrees)' if args.stamp else ''}"
+          f"{', scanned in grey' if args.grey else ''}) in {t1 - t0:.1f}s, read twice in {t2 - t1:.1f}s")
     print(f"characters: {tpl.chars}")
     print(f"template mode:      CER {tpl.cer_template:.2%}  (target <= 2%)   found {tpl.found_rate:.2%}")
     print(f"template-free mode: CER {free.cer_free:.2%}  (target <= 5%)   found {free.found_rate:.2%}")
