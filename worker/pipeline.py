@@ -40,7 +40,7 @@ from segmentation.lines import (
 )
 from segmentation.marks import mark_ink, read_mark, snap_to_box, snap_to_squares, split_tick_boxes
 from segmentation.normalize import normalize_batch
-from segmentation.rects import Rect, overlap_areas, overlap_ious, union
+from segmentation.rects import Rect, label_pieces, overlap_areas, overlap_ious, union
 from segmentation.stamps import stamp_frames
 from segmentation.strike import find_strikes
 from segmentation.template import Registration, Template, register, register_by_ink
@@ -91,6 +91,10 @@ PALE_PEN_GREY = 120
 # 1.07, with the back of the sheet showing through at 0.25 0.81 to 1.09; a pen at grey 170 0.80
 # to 1.01; a pen at 150 with the back showing through 0.53 to 0.91
 FRAGMENT_SHARE = 0.6
+# a pen at a bilevel scanner's threshold comes out as dots: where DOT_SHARE of the faint ink in the
+# places to write lies in DOT_MIN pieces or more of DOT_AREA px or less (a pen's stroke is one piece of
+# hundreds), its strokes are joined (closed by DOT_JOIN px)
+DOT_AREA, DOT_SHARE, DOT_MIN, DOT_JOIN = 60, 0.4, 100, 5
 FREE_CHARSET = "alnum"  # a template-free field's: its words settle letters or digits (word_charsets)
 WIDENED_MARGIN = 2  # cells a bilevel page's widened lines must add to be used instead
 
@@ -220,6 +224,7 @@ class PageReader:
         faint = _faint_ink(clean, lines)
         if (level := _back_level(clf, clean, faint, places, glyphs_in, field_charset)) is not None:
             faint = _no_paler(faint, clean.faint[1], level)  # the pale pen, not the back
+        faint = _joined_dots(faint, places)
         pale = _pale_ink(faint, clean.binary)
         pen = _pen_level(clean, ink)
         read = {g.region for g in glyphs}
@@ -610,6 +615,19 @@ def _light_pen_ink(faint: np.ndarray, ink: np.ndarray, regions: list[tuple[int, 
     if not marked or len(empty) < len(regions) / 2:
         return None, set(marked)
     return _add_faint(ink, faint, [regions[i] for i in marked]), set()
+
+
+def _joined_dots(faint: np.ndarray, places: list[Rect]) -> np.ndarray:
+    """``faint`` with its strokes joined (closed by ``DOT_JOIN``) where much of its ink in the
+    ``places`` lies in dots (``DOT_*``): a pen at a bilevel scanner's threshold, its strokes
+    kept as scattered dots; else ``faint`` as it is."""
+    areas = [label_pieces(np.ascontiguousarray(faint[y : y + h, x : x + w]))[2][1:, cv2.CC_STAT_AREA]
+             for x, y, w, h in ((max(0, v) for v in r) for r in places)]
+    area = np.concatenate(areas) if areas else np.zeros(0, int)
+    dots = area[area <= DOT_AREA]
+    if len(dots) < DOT_MIN or dots.sum() < DOT_SHARE * area.sum():
+        return faint
+    return cv2.morphologyEx(faint, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (DOT_JOIN, DOT_JOIN)))
 
 
 def _add_faint(ink: np.ndarray, faint: np.ndarray, rects: list[tuple[int, int, int, int]]) -> np.ndarray:
