@@ -48,6 +48,7 @@ VARIANTS: tuple[str, ...] = (
     "--stamp --format jpg",
     "--stamp --grey --format jpg",
     "--stamp --stamp-turn 10 --format png",
+    "--pen-colour red --format tif",
     "--shadow 0.5",
     "--blank-fields 3",
     "--marks",
