@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from segmentation.lines import Box
-from segmentation.rects import Rect, overlap_ious
+from segmentation.rects import Rect, centre_in, overlap_ious
 
 # The inside read: the box less this share of its shorter side on every edge, which keeps its
 # printed border (and a few px of registration slack) out.
@@ -167,11 +167,6 @@ def _squarish(w: int, h: int) -> bool:
     return 0.8 <= w / max(h, 1) <= 1.25
 
 
-def _centre_in(r: Rect, outer: Rect) -> bool:
-    cx, cy = r[0] + r[2] / 2, r[1] + r[3] / 2
-    return outer[0] <= cx <= outer[0] + outer[2] and outer[1] <= cy <= outer[1] + outer[3]
-
-
 def split_tick_boxes(binary: np.ndarray, lines_mask: np.ndarray, boxes: list[Box]) -> tuple[list[Rect], list[Box]]:
     """(every tick box on a page, the printed ``boxes`` that are not one), working px. Tick
     boxes are the small squares among ``boxes`` (not combs) and those too small for the line
@@ -180,6 +175,6 @@ def split_tick_boxes(binary: np.ndarray, lines_mask: np.ndarray, boxes: list[Box
     small = [not b.is_comb and max(b.rect[2:]) <= TICK_SIDE * long_side and _squarish(*b.rect[2:]) for b in boxes]
     ticks = [b.rect for b, t in zip(boxes, small, strict=True) if t]
     for r in find_tick_boxes(binary, lines_mask, int(TICK_MIN * long_side), int(TICK_SIDE * long_side)):
-        if not any(_centre_in(r, b.rect) for b in boxes):
+        if not any(centre_in(r, b.rect) for b in boxes):
             ticks.append(r)
     return ticks, [b for b, t in zip(boxes, small, strict=True) if not t]

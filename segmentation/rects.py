@@ -18,6 +18,12 @@ def union(rects: list[Rect]) -> Rect:
     return x0, y0, x1 - x0, y1 - y0
 
 
+def centre_in(r: Rect, outer: Rect) -> bool:
+    """Whether the centre of ``r`` lies inside ``outer`` (its edges included)."""
+    cx, cy = r[0] + r[2] / 2, r[1] + r[3] / 2
+    return outer[0] <= cx <= outer[0] + outer[2] and outer[1] <= cy <= outer[1] + outer[3]
+
+
 def overlap_areas(a: list[Rect], b: list[Rect]) -> np.ndarray:
     """Intersection areas of every rect in ``a`` with every rect in ``b``: (len(a), len(b))."""
     if not a or not b:

@@ -57,8 +57,9 @@ def _stamped(box: tuple[slice, slice], frame: np.ndarray, flat: np.ndarray, line
     darker than ``pale`` (its lower quartile) and holding none of the form's own darker lines
     (``lines_mask``; as much as its height: a section of the form framed in a paler ink, its
     boxes in the form's)."""
-    if _turn(frame) >= STAMP_TURN:
-        return _rectangular(frame)
+    rect = cv2.minAreaRect(cv2.findNonZero(frame))  # its least-area rectangle
+    if _turn(rect) >= STAMP_TURN:
+        return _rectangular(frame, rect)
     if np.percentile(flat[box][frame > 0], 25) < pale:
         return False
     return np.count_nonzero((lines_mask[box] > 0) & (frame == 0) & (flat[box] < pale)) < frame.shape[0]
@@ -84,18 +85,17 @@ def _frame_like(stat: np.ndarray, side: float, page_w: int, page_h: int) -> bool
         area <= STAMP_FILL * w * h
 
 
-
-def _turn(mask: np.ndarray) -> float:
-    """Degrees a frame's ink (``mask``) is turned from upright: its least-area rectangle's."""
-    angle = cv2.minAreaRect(cv2.findNonZero(mask))[2] % 90
+def _turn(rect: tuple) -> float:
+    """Degrees a rotated rectangle (``cv2.minAreaRect``'s) is turned from upright, whichever of
+    OpenCV's angle conventions it follows."""
+    angle = rect[2] % 90
     return min(angle, 90 - angle)
 
 
-def _rectangular(mask: np.ndarray) -> bool:
-    """Whether ``STAMP_EDGE`` of a piece's ink (``mask``) lies along the edge of its least-area
-    rectangle, within twice its line's width (its ink over that rectangle's perimeter): a
-    frame, not a run of dashes and writing whose outline merely leans."""
-    rect = cv2.minAreaRect(cv2.findNonZero(mask))
+def _rectangular(mask: np.ndarray, rect: tuple) -> bool:
+    """Whether ``STAMP_EDGE`` of a piece's ink (``mask``) lies along the edge of ``rect``, its
+    least-area rectangle, within twice its line's width (its ink over that rectangle's
+    perimeter): a frame, not a run of dashes and writing whose outline merely leans."""
     (w, h) = rect[1]
     ink = cv2.countNonZero(mask)
     width = ink / max(2 * (w + h), 1.0)

@@ -40,7 +40,7 @@ from segmentation.lines import (
 )
 from segmentation.marks import mark_ink, read_mark, snap_to_box, snap_to_squares, split_tick_boxes
 from segmentation.normalize import normalize_batch
-from segmentation.rects import Rect, label_pieces, overlap_areas, overlap_ious, union
+from segmentation.rects import Rect, centre_in, label_pieces, overlap_areas, overlap_ious, union
 from segmentation.stamps import stamp_frames
 from segmentation.strike import find_strikes
 from segmentation.template import Registration, Template, register, register_by_ink
@@ -559,12 +559,12 @@ def stamp_places(clean: CleanPage, lines: FormLines, ticks: list[Rect], glyphs: 
     stamps = stamp_frames(*clean.faint, lines.mask)
     if not stamps:
         return set()
-    inside = [_inside(x + w / 2, y + h / 2, stamps) for x, y, w, h in (g.rect for g in glyphs)]
+    inside = [any(centre_in(g.rect, s) for s in stamps) for g in glyphs]
     runs = {g.run for g, i in zip(glyphs, inside, strict=True) if i and g.region < 0}
     for g, i in zip(glyphs, inside, strict=True):
         g.printed = g.printed or i or (g.region < 0 and g.run in runs)
     lines_of = [b.rect for b in lines.boxes] + lines.underlines + ticks
-    return {i for i, (x, y, w, h) in enumerate(lines_of) if _inside(x + w / 2, y + h / 2, stamps)}
+    return {i for i, r in enumerate(lines_of) if any(centre_in(r, s) for s in stamps)}
 
 
 def print_places(glyphs: list, places: list[Rect], stamped: set[int]) -> set[int]:
@@ -583,11 +583,6 @@ def print_places(glyphs: list, places: list[Rect], stamped: set[int]) -> set[int
     nested = overlap_areas(places, [places[j] for j in framed]) >= \
         NESTED * np.minimum(area[:, None], area[framed][None])
     return found | {i for i in np.nonzero(nested.any(axis=1))[0].tolist() if i not in count}
-
-
-def _inside(x: float, y: float, rects: list[Rect]) -> bool:
-    """Whether the point (x, y) lies inside one of ``rects``."""
-    return any(rx <= x <= rx + rw and ry <= y <= ry + rh for rx, ry, rw, rh in rects)
 
 
 def _erase(ink: np.ndarray, rects: list[tuple[int, int, int, int]]) -> np.ndarray:
