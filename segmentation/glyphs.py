@@ -748,6 +748,13 @@ def _blank(crop: np.ndarray, region: Rect, boxes: list[Rect]) -> np.ndarray:
     return crop
 
 
+def unread_pieces(ink: np.ndarray, region: Rect, read: list[Rect], captions: list[Rect]) -> int:
+    """Pieces of ink, specks included, inside ``region`` that neither a read character's box
+    nor one of ``captions`` covers (a pen kept only as dots: each dot is a piece)."""
+    crop = _blank(uncovered(ink, region, read), region, captions)
+    return cv2.connectedComponents(crop, connectivity=8)[0] - 1
+
+
 def unread_ink(ink: np.ndarray, region: Rect, read: list[Rect], floor: int = 0,
                captions: list[Rect] | None = None) -> int:
     """Ink pixels inside ``region`` that no read character's box covers, counting only
