@@ -94,8 +94,9 @@ PALE_PEN_GREY = 120
 FRAGMENT_SHARE = 0.6
 # a pen at a bilevel scanner's threshold comes out as dots: where DOT_SHARE of the faint ink in the
 # places to write lies in DOT_MIN pieces or more of DOT_AREA px or less (a pen's stroke is one piece of
-# hundreds), its strokes are joined (closed by DOT_JOIN px)
-DOT_AREA, DOT_SHARE, DOT_MIN, DOT_JOIN = 60, 0.4, 100, 5
+# hundreds), its strokes are joined (closed by DOT_JOIN px: 5 left the sparser pages' dots apart, 9 read 5 to 16
+# more of 180 fields right by place on four sets of 20 red-pen bilevel forms)
+DOT_AREA, DOT_SHARE, DOT_MIN, DOT_JOIN = 60, 0.4, 100, 9
 # On such a page a field holding this many dots outside its read characters has writing left unread
 # (_dots_lost; measured on 60 generated red-pen bilevel forms: blank fields hold 0 to 3, fields read
 # right 0 to 8 beside their characters, fields read empty with writing in them 8 to 229)
