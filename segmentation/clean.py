@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from segmentation.errors import BlankPageError
-from segmentation.lines import bridge_gaps, dashed_lines
+from segmentation.lines import bridge_gaps, dashed_lines, dots_closed
 from segmentation.perspective import form_keystone, warp_size
 
 WORK_LONG_SIDE = 2000
@@ -58,6 +58,13 @@ class CleanPage:
         dashed tick box's sides are too short for find_lines, or its dashes too far apart for a
         bridged copy, but they close its square), whatever lines the read goes by."""
         return self.binary if self.dashes is None else self.binary | self.dashes
+
+    @cached_property
+    def closed_squares(self) -> np.ndarray | None:
+        """Where the page has dashed lines, a second page to look for tick boxes on: ``binary``
+        closed across their gaps (``dots_closed``; a mark can join a box's dots into a line drawn
+        too long, or leave a side undrawn, in ``squares``); else None."""
+        return None if self.dashes is None else dots_closed(self.binary, self.dashes)
 
     @cached_property
     def sharp(self) -> np.ndarray | None:

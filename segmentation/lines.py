@@ -75,6 +75,20 @@ SIDE_REACH = 2.0  # dash pitches: an upright dashed line is drawn on to a dashed
 SIDE_STRAY = 2  # pieces: an upright dashed line ends at the dashed line it crosses with no more beyond it
 
 
+def dots_closed(binary: np.ndarray, dashes: np.ndarray) -> np.ndarray:
+    """``binary`` closed across the gaps of its dashed lines (``dashes``: ``dashed_lines``), so
+    that a dotted square is one closed outline whatever the drawing made of it (a mark in a
+    tick box can join its dots into a line drawn too long, or leave a side out). The gap is
+    the lower quartile of the lengths of the drawn lines' stretches over paper (the longer
+    ones cross a caption or a corner), in px."""
+    n, _, stats, _ = cv2.connectedComponentsWithStats(cv2.bitwise_and(dashes, cv2.bitwise_not(binary)),
+                                                      connectivity=4)
+    if n < 2:
+        return binary
+    gap = int(np.percentile(np.maximum(stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]), 25))
+    return cv2.morphologyEx(binary, cv2.MORPH_CLOSE, _rect_kernel(gap + 2, gap + 2))
+
+
 def dashed_lines(binary: np.ndarray) -> np.ndarray | None:
     """The page's dashed and dotted form lines drawn whole (a mask, 255), for find_lines;
     None where it shows none. A dashed line is a row of at least DASH_CHAIN small, thin pieces

@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from segmentation.clean import CleanPage
 from segmentation.lines import Box
 from segmentation.rects import Rect, centre_in, overlap_ious
 
@@ -101,11 +102,13 @@ TICK_SIDE = 0.03  # a tick box: square within 20%, no larger than this share of 
 TICK_MIN = 0.008  # ... and no smaller than this (2.4 mm on A4): printed letters and specks are smaller
 
 
-def find_tick_boxes(binary: np.ndarray, lines_mask: np.ndarray, min_side: int, max_side: int) -> list[Rect]:
+def find_tick_boxes(binary: np.ndarray, lines_mask: np.ndarray, min_side: int, max_side: int,
+                    inside_on: np.ndarray | None = None) -> list[Rect]:
     """Small printed squares on their own (tick boxes, too small for ``find_lines``' line
     lengths): components of the page less its form lines, ``min_side`` to ``max_side`` px
-    and square within 20%, inked along each of their four edges, not solid (``TICK_SOLID``)
-    and not a QR code's finder pattern: empty, ticked, crossed or scribbled in. Working px."""
+    and square within 20%, inked along each of their four edges, not solid (``TICK_SOLID``;
+    judged on ``inside_on`` where given: ``binary`` closed fills a scribble in) and not a QR
+    code's finder pattern: empty, ticked, crossed or scribbled in. Working px."""
     rest = cv2.bitwise_and(binary, cv2.bitwise_not(lines_mask))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(rest, connectivity=8)
     out = []
@@ -119,7 +122,8 @@ def find_tick_boxes(binary: np.ndarray, lines_mask: np.ndarray, min_side: int, m
             continue
         band = max(2, int(round(0.12 * min(w, h))))
         edges = (m[:band].any(axis=0), m[-band:].any(axis=0), m[:, :band].any(axis=1), m[:, -band:].any(axis=1))
-        inside = m[band:-band, band:-band]
+        inside = m[band:-band, band:-band] if inside_on is None else \
+            inside_on[y + band : y + h - band, x + band : x + w - band] > 0
         if all(e.mean() >= TICK_EDGE for e in edges) and inside.size and inside.mean() < TICK_SOLID \
                 and not _finder_core(labels, stats, i, (x, y, w, h), band):
             out.append((int(x), int(y), int(w), int(h)))
@@ -167,14 +171,22 @@ def _squarish(w: int, h: int) -> bool:
     return 0.8 <= w / max(h, 1) <= 1.25
 
 
-def split_tick_boxes(binary: np.ndarray, lines_mask: np.ndarray, boxes: list[Box]) -> tuple[list[Rect], list[Box]]:
+def split_tick_boxes(clean: CleanPage, lines_mask: np.ndarray, boxes: list[Box]) -> tuple[list[Rect], list[Box]]:
     """(every tick box on a page, the printed ``boxes`` that are not one), working px. Tick
     boxes are the small squares among ``boxes`` (not combs) and those too small for the line
-    finder (``find_tick_boxes``) outside every box."""
-    long_side = max(binary.shape)
+    finder (``find_tick_boxes``) outside every box: on ``clean.squares``, then, on a page with
+    dashed lines, those on ``clean.closed_squares`` that overlap none found (less only the solid
+    form lines: the dashed ones drawn are what it closed itself; insides judged on the page)."""
+    long_side = max(clean.binary.shape)
     small = [not b.is_comb and max(b.rect[2:]) <= TICK_SIDE * long_side and _squarish(*b.rect[2:]) for b in boxes]
     ticks = [b.rect for b, t in zip(boxes, small, strict=True) if t]
-    for r in find_tick_boxes(binary, lines_mask, int(TICK_MIN * long_side), int(TICK_SIDE * long_side)):
+    sides = int(TICK_MIN * long_side), int(TICK_SIDE * long_side)
+    for r in find_tick_boxes(clean.squares, lines_mask, *sides):
         if not any(centre_in(r, b.rect) for b in boxes):
             ticks.append(r)
+    if clean.closed_squares is not None:
+        solid = cv2.bitwise_and(lines_mask, cv2.bitwise_not(cv2.dilate(clean.dashes, np.ones((3, 3), np.uint8))))
+        for r in find_tick_boxes(clean.closed_squares, solid, *sides, inside_on=clean.binary):
+            if not any(centre_in(r, b) for b in [*ticks, *(b.rect for b in boxes)]):
+                ticks.append(r)
     return ticks, [b for b, t in zip(boxes, small, strict=True) if not t]

@@ -113,6 +113,30 @@ def test_a_tick_box_is_any_small_printed_square_but_a_solid_one(fill, found):
         assert all(abs(a - b) <= 3 for a, b in zip(boxes[0], (78, 78, 45, 45), strict=True)), boxes
 
 
+def test_a_dotted_tick_box_scribbled_in_is_found_closed_across_its_dots_and_judged_on_its_ink():
+    """A tick box printed in dots is one outline only with its dots' gaps closed (``dots_closed``,
+    the gap measured on the dashed lines drawn), and a scribble the closing fills in solid is
+    judged on the page as it is (``inside_on``): a tick box, not a printed bullet."""
+    from segmentation.lines import dots_closed
+    from segmentation.marks import find_tick_boxes
+
+    page = np.zeros((2000, 1400), np.uint8)
+    square = np.zeros_like(page)
+    cv2.rectangle(square, (300, 300), (345, 345), 255, 3)
+    dashes = square.copy()  # the square drawn whole, as dashed_lines would
+    for k in range(0, 46, 9):  # dots 3 px long, 6 px apart, along each side
+        for x0, y0, dx, dy in ((300 + k, 300, 3, 3), (300 + k, 343, 3, 3), (300, 300 + k, 3, 3), (343, 300 + k, 3, 3)):
+            page[y0 : y0 + dy, x0 : x0 + dx] = 255
+    for y in range(310, 338, 4):  # scribbled in, a stroke every 4 px
+        cv2.line(page, (308, y), (338, y + 2), 255, 2)
+    none = np.zeros_like(page)
+    assert find_tick_boxes(page, none, 16, 60) == []  # its dots are no square
+    closed = dots_closed(page, dashes)
+    assert find_tick_boxes(closed, none, 16, 60) == []  # closed, the scribble is solid
+    found = find_tick_boxes(closed, none, 16, 60, inside_on=page)
+    assert len(found) == 1 and all(abs(a - b) <= 3 for a, b in zip(found[0], (300, 300, 46, 46), strict=True)), found
+
+
 def test_tick_boxes_do_not_count_against_registration(tmp_path):
     """A form of a few boxes and more tick boxes: registration is judged on the boxes it can
     match (tick boxes are mostly too small to be found as boxes), so the page is not flagged."""

@@ -1330,6 +1330,22 @@ def test_a_field_whose_dotted_pen_went_unread_is_flagged_and_a_blank_field_besid
     assert len(blank) == 3 and not any(f.needs_review or f.text for f in blank), [(f.name, f.text) for f in blank]
 
 
+@pytest.mark.parametrize("index", [1, 2])
+def test_dotted_tick_boxes_a_mark_joins_into_a_line_are_found_on_the_page_closed_across_the_dots(tmp_path, index):
+    """Dashes 4 on 6 off: a cross or scribble joins a tick box's dots into a line drawn past
+    the box, or leaves a side undrawn, so the box was no square on the page with its dashed
+    lines drawn, and a template-free read lost it and named the rest out of place (HEAD before
+    the fix: 1 of 4 read right on both). The page is searched again closed across its dots."""
+    from segmentation.decode import decode
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import generate
+    from worker.synth.score import score_free_marks
+
+    form = generate(tmp_path, index + 1, seed=900, marks=True, dashes=(4, 6))[index]
+    free = PageReader(ReadOptions()).read_page(next(iter(decode(form))))
+    assert score_free_marks(load_truth(form), free)[0] == 4, [(f.name, f.text) for f in free.fields]
+
+
 def test_dashed_tick_boxes_are_found_without_a_template_on_a_page_whose_boxes_came_from_the_bridged_copy(tmp_path):
     """Dashes 4 on 6 off: the bridged copy of the page shows every box and comb, so the dashes
     were not drawn whole, and the tick boxes (four dashes a side, too far apart to bridge) were

@@ -48,7 +48,7 @@ def draft_fields(grey: np.ndarray) -> list[DraftField]:
     lines = page_lines(clean)
     long_side = max(grey.shape)
     found: list[tuple[tuple[int, int, int, int], str, int]] = []
-    ticks, boxes = split_tick_boxes(clean.squares, lines.mask, lines.boxes)
+    ticks, boxes = split_tick_boxes(clean, lines.mask, lines.boxes)
     for b in boxes:
         found.append((clean.input_box(*b.rect), "comb" if b.is_comb else "box", len(b.cells) if b.is_comb else 1))
     heights = [f[0][3] for f in found]

@@ -212,7 +212,7 @@ class PageReader:
         # tick boxes are read by their ink (_fields), never as characters; without a template,
         # every tick box found on the page is (free_ticks), and its ink is kept from the glyphs
         tick = {i for i, f in enumerate(tpl.fields) if f.charset == MARK} if tpl is not None else set()
-        free_ticks, char_boxes = split_tick_boxes(clean.squares, lines.mask, lines.boxes) if tpl is None \
+        free_ticks, char_boxes = split_tick_boxes(clean, lines.mask, lines.boxes) if tpl is None \
             else ([], lines.boxes)
         char_lines = replace(lines, boxes=char_boxes)
 
@@ -316,7 +316,7 @@ class PageReader:
             unread = [i not in tick and (i in pale_left or self._unread(ink, r, glyphs, i)
                                          or _dots_lost(dots, ink, r, glyphs, i)) for i, r in enumerate(regions)]
             # the tick boxes the page shows, for a registered box that lands beside its own
-            squares = split_tick_boxes(clean.squares, lines.mask, lines.boxes)[0] if tick else []
+            squares = split_tick_boxes(clean, lines.mask, lines.boxes)[0] if tick else []
             ticks = self._ticks(clean, lines, [regions[i] if i in tick else None for i in range(len(regions))],
                                 light_pen=lighter is not None, squares=squares)
             # placed by the writing alone (no printed box survived: a dropout form), the fields
