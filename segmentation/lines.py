@@ -1033,6 +1033,49 @@ HIDDEN_FOOT = {"7": "2Z", "1": "L", "I": "L", "F": "E"}
 HIDDEN_TOP = {"1": "7T", "I": "7T", "S": "5"}
 
 
+def creased(binary: np.ndarray, ink: np.ndarray, creases: np.ndarray, rect: Rect, mask: np.ndarray
+            ) -> np.ndarray | None:
+    """What a glyph (``mask`` at ``rect``) would be with the fold (``creases``) put back where
+    it runs along it: the ink remove_lines erased (in ``binary``, not in its line-free ``ink``)
+    inside ``rect`` (and CREASE_PAD px round it) in the rows (or columns) the fold crosses it in, between the first and the
+    last place the glyph's ink meets that ink along the fold (a 4's bar written along a fold
+    leaves its stem and its diagonal meeting it, and a 1 between them). None where it meets
+    the glyph's ink at fewer than two places CREASE_APART apart: a fold that crosses a stroke
+    hides nothing."""
+    x0, y0, w0, h0 = rect  # looked at CREASE_PAD px round the glyph: a fold along its edge took that edge
+    x, y = max(0, x0 - CREASE_PAD), max(0, y0 - CREASE_PAD)
+    w, h = min(binary.shape[1], x0 + w0 + CREASE_PAD) - x, min(binary.shape[0], y0 + h0 + CREASE_PAD) - y
+    on = np.argwhere(creases[y : y + h, x : x + w])
+    if len(on) < 2:
+        return None
+    mask = cv2.copyMakeBorder(mask, y0 - y, y + h - y0 - h0, x0 - x, x + w - x0 - w0, cv2.BORDER_CONSTANT, value=0)
+    axis = 1 if np.ptp(on[:, 1]) >= np.ptp(on[:, 0]) else 0  # 1: a fold along the rows
+    band = np.zeros((h, w), bool)
+    across = np.unique(on[:, 1 - axis])
+    across = np.unique(np.clip(np.concatenate([across - 1, across, across + 1]), 0, (h, w)[1 - axis] - 1))
+    if axis:
+        band[across] = True
+    else:
+        band[:, across] = True
+    fold = np.where(band, binary[y : y + h, x : x + w] & ~ink[y : y + h, x : x + w], 0).astype(np.uint8)
+    touch = np.argwhere(fold & cv2.dilate(mask, _rect_kernel(3, 3)))
+    if len(touch) < 2:
+        return None
+    lo, hi = int(touch[:, axis].min()), int(touch[:, axis].max())
+    if hi - lo < CREASE_APART * h0:
+        return None
+    span = np.zeros_like(fold)
+    if axis:
+        span[:, lo : hi + 1] = fold[:, lo : hi + 1]
+    else:
+        span[lo : hi + 1] = fold[lo : hi + 1]
+    return mask | span
+
+
+CREASE_APART = 0.15  # x a glyph's height: where its ink meets a fold this far apart, a stroke may lie along it
+CREASE_PAD = 3  # px round a glyph's box that ``creased`` looks for a fold in
+
+
 def hidden_bars(binary: np.ndarray, ink: np.ndarray, rect: Rect, mask: np.ndarray, thickness: float,
                 edges: tuple[bool, bool] = (True, True)) -> list[tuple[Rect, np.ndarray, bool]]:
     """What a glyph (``mask`` at ``rect``) would be with a bar along the box line it rests on

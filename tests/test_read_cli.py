@@ -1330,6 +1330,23 @@ def test_a_field_whose_dotted_pen_went_unread_is_flagged_and_a_blank_field_besid
     assert len(blank) == 3 and not any(f.needs_review or f.text for f in blank), [(f.name, f.text) for f in blank]
 
 
+def test_a_digit_whose_stroke_a_fold_erased_is_flagged(tmp_path):
+    """A fold down the page along a date's 9 took its bowl's left side with it, and the rest
+    read 7 at 0.98, unflagged (HEAD before the fix). With the fold put back where the glyph
+    meets it (``creased``) it reads 9: the character is made as doubtful as that reading."""
+    from segmentation.decode import decode
+    from segmentation.template import load_template
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import generate
+
+    form = generate(tmp_path, 8, seed=900, folds="hv")[7]
+    fields = PageReader(ReadOptions(template=load_template(tmp_path / "template.json"))).read_page(
+        next(iter(decode(form)))).fields
+    truth = {f["name"]: f["text"] for f in load_truth(form)["fields"]}
+    wrong = [f"{f.name}:{f.text!r}" for f in fields if f.text != truth[f.name] and not f.needs_review]
+    assert wrong == [], wrong
+
+
 @pytest.mark.parametrize("index", [1, 2])
 def test_dotted_tick_boxes_a_mark_joins_into_a_line_are_found_on_the_page_closed_across_the_dots(tmp_path, index):
     """Dashes 4 on 6 off: a cross or scribble joins a tick box's dots into a line drawn past

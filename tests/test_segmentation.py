@@ -160,6 +160,33 @@ def test_a_glyph_resting_on_a_box_line_offers_the_bar_the_line_may_hide():
     assert all(hidden_bars(thick, ink, g.rect, g.mask, lines.thickness) == [] for g in find_glyphs(ink, lines))
 
 
+def test_a_glyph_a_fold_runs_along_is_offered_the_stroke_the_fold_may_hide_and_one_it_crosses_is_not():
+    """A 4's bar written along a fold is erased with it, leaving a 1: ``creased`` puts the
+    fold back between the places the glyph's ink meets it. A 1 that only crosses the fold is
+    offered nothing."""
+    from segmentation.lines import creased
+
+    def page(strokes):
+        binary = np.zeros((80, 120), np.uint8)
+        for a, b in strokes:
+            cv2.line(binary, a, b, 255, 3)
+        creases = np.zeros_like(binary)
+        creases[39:42] = 255  # a fold across the page, on the 4's bar
+        binary |= creases
+        ink = binary & ~cv2.dilate(creases, np.ones((3, 3), np.uint8))
+        return binary, ink, creases
+
+    binary, ink, creases = page([((40, 10), (40, 65)), ((40, 10), (15, 40)), ((15, 40), (50, 40))])
+    rect = (12, 8, 42, 60)
+    mask = ink[8:68, 12:54].copy()
+    assert not mask[32, 6:26].any()  # the bar went with the fold
+    grown = creased(binary, ink, creases, rect, mask)
+    assert grown is not None and grown.shape == (66, 48)  # looked at 3 px round the glyph
+    assert grown[35, 9:29].all()  # put back from the diagonal to the stem
+    binary, ink, creases = page([((40, 10), (40, 65))])
+    assert creased(binary, ink, creases, rect, ink[8:68, 12:54].copy()) is None
+
+
 def test_a_seven_whose_top_lies_on_the_box_line_is_offered_a_bar_wider_than_its_stem():
     """The line erased, a 7's top on it leaves a stem 1's width: the line put back across
     that width alone still reads 1, so a narrow glyph gets it across half its height."""

@@ -33,6 +33,7 @@ from segmentation.lines import (
     HIDDEN_TOP,
     FormLines,
     caption_bars,
+    creased,
     find_lines,
     hidden_bars,
     impose_combs,
@@ -286,6 +287,8 @@ class PageReader:
             charsets = self.classifier.word_charsets(probs, [(g.line, g.word, g.region) for g in glyphs])
         preds = self.classifier.decode(probs, charsets, top_k=opts.top_k)
         preds = self._hidden_bars(clean.binary, ink, lines.thickness, glyphs, preds, charsets)
+        if lines.creases is not None:
+            preds = self._folded(clean.binary, ink, lines.creases, glyphs, preds, charsets)
         if tpl is None:  # every place to write on the page is a field, named as formicr template drafts it
             spots = strike_places + free_ticks  # (the places to write, less the tick boxes)
             order = reading_order(spots)
@@ -374,6 +377,27 @@ class PageReader:
                 for _, m, top in hidden_bars(binary, ink, g.rect, g.mask, thickness, edges):
                     variants.append(m)
                     owner.append((i, (HIDDEN_TOP if top else HIDDEN_FOOT)[p.char]))
+        return self._doubted(preds, variants, owner, charsets)
+
+    def _folded(self, binary: np.ndarray, ink: np.ndarray, creases: np.ndarray, glyphs: list,
+                preds: list[Prediction], charsets: list[str | None] | None) -> list[Prediction]:
+        """``preds`` with each character that a fold (``creases``) runs along, and that reads
+        as another character at HIDDEN_P or more with the fold put back (``creased``: a 4's bar
+        on a horizontal fold was erased with it and read 1), made as doubtful as that reading
+        is likely: nothing on the page says whether the pen drew along the fold there."""
+        variants, owner = [], []
+        for i, g in enumerate(glyphs):
+            if (m := creased(binary, ink, creases, g.rect, g.mask)) is not None:
+                variants.append(m)
+                owner.append((i, None))
+        return self._doubted(preds, variants, owner, charsets)
+
+    def _doubted(self, preds: list[Prediction], variants: list[np.ndarray], owner: list[tuple[int, str | None]],
+                 charsets: list[str | None] | None) -> list[Prediction]:
+        """``preds`` with character ``i`` made as doubtful as its ``variants``' reading (what the
+        page cannot rule out it is) is likely, that reading its first alternative, where that
+        reading is at least HIDDEN_P likely and among ``maybe`` (``owner``'s (i, maybe) pairs;
+        None: any other character)."""
         if not variants:
             return preds
         probs = self.classifier.probabilities(normalize_batch(variants, stroke=True))
@@ -381,7 +405,7 @@ class PageReader:
         out = list(preds)
         for (i, maybe), a in zip(owner, alts, strict=True):
             p = out[i]
-            if a.char in maybe and a.confidence >= HIDDEN_P:
+            if (a.char in maybe if maybe is not None else a.char != p.char) and a.confidence >= HIDDEN_P:
                 others = tuple(c for c in p.alternatives if c[0] != a.char)
                 out[i] = Prediction(p.char, min(p.confidence, 1.0 - a.confidence),
                                     ((a.char, a.confidence), *others)[: max(1, len(p.alternatives))])
