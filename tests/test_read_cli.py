@@ -1330,6 +1330,21 @@ def test_a_field_whose_dotted_pen_went_unread_is_flagged_and_a_blank_field_besid
     assert len(blank) == 3 and not any(f.needs_review or f.text for f in blank), [(f.name, f.text) for f in blank]
 
 
+def test_a_stroke_written_along_a_fold_down_the_sheet_is_kept(tmp_path):
+    """A fold down the page ran along a P's bowl's side and took it with it: the P read F
+    (flagged, as ``creased`` offers the P back; HEAD before the fix). A stroke along a fold
+    down the page, thicker there than the fold, is kept as one along a horizontal fold is."""
+    from segmentation.decode import decode
+    from segmentation.template import load_template
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import generate
+
+    form = generate(tmp_path, 3, seed=900, folds="hv")[2]
+    fields = PageReader(ReadOptions(template=load_template(tmp_path / "template.json"))).read_page(
+        next(iter(decode(form)))).fields
+    assert {f.name: f.text for f in fields}["country"] == "POE"
+
+
 def test_a_digit_whose_stroke_a_fold_erased_is_flagged(tmp_path):
     """A fold down the page along a date's 9 took its bowl's left side with it, and the rest
     read 7 at 0.98, unflagged (HEAD before the fix). With the fold put back where the glyph
