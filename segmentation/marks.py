@@ -172,9 +172,10 @@ def _squarish(w: int, h: int) -> bool:
 
 
 def split_tick_boxes(clean: CleanPage, lines_mask: np.ndarray, boxes: list[Box]) -> tuple[list[Rect], list[Box]]:
-    """(every tick box on a page, the printed ``boxes`` that are not one), working px. Tick
-    boxes are the small squares among ``boxes`` (not combs) and those too small for the line
-    finder (``find_tick_boxes``) outside every box: on ``clean.squares``, then, on a page with
+    """(every tick box on a page, the printed ``boxes`` that are not one and are tall enough to
+    write in, ``TICK_MIN``: a caption's letters run into a line can close a box round a few of
+    them), working px. Tick boxes are the small squares among ``boxes`` (not combs) and those
+    too small for the line finder (``find_tick_boxes``) outside every box: on ``clean.squares``, then, on a page with
     dashed lines, those on ``clean.closed_squares`` that overlap none found (less only the solid
     form lines: the dashed ones drawn are what it closed itself; insides judged on the page)."""
     long_side = max(clean.binary.shape)
@@ -189,4 +190,4 @@ def split_tick_boxes(clean: CleanPage, lines_mask: np.ndarray, boxes: list[Box])
         for r in find_tick_boxes(clean.closed_squares, solid, *sides, inside_on=clean.binary):
             if not any(centre_in(r, b) for b in [*ticks, *(b.rect for b in boxes)]):
                 ticks.append(r)
-    return ticks, [b for b, t in zip(boxes, small, strict=True) if not t]
+    return ticks, [b for b, t in zip(boxes, small, strict=True) if not t and b.rect[3] >= TICK_MIN * long_side]

@@ -1345,6 +1345,20 @@ def test_a_stroke_written_along_a_fold_down_the_sheet_is_kept(tmp_path):
     assert {f.name: f.text for f in fields}["country"] == "POE"
 
 
+def test_a_box_too_short_to_write_in_is_no_field(reader, tmp_path):
+    """A JPEG ran the letters of a caption (DATE OF BIRTH) into a line, which closed a box 14 px
+    tall round a few of them: read as field_03 ("ME ANW", flagged), it moved the names of the
+    six fields after it (HEAD before the fix: 2 of 9 right by place). A box shorter than the
+    least tick box (2.4 mm on A4) is too small to write in, and no place."""
+    from segmentation.decode import decode
+    from worker.synth.forms import generate
+
+    form = generate(tmp_path, 17, seed=900, tint="blue", fmt="jpg")[16]
+    free = reader.read_page(next(iter(decode(form))))
+    right, _, wrong, _ = score_free_fields(load_truth(form), free)
+    assert right >= 8 and wrong <= 1, [f"{f.name}:{f.text}" for f in free.fields]
+
+
 def test_a_digit_whose_stroke_a_fold_erased_is_flagged(tmp_path):
     """A fold down the page along a date's 9 took its bowl's left side with it, and the rest
     read 7 at 0.98, unflagged (HEAD before the fix). With the fold put back where the glyph
