@@ -908,11 +908,10 @@ def remove_lines(binary: np.ndarray, lines: FormLines, scale: float = 1.0,
         upright_all = near_v if lines.creases is None else cv2.dilate(lines.mask & ~hmask, _rect_kernel(3, 3))
         for x, y, w, h in _along(binary, hmask, upright_all, lines.thickness, step, hrects, dark):
             keep[y : y + h, x : x + w] = 255
-        if lines.creases is not None:  # a stroke along a fold down the page is kept as along a side
-            vmask = vmask | (lines.creases & ~hmask)
-            vrects = _rects(vmask)
-        upright = [(y, x, h, w) for x, y, w, h in vrects]  # as the transposed page has them
-        for y, x, h, w in _along(binary.T, vmask.T, near_h.T, lines.thickness, step, upright,
+        # a stroke along a fold down the page is kept as one along a side
+        along_v = vmask if lines.creases is None else vmask | (lines.creases & ~hmask)
+        upright = [(y, x, h, w) for x, y, w, h in _rects(along_v)]  # as the transposed page has them
+        for y, x, h, w in _along(binary.T, along_v.T, near_h.T, lines.thickness, step, upright,
                                  None if dark is None else (dark[0].T, dark[1])):
             keep[y : y + h, x : x + w] = 255
         # a stroke kept where it meets a line and a bar kept where it runs along it, a pixel

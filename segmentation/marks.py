@@ -182,12 +182,14 @@ def split_tick_boxes(clean: CleanPage, lines_mask: np.ndarray, boxes: list[Box])
     small = [not b.is_comb and max(b.rect[2:]) <= TICK_SIDE * long_side and _squarish(*b.rect[2:]) for b in boxes]
     ticks = [b.rect for b, t in zip(boxes, small, strict=True) if t]
     sides = int(TICK_MIN * long_side), int(TICK_SIDE * long_side)
-    for r in find_tick_boxes(clean.squares, lines_mask, *sides):
-        if not any(centre_in(r, b.rect) for b in boxes):
-            ticks.append(r)
+    passes = [(clean.squares, lines_mask, None)]
     if clean.closed_squares is not None:
         solid = cv2.bitwise_and(lines_mask, cv2.bitwise_not(cv2.dilate(clean.dashes, np.ones((3, 3), np.uint8))))
-        for r in find_tick_boxes(clean.closed_squares, solid, *sides, inside_on=clean.binary):
-            if not any(centre_in(r, b) for b in [*ticks, *(b.rect for b in boxes)]):
+        passes.append((clean.closed_squares, solid, clean.binary))
+    taken = [b.rect for b in boxes]
+    for page, mask, inside_on in passes:
+        for r in find_tick_boxes(page, mask, *sides, inside_on=inside_on):
+            if not any(centre_in(r, t) for t in taken):
                 ticks.append(r)
+                taken.append(r)
     return ticks, [b for b, t in zip(boxes, small, strict=True) if not t and b.rect[3] >= TICK_MIN * long_side]

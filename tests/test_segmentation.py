@@ -413,13 +413,13 @@ def test_strokes_kept_only_as_dots_are_joined_and_whole_strokes_are_left_as_they
         cv2.line(strokes, (60 + 140 * k, 40), (120 + 140 * k, 160), 255, 3)
         cv2.line(strokes, (60 + 140 * k, 160), (120 + 140 * k, 40), 255, 3)
     places = [(20, 20, 860, 160)]
-    joined, dotted = _joined_dots(strokes, places)
-    assert not dotted and np.array_equal(joined, strokes)
+    joined, dots = _joined_dots(strokes, places)
+    assert dots is None and np.array_equal(joined, strokes)
     rng = np.random.default_rng(1)
     dots = np.where((strokes > 0) & (rng.random(strokes.shape) < 0.35), 255, 0).astype(np.uint8)
     assert cv2.connectedComponents(dots)[0] > 200  # a pen at the threshold: scattered dots
-    joined, dotted = _joined_dots(dots, places)
-    assert dotted
+    joined, kept = _joined_dots(dots, places)
+    assert kept is dots
     assert cv2.connectedComponents(joined)[0] - 1 <= 30  # a few pieces a letter, not hundreds of dots
     assert np.count_nonzero(joined & ~cv2.dilate(strokes, np.ones((5, 5), np.uint8))) == 0  # on the strokes
 

@@ -99,7 +99,7 @@ FRAGMENT_SHARE = 0.6
 # more of 180 fields right by place on four sets of 20 red-pen bilevel forms)
 DOT_AREA, DOT_SHARE, DOT_MIN, DOT_JOIN = 60, 0.4, 100, 9
 # On such a page a field holding this many dots outside its read characters has writing left unread
-# (_dots_lost; measured on 60 generated red-pen bilevel forms: blank fields hold 0 to 3, fields read
+# (PageReader._unread; measured on 60 generated red-pen bilevel forms: blank fields hold 0 to 3, fields read
 # right 0 to 8 beside their characters, fields read empty with writing in them 8 to 229)
 DOT_LEFT = 10
 FREE_CHARSET = "alnum"  # a template-free field's: its words settle letters or digits (word_charsets)
@@ -231,8 +231,7 @@ class PageReader:
         faint = _faint_ink(clean, lines)
         if (level := _back_level(clf, clean, faint, places, glyphs_in, field_charset)) is not None:
             faint = _no_paler(faint, clean.faint[1], level)  # the pale pen, not the back
-        joined, dotted = _joined_dots(faint, places)
-        dots, faint = (faint, joined) if dotted else (None, faint)  # a dotted pen: its dots as the scan kept them
+        faint, dots = _joined_dots(faint, places)
         pale = _pale_ink(faint, clean.binary)
         pen = _pen_level(clean, ink)
         read = {g.region for g in glyphs}
@@ -316,8 +315,8 @@ class PageReader:
         if tpl is not None:
             # ink left in a field that no read character covers: writing the reader lost
             pale_left = pale_marks | _pale_unread(pale, ink, regions, glyphs, tick, pen)
-            unread = [i not in tick and (i in pale_left or self._unread(ink, r, glyphs, i)
-                                         or _dots_lost(dots, ink, r, glyphs, i)) for i, r in enumerate(regions)]
+            unread = [i not in tick and (i in pale_left or self._unread(ink, r, glyphs, i, dots))
+                      for i, r in enumerate(regions)]
             # the tick boxes the page shows, for a registered box that lands beside its own
             squares = split_tick_boxes(clean, lines.mask, lines.boxes)[0] if tick else []
             ticks = self._ticks(clean, lines, [regions[i] if i in tick else None for i in range(len(regions))],
@@ -338,8 +337,8 @@ class PageReader:
             pale_left = pale_marks | _pale_unread(pale, ink, spots[:boxed], glyphs, set(), pen)
             fields = [self._mark_field(place_names[i], ticks[i], spots[i]) if i in ticks else
                       self._text_field(place_names[i], FREE_CHARSET, chars, spots[i],
-                                       lost=i in pale_left or self._unread(ink, spots[i], glyphs, i)
-                                       or _dots_lost(dots, ink, spots[i], glyphs, i)) for i in order]
+                                       lost=i in pale_left or self._unread(ink, spots[i], glyphs, i, dots))
+                      for i in order]
             for name in dict.fromkeys(run_names[g.run] for g in glyphs if g.region < 0):  # free writing
                 rect = union([c.work_rect for c in chars if c.field == name])
                 fields.append(self._text_field(name, FREE_CHARSET, chars, rect))
@@ -405,7 +404,7 @@ class PageReader:
         out = list(preds)
         for (i, maybe), a in zip(owner, alts, strict=True):
             p = out[i]
-            if (a.char in maybe if maybe is not None else a.char != p.char) and a.confidence >= HIDDEN_P:
+            if a.char != p.char and (maybe is None or a.char in maybe) and a.confidence >= HIDDEN_P:
                 others = tuple(c for c in p.alternatives if c[0] != a.char)
                 out[i] = Prediction(p.char, min(p.confidence, 1.0 - a.confidence),
                                     ((a.char, a.confidence), *others)[: max(1, len(p.alternatives))])
@@ -489,10 +488,16 @@ class PageReader:
         return out
 
     @staticmethod
-    def _unread(ink: np.ndarray, rect: tuple[int, int, int, int], glyphs: list, region: int) -> bool:
+    def _unread(ink: np.ndarray, rect: tuple[int, int, int, int], glyphs: list, region: int,
+                dots: np.ndarray | None = None) -> bool:
         """Whether ink is left in ``rect`` (the place or field ``region``) that none of its read
-        glyphs covers: writing the reader lost."""
-        return _lost(ink, rect, [g.rect for g in glyphs if g.region == region])
+        glyphs covers: writing the reader lost. On a page whose pen is dotted (``dots``:
+        ``_joined_dots``'), also where ``DOT_LEFT`` or more of its dots lie there outside the read
+        glyphs and the caption (each dot is smaller than the speck ``_lost`` takes for the scanner's)."""
+        read = [g.rect for g in glyphs if g.region == region]
+        if _lost(ink, rect, read):
+            return True
+        return dots is not None and unread_pieces(dots, rect, read, [c for c in [caption_box(ink, rect)] if c]) >= DOT_LEFT
 
     def _text_field(self, name: str, charset: str, chars: list[Character],
                     rect: tuple[int, int, int, int], lost: bool = False) -> Field:
@@ -644,29 +649,19 @@ def _light_pen_ink(faint: np.ndarray, ink: np.ndarray, regions: list[tuple[int, 
     return _add_faint(ink, faint, [regions[i] for i in marked]), set()
 
 
-def _joined_dots(faint: np.ndarray, places: list[Rect]) -> tuple[np.ndarray, bool]:
+def _joined_dots(faint: np.ndarray, places: list[Rect]) -> tuple[np.ndarray, np.ndarray | None]:
     """``faint`` with its strokes joined (closed by ``DOT_JOIN``) where much of its ink in the
     ``places`` lies in dots (``DOT_*``): a pen at a bilevel scanner's threshold, its strokes
-    kept as scattered dots; else ``faint`` as it is. And whether it was so."""
+    kept as scattered dots; else ``faint`` as it is. And those dots as the scan kept them
+    (``faint`` before the join; None on a page whose pen is not dotted)."""
     areas = [label_pieces(np.ascontiguousarray(faint[y : y + h, x : x + w]))[2][1:, cv2.CC_STAT_AREA]
              for x, y, w, h in ((max(0, v) for v in r) for r in places)]
     area = np.concatenate(areas) if areas else np.zeros(0, int)
     dots = area[area <= DOT_AREA]
     if len(dots) < DOT_MIN or dots.sum() < DOT_SHARE * area.sum():
-        return faint, False
+        return faint, None
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (DOT_JOIN, DOT_JOIN))
-    return cv2.morphologyEx(faint, cv2.MORPH_CLOSE, kernel), True
-
-
-def _dots_lost(dots: np.ndarray | None, ink: np.ndarray, rect: Rect, glyphs: list, region: int) -> bool:
-    """Whether ``DOT_LEFT`` or more of a dotted pen's dots (``dots``: the faint ink before
-    ``_joined_dots`` joined it; None on a page whose pen is not dotted) lie in ``rect`` (the
-    place or field ``region``) outside its read glyphs and its caption: writing the reader
-    lost, too sparse for ``_unread``, which takes a speck for the scanner's."""
-    if dots is None:
-        return False
-    captions = [c for c in [caption_box(ink, rect)] if c]
-    return unread_pieces(dots, rect, [g.rect for g in glyphs if g.region == region], captions) >= DOT_LEFT
+    return cv2.morphologyEx(faint, cv2.MORPH_CLOSE, kernel), faint
 
 
 def _add_faint(ink: np.ndarray, faint: np.ndarray, rects: list[tuple[int, int, int, int]]) -> np.ndarray:
