@@ -281,6 +281,34 @@ def _attach_low(groups: list[list[_Comp]], ref_h: float) -> list[list[_Comp]]:
     return [out[k] for k in sorted(out)]
 
 
+INNER_NEAR, INNER_LEAST = 0.15, 0.1  # _inner_pieces: x the character's height
+
+
+def _inner_pieces(labels: np.ndarray, owned: list[_Comp], kept: list[_Comp]) -> list[_Comp]:
+    """Pieces of ``owned`` (a comb's) too small to keep alone that are part of a kept character:
+    an E's middle bar written with a pen lift, a stroke the scan broke. Such a piece lies inside the
+    extent of the kept pieces above or below it, within ``INNER_NEAR`` of their height of
+    their ink, and is at least ``INNER_LEAST`` of that height long (a scanner speck is less)."""
+    ids = {c.label for c in kept}
+    out = []
+    for p in owned:
+        if p.label in ids:
+            continue
+        over = [c for c in kept if c.x < p.x1 and p.x < c.x1]
+        if not over:
+            continue
+        x0, y0 = min(c.x for c in over), min(c.y for c in over)
+        x1, y1 = max(c.x1 for c in over), max(c.y1 for c in over)
+        tall = y1 - y0
+        if not (x0 <= p.x and p.x1 <= x1 and y0 <= p.y and p.y1 <= y1) or max(p.w, p.h) < INNER_LEAST * tall:
+            continue
+        d = max(2, round(INNER_NEAR * tall))
+        near = labels[max(0, p.y - d): p.y1 + d, max(0, p.x - d): p.x1 + d]
+        if np.isin(near, [c.label for c in over]).any():
+            out.append(p)
+    return out
+
+
 def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = None,
                 regions: list[Rect] | None = None, _cropped: bool = False) -> list[Glyph]:
     """Find characters on a line-free binary page.
@@ -328,6 +356,8 @@ def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = N
                          and bx0 + 0.05 * bh <= c.x and c.x1 <= bx0 + bw - 0.05 * bh))]
         if not mine:
             continue
+        if b.is_comb:  # (a free box may hold its printed caption's letters among the writing)
+            mine += _inner_pieces(labels, [c for c in owned if c.label not in not_writing], mine)
         if b.is_comb:
             # a comp lying mostly in one cell (a glyph written wider than its cell) is that
             # cell's, whole; one spread over cells (glyphs joined across a separator) is clipped

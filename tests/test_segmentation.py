@@ -1991,3 +1991,27 @@ def test_a_character_read_several_times_as_wide_as_tall_flags_its_field():
 
     assert not field(70).needs_review  # a wide M, sure: as read
     assert field(int(RUN_TOGETHER * 60) + 1).needs_review
+
+
+def test_a_small_bar_written_apart_inside_a_letter_is_kept_and_a_speck_is_not():
+    """A small E in a comb cell, its middle bar drawn with a pen lift: the bar is far under the
+    cell's share for a piece of writing, and was dropped, reading the E as an I."""
+    from segmentation.lines import Box, FormLines
+
+    ink = np.zeros((200, 400), np.uint8)
+    region = (50, 50, 240, 70)
+    cells = [(50 + 80 * i, 50, 80, 70) for i in range(3)]
+    cv2.line(ink, (75, 65), (75, 95), 255, 3)  # the E: stem, top and bottom bars, joined
+    cv2.line(ink, (75, 65), (100, 65), 255, 3)
+    cv2.line(ink, (75, 95), (100, 95), 255, 3)
+    cv2.line(ink, (81, 80), (84, 80), 255, 3)  # its middle bar, lifted off the stem
+    cv2.circle(ink, (190, 80), 12, 255, 3)  # an O in the next cell, a scanner speck inside it
+    ink[80, 190] = 255
+    lines = FormLines(np.zeros_like(ink), [Box(region, cells)], [], 2.0)
+    glyphs = find_glyphs(ink, lines, regions=[region], free_text=False)
+    assert len(glyphs) == 2
+    e, o = glyphs
+    x, y, w, h = e.rect
+    assert e.mask[80 - y, 83 - x] > 0  # the middle bar is the E's
+    x, y, w, h = o.rect
+    assert o.mask[80 - y, 190 - x] == 0  # the speck is not the O's
