@@ -323,6 +323,7 @@ def find_lines(binary: np.ndarray, grey: np.ndarray | None = None) -> FormLines:
     # pen stroke taken for a separator, a cell stays a rectangle (_cut then drops the stroke)
     vfill = np.zeros((h, w), np.uint8)
     vrects = []
+    halves: list[tuple[Rect, bool]] = []  # upright runs meeting a line at one end (True: their top)
     line_grey = float(np.median(grey[hmask > 0])) if grey is not None and hmask.any() else None
     for x, y, ww, hh in _rects(vcand):
         if ww > max(8, hh // 3):
@@ -332,10 +333,21 @@ def find_lines(binary: np.ndarray, grey: np.ndarray | None = None) -> FormLines:
             continue
         # a box side or comb separator: both of its ends meet a horizontal line
         xa, xb = max(0, x - 1), x + ww + 1
-        if hmask[max(0, y - 4) : y + 7, xa:xb].any() and hmask[max(0, y + hh - 7) : y + hh + 4, xa:xb].any():
+        top, bottom = hmask[max(0, y - 4) : y + 7, xa:xb].any(), hmask[max(0, y + hh - 7) : y + hh + 4, xa:xb].any()
+        if top and bottom:
             vmask[y : y + hh, x : x + ww] = vcand[y : y + hh, x : x + ww]
             vfill[max(0, y - 4) : y + hh + 4, x : x + ww] = 255  # to the lines it met
             vrects.append((x, y, ww, hh))
+        elif top or bottom:
+            halves.append(((x, y, ww, hh), top))
+    # thin separators that a bilevel scan broke: a run from one line that the ink in line with it
+    # carries on to the next, but for short gaps; three or more on one pitch between two lines
+    broken = {r for run, top in halves if run[2] <= printed + 1
+              and (r := _broken_separator(binary, hmask, run, top)) is not None}
+    for x, y, ww, hh in _on_a_pitch(list(broken), [r for r in vrects if r[2] <= 2 * printed + 1]):
+        vmask[y : y + hh, x : x + ww] |= binary[y : y + hh, x : x + ww]
+        vfill[max(0, y - 4) : y + hh + 4, x : x + ww] = 255
+        vrects.append((x, y, ww, hh))
     thickness = printed if hcrease is None else _thickness(hmask, hrects)
     boxes = _boxes(hmask | vfill, thickness)
     grids = [_grids(b) for b in boxes]
@@ -568,6 +580,82 @@ def _thickness(hmask: np.ndarray, hrects: list[Rect]) -> float:
         return 2.0
     per_line = [cv2.countNonZero(hmask[y : y + h, x : x + w]) / max(w, 1) for x, y, w, h in hrects]
     return float(np.median(per_line))
+
+
+BROKEN_GAP = 0.2  # _broken_separator: of the separator's height, the paper left in it at most
+BROKEN_REACH = 2.0  # _broken_separator: x the run's length, the farthest the next line may lie
+
+
+def _broken_separator(binary: np.ndarray, hmask: np.ndarray, run: Rect, down: bool) -> Rect | None:
+    """A separator that a bilevel scan broke (a thin line blurred at a low resolution), found from
+    ``run``, an upright run that meets a line at its top (``down``) or its bottom end only: where
+    the next line along lies within ``BROKEN_REACH`` of its length and ``binary`` has ink in line
+    with it (a pixel either side) on all but ``BROKEN_GAP`` of the rows between, the rect from
+    line to line; else None. A pen stroke from a line seldom carries on to the next."""
+    x, y, ww, hh = run
+    xa, xb = max(0, x - 1), x + ww + 1
+    far = int(BROKEN_REACH * hh)
+    if down:
+        ya, yb = y + hh, min(binary.shape[0], y + hh + far)
+    else:
+        ya, yb = max(0, y - far), y
+    lined = np.flatnonzero(hmask[ya:yb, xa:xb].any(axis=1))
+    if not lined.size:
+        return None
+    end = ya + (int(lined[0]) if down else int(lined[-1]) + 1)  # where the next line starts (ends)
+    lo, hi = (ya, end) if down else (end, yb)
+    gap = hi - lo - int(np.count_nonzero(binary[lo:hi, xa:xb].any(axis=1)))
+    span = hh + hi - lo
+    if gap > BROKEN_GAP * span:
+        return None
+    top = y if down else lo
+    return x, top, ww, span
+
+
+BROKEN_MIN = 3  # _on_a_pitch: broken separators in a row at least
+BROKEN_EVEN = 0.15  # _on_a_pitch: of the pitch, how far each lies off it at most
+
+
+def _same_span(a: Rect, b: Rect) -> bool:
+    """Whether two upright rects span the same rows, but for 20% of the longer."""
+    return min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]) >= 0.8 * max(a[3], b[3])
+
+
+def _on_a_pitch(broken: list[Rect], whole: list[Rect]) -> list[Rect]:
+    """Of the ``broken`` separators, those in sets between the same two lines (``_same_span``)
+    on one pitch (each within ``BROKEN_EVEN`` of it off its place, places missing
+    allowed) of ``COMB_NARROW`` to ``COMB_ASPECT`` of their height: ``BROKEN_MIN`` or more of
+    them, or two with the ``whole`` upright lines there (a short comb's sides) making as many
+    and one more. A printed comb's, not pen strokes from line to line (a 7's stem and a caption
+    over it), which seldom stand so. A separator found from both ends is kept once."""
+    rows: list[list[tuple[Rect, bool]]] = []
+    for r, br in sorted([(r, True) for r in broken] + [(r, False) for r in whole]):
+        row = next((row for row in rows if _same_span(row[0][0], r)), None)
+        if row is None:
+            rows.append([(r, br)])
+        elif r[0] > row[-1][0][0] + row[-1][0][2]:  # (the same separator from its other end overlaps)
+            row.append((r, br))
+    out = []
+    for row in rows:
+        h = row[0][0][3]
+        while sum(br for _, br in row) >= 2:
+            c = np.array([x + w / 2 for (x, _, w, _), _ in row])
+            is_broken = np.array([br for _, br in row])
+            best = np.zeros(len(row), bool)
+            for i in range(len(row) - 1):
+                pitch = c[i + 1] - c[i]
+                if not COMB_NARROW * h <= pitch <= COMB_ASPECT * h:
+                    continue
+                k = (c - c[i]) / pitch
+                on = np.abs(k - np.round(k)) <= BROKEN_EVEN
+                if (on & is_broken).sum() > (best & is_broken).sum():
+                    best = on
+            n = int((best & is_broken).sum())
+            if n < 2 or (n < BROKEN_MIN and best.sum() < BROKEN_MIN + 1):
+                break
+            out += [r for (r, br), b in zip(row, best, strict=True) if b and br]
+            row = [x for x, b in zip(row, best, strict=True) if not b]
+    return out
 
 
 def _boxes(mask: np.ndarray, thickness: float) -> list[Box]:

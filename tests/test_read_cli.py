@@ -1404,3 +1404,32 @@ def test_dashed_tick_boxes_are_found_without_a_template_on_a_page_whose_boxes_ca
     form = generate(tmp_path, 2, seed=900, marks=True, dashes=(4, 6))[1]
     fields = PageReader(ReadOptions()).read_page(next(iter(decode(form)))).fields
     assert sum(f.charset == MARK for f in fields) >= 3, [(f.name, f.charset) for f in fields]
+
+
+def test_a_blurred_coarse_bilevel_scan_whose_separators_broke_is_read_cell_by_cell_without_a_template(reader, tmp_path):
+    """Blurred by 2 px and scanned bilevel at 150 DPI, every thin comb separator broke once: no
+    comb showed a cell, and their separators read as rows of 1s (32 edits on the page)."""
+    from segmentation.decode import decode
+    from worker.synth.forms import generate
+
+    form = generate(tmp_path, 1, seed=900, blur=2)[0]
+    truth = load_truth(form)
+    assert truth["scan"]["fmt"] == "tif" and truth["scan"]["dpi"] == 150
+    free = reader.read_page(next(iter(decode(form))))
+    assert score_free(truth, free).edits_free <= 3
+    assert score_free_fields(truth, free)[0] >= 8, [f.text for f in free.fields]
+
+
+def test_a_pen_stroke_from_line_to_line_under_a_caption_is_no_broken_separator(tmp_path):
+    """A 7's stem that reaches the bottom line, with the caption printed over it reaching the top
+    one, looks like a separator a bilevel scan broke; alone, off any comb's pitch, it is writing
+    (taken for a separator, it cut the box, and the account read 411)."""
+    from segmentation.decode import decode
+    from segmentation.template import load_template
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import generate
+
+    form = generate(tmp_path, 1, seed=123, captions=True)[0]
+    reader = PageReader(ReadOptions(template=load_template(tmp_path / "template.json")))
+    got = {f.name: f.text for f in reader.read_page(next(iter(decode(form)))).fields}
+    assert got["account"] == next(f["text"] for f in load_truth(form)["fields"] if f["name"] == "account")

@@ -2015,3 +2015,25 @@ def test_a_small_bar_written_apart_inside_a_letter_is_kept_and_a_speck_is_not():
     assert e.mask[80 - y, 83 - x] > 0  # the middle bar is the E's
     x, y, w, h = o.rect
     assert o.mask[80 - y, 190 - x] == 0  # the speck is not the O's
+
+
+def test_a_comb_whose_separators_a_bilevel_scan_broke_is_found_cell_by_cell():
+    """A blurred bilevel scan at 150 dpi broke each thin separator once, for up to 8 px, midway
+    or near an end: no piece reached both of the comb's lines, and without a template its
+    separators were read as a row of 1s in one long box. A stroke from a line that stops short
+    of the next one stays writing, and so do two from line to line off any comb's pitch."""
+    from worker.pipeline import page_lines
+
+    img = np.full((1754, 1240), 255, np.uint8)  # A4 at 150 dpi, 0 and 255 only
+    for y0, cut in ((300, 26), (600, 12)):
+        cv2.rectangle(img, (100, y0), (700, y0 + 60), 0, 3)
+        for x in range(160, 700, 60):
+            img[y0 : y0 + cut, x : x + 2] = 0
+            img[y0 + cut + 8 : y0 + 60, x : x + 2] = 0
+    cv2.rectangle(img, (100, 900), (700, 960), 0, 3)  # a box with a 1 written down from its top
+    img[900:940, 400:403] = 0
+    cv2.rectangle(img, (100, 1200), (700, 1260), 0, 3)  # and one with two 1s from line to line, broken
+    for x in (300, 360):
+        img[1200:1225, x : x + 3] = 0
+        img[1231:1260, x : x + 3] = 0
+    assert [len(b.cells) for b in page_lines(clean_page(img)).boxes] == [10, 10, 1, 1]
