@@ -222,6 +222,19 @@ def test_a_tiny_piece_is_no_character_on_its_own_but_may_complete_a_neighbour():
     assert len(out) == 2
 
 
+def test_a_flat_piece_is_no_character_on_its_own_however_wide():
+    """A small printed caption's letter that the writing runs over (an m, wide but under FLAT of
+    the run's height) read as a sure M between two written 2s; it is left out, while a piece as
+    wide and a little taller stays a character."""
+    def kept(h: int) -> int:
+        gs = [glyph(0, 20, index=1), glyph(30, 18, h=h, index=2), glyph(60, 20, index=3)]
+        rows = probs_for([{0: 0.99}, {1: 0.99}, {2: 0.99}])
+        return len(resegment.choose(gs, [], rows, [np.ones(4, bool)] * 3)[0])
+
+    assert kept(h=7) == 2
+    assert kept(h=12) == 3
+
+
 def test_a_flag_lifted_off_a_character_earns_nothing_for_starting_one():
     """A 5's flag written apart reads as a sure 1 on its own. Under SHORT of the run's height
     it earns no gap bonus, so the merged 5 wins; a full-height stroke in the same place, a

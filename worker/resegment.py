@@ -40,6 +40,10 @@ CUT_MARGIN = 0.5
 # character on its own (a speck, a full stop, a caption's letter the writing touches): it is
 # merged with a neighbour where that reads better, else left out.
 TINY = 0.3
+# A piece of free writing lower than this share of its run's height is no character on its own
+# either, however wide (a small printed caption's letter the writing runs over, a bar lifted off
+# a T or a 5): merged with a neighbour where that reads better, else left out.
+FLAT = 0.2
 # A piece under this share of its run's height is a bar or a flag lifted off a character (a 5's
 # flag written apart, a T's bar) as often as a character: it earns no gap bonus, so it must
 # read better alone than merged. bench.pasted --forms 40, test writers, seeds 600/700/800:
@@ -135,12 +139,13 @@ def choose(glyphs: list[Glyph], candidates: list[Candidate], probs: np.ndarray,
            masks: list[np.ndarray], scores: np.ndarray | None = None) -> tuple[list[Glyph], np.ndarray]:
     """``probs`` holds the glyphs' rows, then the candidates' rows; ``masks`` each glyph's
     charset mask over the labels; ``scores`` (default ``probs``) the rows the choice is
-    scored by. A ``TINY`` piece of free writing is never a character on its own: it is
+    scored by. A ``TINY`` or ``FLAT`` piece of free writing is never a character on its own: it is
     merged, or left out. Returns the chosen glyphs (reading order, renumbered within their
     lines) and their probability rows."""
     n = len(glyphs)
     heights = run_heights(glyphs)
-    tiny = [g.run >= 0 and max(g.rect[2], g.rect[3]) < TINY * heights[g.run] for g in glyphs]
+    tiny = [g.run >= 0 and (max(g.rect[2], g.rect[3]) < TINY * heights[g.run] or g.rect[3] < FLAT * heights[g.run])
+            for g in glyphs]
     if not candidates and not any(tiny):
         return glyphs, probs[:n]
     scores = probs if scores is None else scores
