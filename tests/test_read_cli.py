@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.conftest import ROOT
@@ -1433,3 +1434,34 @@ def test_a_pen_stroke_from_line_to_line_under_a_caption_is_no_broken_separator(t
     reader = PageReader(ReadOptions(template=load_template(tmp_path / "template.json")))
     got = {f.name: f.text for f in reader.read_page(next(iter(decode(form)))).fields}
     assert got["account"] == next(f["text"] for f in load_truth(form)["fields"] if f["name"] == "account")
+
+
+def test_two_strokes_that_merged_read_surer_as_one_character_are_flagged(reader, tmp_path):
+    """An H whose bar the scan lost: its stems, under a quarter of their height apart, read I and
+    I at 0.97 and 0.95 (the gap before the second earns part of the bonus for starting a
+    character), merged H at 0.53. The field is flagged, H offered; a plain word beside it is not."""
+    import cv2
+
+    from segmentation.decode import decode
+    from tests.conftest import render_glyph
+
+    img = np.full((1400, 1000), 255, np.uint8)
+    for y0, word in ((300, "EHB"), (600, "LONDON")):
+        cv2.rectangle(img, (100, y0), (800, y0 + 100), 0, 3)
+        x = 130
+        for ch in word:
+            g = render_glyph(ch, seed=5, size=70)
+            if ch == "H":  # its stems only, 3 px nearer
+                ys, xs = np.nonzero(g)
+                x0, x1 = xs.min(), xs.max()
+                g[:] = 0
+                left, right = xs < x0 + 0.3 * (x1 - x0), xs > x0 + 0.7 * (x1 - x0)
+                g[ys[left], xs[left]] = 255
+                g[ys[right], xs[right] - 3] = 255
+            h, w = g.shape
+            img[y0 + 10 : y0 + 10 + h, x : x + w][g > 0] = 0
+            x += w - 10
+    cv2.imwrite(str(tmp_path / "h.png"), img)
+    fields = reader.read_page(next(iter(decode(tmp_path / "h.png")))).fields
+    assert [f.needs_review for f in fields] == [True, False], [(f.text, f.needs_review) for f in fields]
+    assert fields[0].text == "EIIB" and fields[0].characters[1].alternatives[0][0] == "H"

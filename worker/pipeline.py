@@ -24,6 +24,7 @@ from segmentation.glyphs import (
     find_glyphs,
     merge_candidates,
     reading_places,
+    run_heights,
     uncovered,
     unread_ink,
     unread_pieces,
@@ -277,15 +278,17 @@ class PageReader:
         # free writing: the classifier chooses between pieces and their merges
         candidates = merge_candidates(glyphs) if opts.resegment else []
         x = normalize_batch([g.mask for g in glyphs] + [c.mask for c in candidates], stroke=True)
-        probs = self.classifier.probabilities(x)
-        glyphs, probs = resegment.choose(glyphs, candidates, probs,
+        read = self.classifier.probabilities(x)
+        pieces = glyphs
+        glyphs, probs = resegment.choose(glyphs, candidates, read,
                                          [self.classifier.mask(field_charset(g)) for g in glyphs],
-                                         self.classifier.pooled(probs))
+                                         self.classifier.pooled(read))
         charsets = [field_charset(g) for g in glyphs] if tpl is not None else None
         if charsets is None and opts.word_context:
             charsets = self.classifier.word_charsets(probs, [(g.line, g.word, g.region) for g in glyphs])
         preds = self.classifier.decode(probs, charsets, top_k=opts.top_k)
         preds = self._hidden_bars(clean.binary, ink, lines.thickness, glyphs, preds, charsets)
+        preds = self._unmerged(pieces, candidates, read, glyphs, preds, field_charset)
         if lines.creases is not None:
             preds = self._folded(clean.binary, ink, lines.creases, glyphs, preds, charsets)
         if tpl is None:  # every place to write on the page is a field, named as formicr template drafts it
@@ -390,6 +393,35 @@ class PageReader:
                 variants.append(m)
                 owner.append((i, None))
         return self._doubted(preds, variants, owner, charsets)
+
+    def _unmerged(self, pieces: list, candidates: list, read: np.ndarray, glyphs: list, preds: list[Prediction],
+                  field_charset) -> list[Prediction]:
+        """``preds`` with pieces read apart, strokes (each narrower than ``UNMERGED_NARROW`` of
+        their run's height) less than a full gap (``resegment.FULL_GAP``) apart, that merged read surer as one character than they do together (only their gap's part of
+        the bonus kept them apart: an H whose bar the scan lost, read 11) made as doubtful as that reading, at HIDDEN_P or more, is likely, it their first
+        alternative. ``read``: the probabilities of ``pieces``, then of ``candidates``."""
+        at = {g.rect: i for i, g in enumerate(glyphs)}
+        clf, n, out = self.classifier, len(pieces), list(preds)
+        pooled, heights = clf.pooled(read), run_heights(pieces)
+        for ci, c in enumerate(candidates):
+            kept = [at.get(pieces[k].rect) for k in range(c.first, c.last + 1)]
+            gaps = [b.rect[0] - a.rect[0] - a.rect[2] for a, b in zip(pieces[c.first : c.last], pieces[c.first + 1 : c.last + 1],
+                                                                       strict=True)]
+            h = heights[pieces[c.first].run]
+            if None in kept or max(gaps) >= resegment.FULL_GAP * h or \
+                    max(pieces[k].rect[2] for k in range(c.first, c.last + 1)) >= UNMERGED_NARROW * h:
+                continue  # (pieces a full gap apart are apart, LI reads U; two letters read one W or M)
+            mask = clf.mask(field_charset(pieces[c.first]))
+            merged = clf.decode(read[n + ci : n + ci + 1], [field_charset(pieces[c.first])], top_k=1)[0]
+            apart = sum(np.log(max(float(pooled[k][mask].max()), 1e-9)) for k in range(c.first, c.last + 1))
+            if merged.confidence < HIDDEN_P or np.log(float(pooled[n + ci][mask].max())) <= apart:
+                continue
+            for i in kept:
+                p = out[i]
+                others = tuple(a for a in p.alternatives if a[0] != merged.char)
+                out[i] = Prediction(p.char, min(p.confidence, 1.0 - merged.confidence),
+                                    ((merged.char, merged.confidence), *others)[: max(1, len(p.alternatives))])
+        return out
 
     def _doubted(self, preds: list[Prediction], variants: list[np.ndarray], owner: list[tuple[int, str | None]],
                  charsets: list[str | None] | None) -> list[Prediction]:
@@ -949,6 +981,7 @@ def _with_folds(binary: np.ndarray, folds: np.ndarray) -> FormLines:
     return replace(lines, mask=lines.mask | left, creases=left if lines.creases is None else lines.creases | left)
 
 
+UNMERGED_NARROW = 0.4  # _unmerged: x the run's height, a piece this wide is a character, not a stroke of one
 FOLD_LEFT = 0.1  # _with_folds: this share of the widened page's folds not found again is a fold drawn in wrong
 TIGHT_DELTA = 45  # _line_candidates: grey levels below paper white of a second, tighter cut for pale lines
 BACK_LINE = 50  # grey levels: a faint underline this much paler than the boxes' lines' core is the back's
