@@ -396,31 +396,29 @@ class PageReader:
 
     def _unmerged(self, pieces: list, candidates: list, read: np.ndarray, glyphs: list, preds: list[Prediction],
                   field_charset) -> list[Prediction]:
-        """``preds`` with pieces read apart, strokes (each narrower than ``UNMERGED_NARROW`` of
-        their run's height) less than a full gap (``resegment.FULL_GAP``) apart, that merged read surer as one character than they do together (only their gap's part of
-        the bonus kept them apart: an H whose bar the scan lost, read 11) made as doubtful as that reading, at HIDDEN_P or more, is likely, it their first
-        alternative. ``read``: the probabilities of ``pieces``, then of ``candidates``."""
+        """``preds`` with strokes read apart (each narrower than ``UNMERGED_NARROW`` of their run's
+        height, less than a full gap, ``resegment.FULL_GAP``, apart) that merged read surer as one
+        character than they do together made as doubtful as that reading, at HIDDEN_P or more, is
+        likely: only their gap's part of the bonus kept them apart (an H whose bar the scan lost
+        read 11). ``read``: the probabilities of ``pieces``, then of ``candidates``."""
         at = {g.rect: i for i, g in enumerate(glyphs)}
         clf, n, out = self.classifier, len(pieces), list(preds)
         pooled, heights = clf.pooled(read), run_heights(pieces)
         for ci, c in enumerate(candidates):
-            kept = [at.get(pieces[k].rect) for k in range(c.first, c.last + 1)]
-            gaps = [b.rect[0] - a.rect[0] - a.rect[2] for a, b in zip(pieces[c.first : c.last], pieces[c.first + 1 : c.last + 1],
-                                                                       strict=True)]
-            h = heights[pieces[c.first].run]
-            if None in kept or max(gaps) >= resegment.FULL_GAP * h or \
-                    max(pieces[k].rect[2] for k in range(c.first, c.last + 1)) >= UNMERGED_NARROW * h:
-                continue  # (pieces a full gap apart are apart, LI reads U; two letters read one W or M)
-            mask = clf.mask(field_charset(pieces[c.first]))
-            merged = clf.decode(read[n + ci : n + ci + 1], [field_charset(pieces[c.first])], top_k=1)[0]
+            parts = pieces[c.first : c.last + 1]
+            kept = [at.get(g.rect) for g in parts]
+            h = heights[parts[0].run]
+            if None in kept or max(g.rect[2] for g in parts) >= UNMERGED_NARROW * h or \
+                    max(b.rect[0] - a.rect[0] - a.rect[2] for a, b in zip(parts, parts[1:], strict=False)) >= \
+                    resegment.FULL_GAP * h:
+                continue  # (two letters close together read one W or M; letters a gap apart, LI, read U)
+            charset = field_charset(parts[0])
+            mask = clf.mask(charset)
+            merged = clf.decode(read[n + ci : n + ci + 1], [charset], top_k=1)[0]
             apart = sum(np.log(max(float(pooled[k][mask].max()), 1e-9)) for k in range(c.first, c.last + 1))
-            if merged.confidence < HIDDEN_P or np.log(float(pooled[n + ci][mask].max())) <= apart:
-                continue
-            for i in kept:
-                p = out[i]
-                others = tuple(a for a in p.alternatives if a[0] != merged.char)
-                out[i] = Prediction(p.char, min(p.confidence, 1.0 - merged.confidence),
-                                    ((merged.char, merged.confidence), *others)[: max(1, len(p.alternatives))])
+            if merged.confidence >= HIDDEN_P and np.log(float(pooled[n + ci][mask].max())) > apart:
+                for i in kept:
+                    out[i] = _doubtful(out[i], merged)
         return out
 
     def _doubted(self, preds: list[Prediction], variants: list[np.ndarray], owner: list[tuple[int, str | None]],
@@ -437,9 +435,7 @@ class PageReader:
         for (i, maybe), a in zip(owner, alts, strict=True):
             p = out[i]
             if a.char != p.char and (maybe is None or a.char in maybe) and a.confidence >= HIDDEN_P:
-                others = tuple(c for c in p.alternatives if c[0] != a.char)
-                out[i] = Prediction(p.char, min(p.confidence, 1.0 - a.confidence),
-                                    ((a.char, a.confidence), *others)[: max(1, len(p.alternatives))])
+                out[i] = _doubtful(p, a)
         return out
 
     def _lines_and_registration(self, clean: CleanPage) -> tuple[FormLines, Registration | None, list[str]]:
@@ -568,6 +564,14 @@ class PageReader:
             res.errors.append(ErrorRow(source, None, error_message(exc, str(path), source)))
         res.seconds = time.perf_counter() - t0
         return res
+
+
+def _doubtful(p: Prediction, a: Prediction) -> Prediction:
+    """``p`` made as doubtful as ``a``, another reading of the same ink, is likely, ``a`` first
+    among its alternatives."""
+    others = tuple(c for c in p.alternatives if c[0] != a.char)
+    return Prediction(p.char, min(p.confidence, 1.0 - a.confidence),
+                      ((a.char, a.confidence), *others)[: max(1, len(p.alternatives))])
 
 
 def _rejoin(mine: list[Character], chars: list[Character], x: float) -> None:
