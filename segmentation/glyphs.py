@@ -356,9 +356,10 @@ def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = N
                          and bx0 + 0.05 * bh <= c.x and c.x1 <= bx0 + bw - 0.05 * bh))]
         if not mine:
             continue
-        if b.is_comb:  # (a free box may hold its printed caption's letters among the writing)
-            mine += _inner_pieces(labels, [c for c in owned if c.label not in not_writing], mine)
         if b.is_comb:
+            # pieces too small alone that are a character's (not in a free box, which may hold its
+            # printed caption's letters among the writing)
+            mine += _inner_pieces(labels, [c for c in owned if c.label not in not_writing], mine)
             # a comp lying mostly in one cell (a glyph written wider than its cell) is that
             # cell's, whole; one spread over cells (glyphs joined across a separator) is clipped
             # to each cell holding a fair part of it

@@ -323,7 +323,7 @@ def find_lines(binary: np.ndarray, grey: np.ndarray | None = None) -> FormLines:
     # pen stroke taken for a separator, a cell stays a rectangle (_cut then drops the stroke)
     vfill = np.zeros((h, w), np.uint8)
     vrects = []
-    halves: list[tuple[Rect, bool]] = []  # upright runs meeting a line at one end (True: their top)
+    halves: list[tuple[Rect, bool]] = []  # thin upright runs meeting a line at one end (True: their top)
     line_grey = float(np.median(grey[hmask > 0])) if grey is not None and hmask.any() else None
     for x, y, ww, hh in _rects(vcand):
         if ww > max(8, hh // 3):
@@ -338,12 +338,11 @@ def find_lines(binary: np.ndarray, grey: np.ndarray | None = None) -> FormLines:
             vmask[y : y + hh, x : x + ww] = vcand[y : y + hh, x : x + ww]
             vfill[max(0, y - 4) : y + hh + 4, x : x + ww] = 255  # to the lines it met
             vrects.append((x, y, ww, hh))
-        elif top or bottom:
+        elif (top or bottom) and ww <= printed + 1:  # (as thin as a printed line: perhaps one broken)
             halves.append(((x, y, ww, hh), top))
     # thin separators that a bilevel scan broke: a run from one line that the ink in line with it
     # carries on to the next, but for short gaps; three or more on one pitch between two lines
-    broken = {r for run, top in halves if run[2] <= printed + 1
-              and (r := _broken_separator(binary, hmask, run, top)) is not None}
+    broken = {r for run, top in halves if (r := _broken_separator(binary, hmask, run, top)) is not None}
     for x, y, ww, hh in _on_a_pitch(list(broken), [r for r in vrects if r[2] <= 2 * printed + 1]):
         vmask[y : y + hh, x : x + ww] |= binary[y : y + hh, x : x + ww]
         vfill[max(0, y - 4) : y + hh + 4, x : x + ww] = 255

@@ -278,17 +278,17 @@ class PageReader:
         # free writing: the classifier chooses between pieces and their merges
         candidates = merge_candidates(glyphs) if opts.resegment else []
         x = normalize_batch([g.mask for g in glyphs] + [c.mask for c in candidates], stroke=True)
-        read = self.classifier.probabilities(x)
+        piece_probs = self.classifier.probabilities(x)  # the pieces' rows, then their merges'
+        pooled = self.classifier.pooled(piece_probs)
         pieces = glyphs
-        glyphs, probs = resegment.choose(glyphs, candidates, read,
-                                         [self.classifier.mask(field_charset(g)) for g in glyphs],
-                                         self.classifier.pooled(read))
+        glyphs, probs = resegment.choose(glyphs, candidates, piece_probs,
+                                         [self.classifier.mask(field_charset(g)) for g in glyphs], pooled)
         charsets = [field_charset(g) for g in glyphs] if tpl is not None else None
         if charsets is None and opts.word_context:
             charsets = self.classifier.word_charsets(probs, [(g.line, g.word, g.region) for g in glyphs])
         preds = self.classifier.decode(probs, charsets, top_k=opts.top_k)
         preds = self._hidden_bars(clean.binary, ink, lines.thickness, glyphs, preds, charsets)
-        preds = self._unmerged(pieces, candidates, read, glyphs, preds, field_charset)
+        preds = self._unmerged(pieces, candidates, piece_probs, pooled, glyphs, preds, field_charset)
         if lines.creases is not None:
             preds = self._folded(clean.binary, ink, lines.creases, glyphs, preds, charsets)
         if tpl is None:  # every place to write on the page is a field, named as formicr template drafts it
@@ -394,16 +394,17 @@ class PageReader:
                 owner.append((i, None))
         return self._doubted(preds, variants, owner, charsets)
 
-    def _unmerged(self, pieces: list, candidates: list, read: np.ndarray, glyphs: list, preds: list[Prediction],
-                  field_charset) -> list[Prediction]:
+    def _unmerged(self, pieces: list, candidates: list, probs: np.ndarray, pooled: np.ndarray, glyphs: list,
+                  preds: list[Prediction], field_charset) -> list[Prediction]:
         """``preds`` with strokes read apart (each narrower than ``UNMERGED_NARROW`` of their run's
         height, less than a full gap, ``resegment.FULL_GAP``, apart) that merged read surer as one
         character than they do together made as doubtful as that reading, at HIDDEN_P or more, is
         likely: only their gap's part of the bonus kept them apart (an H whose bar the scan lost
-        read 11). ``read``: the probabilities of ``pieces``, then of ``candidates``."""
+        read 11). ``probs``: the rows of ``pieces``, then of ``candidates``; ``pooled``: the same,
+        letter/digit twins pooled (``Classifier.pooled``), as ``resegment.choose`` scored them."""
         at = {g.rect: i for i, g in enumerate(glyphs)}
         clf, n, out = self.classifier, len(pieces), list(preds)
-        pooled, heights = clf.pooled(read), run_heights(pieces)
+        heights = run_heights(pieces)
         for ci, c in enumerate(candidates):
             parts = pieces[c.first : c.last + 1]
             kept = [at.get(g.rect) for g in parts]
@@ -414,7 +415,7 @@ class PageReader:
                 continue  # (two letters close together read one W or M; letters a gap apart, LI, read U)
             charset = field_charset(parts[0])
             mask = clf.mask(charset)
-            merged = clf.decode(read[n + ci : n + ci + 1], [charset], top_k=1)[0]
+            merged = clf.decode(probs[n + ci : n + ci + 1], [charset], top_k=1)[0]
             apart = sum(np.log(max(float(pooled[k][mask].max()), 1e-9)) for k in range(c.first, c.last + 1))
             if merged.confidence >= HIDDEN_P and np.log(float(pooled[n + ci][mask].max())) > apart:
                 for i in kept:
