@@ -143,10 +143,12 @@ def pen_width(glyphs: list[np.ndarray]) -> float | None:
     return stroke_width(strip)
 
 
-def normalize_batch(glyphs: list[np.ndarray], *, stroke: bool = False) -> np.ndarray:
+def normalize_batch(glyphs: list[np.ndarray], *, stroke: bool = False, width: float | None = None) -> np.ndarray:
     """Normalise many glyphs into the model's (N, 28, 28, 1) float32 input. With
-    ``stroke``, the glyphs are taken to share one pen, measured once."""
+    ``stroke``, the glyphs are taken to share one pen: ``width`` (a page's, ``pen_width``),
+    else measured once on them."""
     if not glyphs:
         return np.zeros((0, SIZE, SIZE, 1), np.float32)
-    width = pen_width(glyphs) if stroke else None
+    if stroke and width is None:
+        width = pen_width(glyphs)
     return np.stack([normalize_glyph(g, stroke=stroke, stroke_px=width) for g in glyphs])[..., None]

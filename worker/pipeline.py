@@ -42,7 +42,7 @@ from segmentation.lines import (
     remove_lines,
 )
 from segmentation.marks import mark_ink, read_mark, snap_to_box, snap_to_squares, split_tick_boxes
-from segmentation.normalize import normalize_batch
+from segmentation.normalize import normalize_batch, pen_width
 from segmentation.rects import Rect, centre_in, label_pieces, overlap_areas, overlap_ious, union
 from segmentation.stamps import stamp_frames
 from segmentation.strike import find_strikes
@@ -271,13 +271,16 @@ class PageReader:
         unstruck, strikes = find_strikes(ink, strike_places)
         if strikes:
             ink, glyphs = unstruck, glyphs_in(unstruck)
+        # the page's pen, measured once on all its writing: every piece and merge is normalised
+        # to it, so no reading depends on which others share its batch
+        pen_px = pen_width([g.mask for g in glyphs])
         if opts.resegment:  # touching characters: the classifier chooses where to cut them
             glyphs = resegment.choose_cuts(
-                glyphs, lambda ms: clf.pooled(clf.probabilities(normalize_batch(ms, stroke=True))),
+                glyphs, lambda ms: clf.pooled(clf.probabilities(normalize_batch(ms, stroke=True, width=pen_px))),
                 lambda g: clf.mask(field_charset(g)))
         # free writing: the classifier chooses between pieces and their merges
         candidates = merge_candidates(glyphs) if opts.resegment else []
-        x = normalize_batch([g.mask for g in glyphs] + [c.mask for c in candidates], stroke=True)
+        x = normalize_batch([g.mask for g in glyphs] + [c.mask for c in candidates], stroke=True, width=pen_px)
         piece_probs = self.classifier.probabilities(x)  # the pieces' rows, then their merges'
         pooled = self.classifier.pooled(piece_probs)
         pieces = glyphs
@@ -287,10 +290,10 @@ class PageReader:
         if charsets is None and opts.word_context:
             charsets = self.classifier.word_charsets(probs, [(g.line, g.word, g.region) for g in glyphs])
         preds = self.classifier.decode(probs, charsets, top_k=opts.top_k)
-        preds = self._hidden_bars(clean.binary, ink, lines.thickness, glyphs, preds, charsets)
+        preds = self._hidden_bars(clean.binary, ink, lines.thickness, glyphs, preds, charsets, pen_px)
         preds = self._unmerged(pieces, candidates, piece_probs, pooled, glyphs, preds, field_charset)
         if lines.creases is not None:
-            preds = self._folded(clean.binary, ink, lines.creases, glyphs, preds, charsets)
+            preds = self._folded(clean.binary, ink, lines.creases, glyphs, preds, charsets, pen_px)
         if tpl is None:  # every place to write on the page is a field, named as formicr template drafts it
             spots = strike_places + free_ticks  # (the places to write, less the tick boxes)
             order = reading_order(spots)
@@ -367,7 +370,8 @@ class PageReader:
         return out
 
     def _hidden_bars(self, binary: np.ndarray, ink: np.ndarray, thickness: float, glyphs: list,
-                     preds: list[Prediction], charsets: list[str | None] | None) -> list[Prediction]:
+                     preds: list[Prediction], charsets: list[str | None] | None,
+                     pen_px: float | None) -> list[Prediction]:
         """``preds`` with each character in a box that touches a box line, and reads as its bar
         twin (HIDDEN_FOOT, HIDDEN_TOP) at HIDDEN_P or more with that line put back, made as
         doubtful as that reading is likely, the twin its first alternative (``hidden_bars``: a
@@ -379,10 +383,10 @@ class PageReader:
                 for _, m, top in hidden_bars(binary, ink, g.rect, g.mask, thickness, edges):
                     variants.append(m)
                     owner.append((i, (HIDDEN_TOP if top else HIDDEN_FOOT)[p.char]))
-        return self._doubted(preds, variants, owner, charsets)
+        return self._doubted(preds, variants, owner, charsets, pen_px)
 
     def _folded(self, binary: np.ndarray, ink: np.ndarray, creases: np.ndarray, glyphs: list,
-                preds: list[Prediction], charsets: list[str | None] | None) -> list[Prediction]:
+                preds: list[Prediction], charsets: list[str | None] | None, pen_px: float | None) -> list[Prediction]:
         """``preds`` with each character that a fold (``creases``) runs along, and that reads
         as another character at HIDDEN_P or more with the fold put back (``creased``: a 4's bar
         on a horizontal fold was erased with it and read 1), made as doubtful as that reading
@@ -392,7 +396,7 @@ class PageReader:
             if (m := creased(binary, ink, creases, g.rect, g.mask)) is not None:
                 variants.append(m)
                 owner.append((i, None))
-        return self._doubted(preds, variants, owner, charsets)
+        return self._doubted(preds, variants, owner, charsets, pen_px)
 
     def _unmerged(self, pieces: list, candidates: list, probs: np.ndarray, pooled: np.ndarray, glyphs: list,
                   preds: list[Prediction], field_charset) -> list[Prediction]:
@@ -423,14 +427,14 @@ class PageReader:
         return out
 
     def _doubted(self, preds: list[Prediction], variants: list[np.ndarray], owner: list[tuple[int, str | None]],
-                 charsets: list[str | None] | None) -> list[Prediction]:
+                 charsets: list[str | None] | None, pen_px: float | None) -> list[Prediction]:
         """``preds`` with character ``i`` made as doubtful as its ``variants``' reading (what the
         page cannot rule out it is) is likely, that reading its first alternative, where that
         reading is at least HIDDEN_P likely and among ``maybe`` (``owner``'s (i, maybe) pairs;
         None: any other character)."""
         if not variants:
             return preds
-        probs = self.classifier.probabilities(normalize_batch(variants, stroke=True))
+        probs = self.classifier.probabilities(normalize_batch(variants, stroke=True, width=pen_px))
         alts = self.classifier.decode(probs, [charsets[i] for i, _ in owner] if charsets else None, top_k=1)
         out = list(preds)
         for (i, maybe), a in zip(owner, alts, strict=True):
