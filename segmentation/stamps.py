@@ -27,10 +27,10 @@ def stamp_frames(faint: np.ndarray, flat: np.ndarray, lines_mask: np.ndarray) ->
     """Frames on the page (``faint``: binarised just below paper white; ``flat``: the grey page
     it was cut from) drawn in an ink at least ``STAMP_PALER`` paler than the form's lines
     (``lines_mask``), or a rectangle turned ``STAMP_TURN`` or more from the deskewed page, round a
-    row of print (``printed_row``, on the faint ink inside the frame, the frames left out): a
-    rubber stamp. Their rects, the outer and inner frame of a double one each. Frames are
-    looked for at half scale (``STAMP_STEP``; a block holding any ink is ink, so thin lines stay
-    whole), the print inside them at full scale."""
+    row of print (``printed_row``, on the faint ink inside the frame, every frame-like piece left
+    out: a double frame's broken inner one too): a rubber stamp. Their rects, the outer and inner
+    frame of a double one each. Frames are looked for at half scale (``STAMP_STEP``; a block
+    holding any ink is ink, so thin lines stay whole), the print inside them at full scale."""
     lines = flat[lines_mask > 0]
     pale = float(np.percentile(lines[:: max(1, lines.size // STAMP_SAMPLE)], 25)) + STAMP_PALER if lines.size \
         else np.inf  # (no form lines to be paler than: only a turned frame is a stamp's)
@@ -38,12 +38,12 @@ def stamp_frames(faint: np.ndarray, flat: np.ndarray, lines_mask: np.ndarray) ->
     small = cv2.resize(faint, (w // STAMP_STEP, h // STAMP_STEP), interpolation=cv2.INTER_AREA)
     n, labels, stats, _ = label_pieces((small > 0).astype(np.uint8))
     side = STAMP_SIDE * max(h, w) / STAMP_STEP
-    frames = [i for i in range(1, n) if _frame_like(stats[i], side, w // STAMP_STEP, h // STAMP_STEP)]
-    frames = [i for i in frames if _stamped(*_full_scale(labels, stats[i], [i], faint), flat, lines_mask, pale)]
+    framed = [i for i in range(1, n) if _frame_like(stats[i], side, w // STAMP_STEP, h // STAMP_STEP)]
+    frames = [i for i in framed if _stamped(*_full_scale(labels, stats[i], [i], faint), flat, lines_mask, pale)]
     none = FormLines(np.zeros((1, 1), np.uint8), [], [], 1.0)
     out = []
     for i in frames:
-        box, frame = _full_scale(labels, stats[i], frames, faint)
+        box, frame = _full_scale(labels, stats[i], framed, faint)
         inner = np.where(frame > 0, 0, faint[box]).astype(np.uint8)
         if any(g.printed for g in find_glyphs(inner, none, free_text=True)):
             out.append((box[1].start, box[0].start, frame.shape[1], frame.shape[0]))
