@@ -420,8 +420,8 @@ class PageReader:
             charset = field_charset(parts[0])
             mask = clf.mask(charset)
             merged = clf.decode(probs[n + ci : n + ci + 1], [charset], top_k=1)[0]
-            apart = sum(np.log(max(float(pooled[k][mask].max()), 1e-9)) for k in range(c.first, c.last + 1))
-            if merged.confidence >= HIDDEN_P and np.log(float(pooled[n + ci][mask].max())) > apart:
+            apart = sum(resegment.log_best(pooled[k], mask) for k in range(c.first, c.last + 1))
+            if merged.confidence >= HIDDEN_P and resegment.log_best(pooled[n + ci], mask) > apart:
                 for i in kept:
                     out[i] = _doubtful(out[i], merged)
         return out

@@ -53,7 +53,9 @@ FLAT = 0.2
 SHORT = 0.5
 
 
-def _best(probs: np.ndarray, mask: np.ndarray) -> float:
+def log_best(probs: np.ndarray, mask: np.ndarray) -> float:
+    """The log of a glyph's top probability within its charset ``mask`` (floored): how
+    segmentation scores a piece or a merge."""
     return math.log(max(float(probs[mask].max()), 1e-9))
 
 
@@ -101,7 +103,7 @@ def choose_cuts(glyphs: list[Glyph], classify: Callable[[list[np.ndarray]], np.n
         for i, a, j, b in sorted(pieces):
             if (i, a) not in best:
                 continue
-            v = best[i, a][0] + _best(read[p, (i, a, j, b)], charset) - (CUT_MARGIN if b else 0.0)
+            v = best[i, a][0] + log_best(read[p, (i, a, j, b)], charset) - (CUT_MARGIN if b else 0.0)
             if (j, b) not in best or v > best[j, b][0]:
                 best[j, b] = (v, (*best[i, a][1], (i, a, j, b)))
         end = best.get((len(idx), 0))
@@ -163,7 +165,7 @@ def choose(glyphs: list[Glyph], candidates: list[Candidate], probs: np.ndarray,
             if row == k and tiny[k]:  # not a character on its own: left out (row -1), or merged
                 v, row = best[k] + bonus[k], -1
             else:
-                v = best[first] + _best(scores[row], masks[first]) + bonus[first]
+                v = best[first] + log_best(scores[row], masks[first]) + bonus[first]
             if v > best[k + 1]:
                 best[k + 1], back[k + 1] = v, (first, row)
     chosen: list[tuple[Glyph, int]] = []
