@@ -7,7 +7,7 @@ UNIPEN/optdigits only; these glyphs come from the project's own skeleton generat
                           [--keystone K] [--shade 0-255] [--tint yellow|blue|...] [--dashes ON OFF]
                           [--no-patterns] [--no-cells]
                           [--show-through S] [--blank-fields K] [--folds hv] [--shadow D] [--lamp D]
-                          [--blur SIGMA] [--cross-outs P] [--holes 2|3|4] [--staple] [--clip] [--stain] [--stamp] [--stamp-turn DEG] [--grey]
+                          [--blur SIGMA] [--cross-outs P] [--holes 2|3|4] [--staple] [--clip] [--stain] [--stamp] [--stamp-turn DEG] [--grey] [--coded]
 
 Prints template-mode CER, template-free CER and the share of characters found; with
 ``--marks`` the forms carry four tick boxes each, and their reading is scored too."""
@@ -138,6 +138,8 @@ def main() -> None:
     ap.add_argument("--stamp", action="store_true", help='a "RECEIVED" rubber stamp at each sheet\'s top right (a colour scan)')
     ap.add_argument("--stamp-turn", type=float, default=3.0, metavar="DEG",
                     help="--stamp turned by up to DEG degrees either way (default: 3)")
+    ap.add_argument("--coded", action="store_true",
+                    help="the postcode and reference hold codes of a fixed shape, which the template's patterns give")
     ap.add_argument("--grey", action="store_true", help="scanned in grey: a colour form (--stamp, --tint, ...) saved as its luminance")
     ap.add_argument("--cross-outs", type=float, default=0.0, metavar="P",
                     help="the chance a text field holds a wrong character struck out (scribbled over, inked "
@@ -156,7 +158,7 @@ def main() -> None:
                          blank_fields=args.blank_fields, folds=args.folds, shadow=args.shadow, lamp=args.lamp,
                          blur=args.blur, cross_outs=args.cross_outs, holes=args.holes,
                          stapled=args.staple, clipped=args.clip, stained=args.stain, stamped=args.stamp,
-                         stamp_turn=args.stamp_turn, grey=args.grey)
+                         stamp_turn=args.stamp_turn, grey=args.grey, coded=args.coded)
         t1 = time.perf_counter()
         tpl, free, by_fmt, marks, free_marks, free_fields = evaluate(forms, Path(tmp) / "template.json", patterns=not args.no_patterns,
                                                           cells=not args.no_cells)
@@ -179,7 +181,7 @@ def main() -> None:
           f"{f', tinted {args.tint}' if args.tint else ''}{f', punched with {args.holes} holes' if args.holes else ''}"
           f"{', stapled' if args.staple else ''}{', clipped' if args.clip else ''}{', coffee-ringed' if args.stain else ''}"
           f"{f', stamped (turned up to {args.stamp_turn:g} degrees)' if args.stamp else ''}"
-          f"{', scanned in grey' if args.grey else ''}) in {t1 - t0:.1f}s, read twice in {t2 - t1:.1f}s")
+          f"{', scanned in grey' if args.grey else ''}{', coded postcodes and references' if args.coded else ''}) in {t1 - t0:.1f}s, read twice in {t2 - t1:.1f}s")
     print(f"characters: {tpl.chars}")
     print(f"template mode:      CER {tpl.cer_template:.2%}  (target <= 2%)   found {tpl.found_rate:.2%}")
     print(f"template-free mode: CER {free.cer_free:.2%}  (target <= 5%)   found {free.found_rate:.2%}")

@@ -51,6 +51,8 @@ VARIANTS: tuple[str, ...] = (
     "--pen-colour red --format tif",
     "--shadow 0.5",
     "--blank-fields 3",
+    "--coded",
+    "--coded --size 0.85 1.0 --seed 123",
     "--marks",
     "--box-colour red",
     "--shade 200",

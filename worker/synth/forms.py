@@ -48,6 +48,11 @@ LAYOUT = [
 # what a valid entry looks like (template "pattern"): a day, a month and a year from 1900; a
 # blank date passes (not every form is filled in)
 PATTERNS = {"date_of_birth": "((0[1-9]|[12][0-9]|3[01])(0[1-9]|1[0-2])(19|20)[0-9]{2})?", "country": "([A-Z]{3})?"}
+# coded forms (``generate(coded=True)``): the alnum fields hold codes of a fixed shape, L a letter
+# and D a digit (a postcode, an insurance number), and the template gives each its pattern
+CODES = {"postcode": "LDLDLD", "reference": "LLDDDDDDL"}
+CODE_PATTERNS = {name: "(" + "".join("[A-Z]" if k == "L" else "[0-9]" for k in code) + ")?"
+                 for name, code in CODES.items()}
 
 # tick boxes (``render_form(marks=True)``): name, label, x, y, side
 TICKS = [
@@ -82,11 +87,12 @@ class Writer:
                    variant_seed=rng.randrange(1 << 30))
 
 
-def template_dict(name: str = "synthetic-application-v1", marks: bool = False) -> dict:
+def template_dict(name: str = "synthetic-application-v1", marks: bool = False, coded: bool = False) -> dict:
     """The template (the exact schema ``segmentation.template`` validates) for LAYOUT, and
-    with ``marks`` its tick boxes (TICKS)."""
+    with ``marks`` its tick boxes (TICKS); ``coded``: its alnum fields' CODE_PATTERNS too."""
+    patterns = PATTERNS | (CODE_PATTERNS if coded else {})
     fields = [{"name": f[0], "box": [f[5], f[6], f[7], f[8]], "charset": f[3]}
-              | ({"pattern": PATTERNS[f[0]]} if f[0] in PATTERNS else {})
+              | ({"pattern": patterns[f[0]]} if f[0] in patterns else {})
               | ({"cells": f[4]} if f[2] == "comb" else {}) for f in LAYOUT]
     if marks:
         fields += [{"name": t[0], "box": [t[2], t[3], t[4], t[4]], "charset": MARK} for t in TICKS]
@@ -116,8 +122,10 @@ def draw_tick(page: np.ndarray, state: str, x: int, y: int, side: int, pen: int,
     return state in ("tick", "cross", "scribble")
 
 
-def _random_text(field, rng: random.Random) -> str:
+def _random_text(field, rng: random.Random, coded: bool = False) -> str:
     name, _, kind, charset, n, *_ = field
+    if coded and name in CODES:
+        return "".join(rng.choice(string.ascii_uppercase if k == "L" else string.digits) for k in CODES[name])
     if name in ("surname", "first_name"):
         w = rng.choice(WORDS)
         return w[:n]
@@ -193,7 +201,7 @@ def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str
                 box_colour: str | None = None, pen_colour: str | None = None,
                 size: tuple[float, float] | None = None, shade: int = 255,
                 dashes: tuple[int, int] | None = None, blank: Collection[str] = (),
-                cross_outs: float = 0.0, tint: str | None = None) -> tuple[np.ndarray, dict]:
+                cross_outs: float = 0.0, tint: str | None = None, coded: bool = False) -> tuple[np.ndarray, dict]:
     """Render a clean form in template coordinates; returns (page, truth dict): grey, or BGR
     when ``box_colour`` or ``pen_colour`` names one of COLOURS (the boxes printed in that
     colour, as dropout forms are; the writing in that ink, over the print).
@@ -211,7 +219,8 @@ def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str
     ``dashes`` (on, off) prints every form line dashed, ``on`` px of ink then ``off`` px of
     paper (1, 3: dotted).
 
-    ``blank`` names text fields left unwritten (truth text "").
+    ``blank`` names text fields left unwritten (truth text ""); ``coded`` fills the alnum
+    fields with codes of a fixed shape (CODES).
 
     ``cross_outs`` is the chance that a text field holds one wrong character, struck out
     where it was written (STRIKES: scribbled over, inked solid or looped over) and the
@@ -236,7 +245,7 @@ def render_form(seed: int, *, writer: Writer | None = None, texts: dict[str, str
         box_ink = 0
     for field in LAYOUT:
         name, label, kind, charset, n, fx, fy, fw, fh = field
-        text = (texts or {}).get(name) or _random_text(field, rng)
+        text = (texts or {}).get(name) or _random_text(field, rng, coded)
         if name in blank:
             text = ""
         cv2.putText(page, label, (fx, fy - 14), cv2.FONT_HERSHEY_SIMPLEX, 0.55, 0, 1, cv2.LINE_AA)
@@ -645,7 +654,7 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
              lamp: float = 0.0, blur: float | None = None, cross_outs: float = 0.0,
              tint: str | None = None, holes: int = 0, stapled: bool = False, clipped: bool = False,
              stained: bool = False, stamped: bool = False, stamp_turn: float = 3.0,
-             grey: bool = False) -> list[Path]:
+             grey: bool = False, coded: bool = False) -> list[Path]:
     """Write ``count`` scanned forms plus ``<form>.truth.json`` and ``template.json``
     (``comb_style``: "boxed" closed cells, "ticks" baseline ticks, "mixed" alternating;
     ``box_ink``: the grey the boxes are printed in; ``pen_ink``: the grey of the handwriting;
@@ -664,10 +673,11 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
     top edge, see paper_clip; ``stained``: a coffee ring across the fields, in colour, see stain;
     ``stamped``: a "RECEIVED" rubber stamp at the top right, in colour, turned by up to
     ``stamp_turn`` degrees, see rubber_stamp;
-    ``grey``: scanned in grey, a colour page saved as its luminance)."""
+    ``grey``: scanned in grey, a colour page saved as its luminance; ``coded``: the alnum fields
+    hold codes of a fixed shape (CODES), which the template's patterns give)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "template.json").write_text(json.dumps(template_dict(marks=marks), indent=2) + "\n")
+    (out / "template.json").write_text(json.dumps(template_dict(marks=marks, coded=coded), indent=2) + "\n")
     paths = []
     for i in range(count):
         rng = random.Random(seed * 1000 + i)
@@ -675,7 +685,8 @@ def generate(out_dir: str | Path, count: int = 4, seed: int = 0, fmt: str | None
         blank = random.Random(seed * 1000 + i + 7).sample([f[0] for f in LAYOUT], blank_fields) if blank_fields else ()
         page, truth = render_form(seed * 1000 + i, blank=blank, comb_style=style, box_ink=box_ink, pen_ink=pen_ink,
                                   captions=captions, marks=marks, box_colour=box_colour, pen_colour=pen_colour,
-                                  size=size, shade=shade, dashes=dashes, cross_outs=cross_outs, tint=tint)
+                                  size=size, shade=shade, dashes=dashes, cross_outs=cross_outs, tint=tint,
+                                  coded=coded)
         if show:  # the back of the sheet: another writer's form, in black
             page = show_through(page, render_form(10**6 + seed * 1000 + i, comb_style=style, marks=marks)[0], show)
         frng = random.Random(seed * 1000 + i + 11)
