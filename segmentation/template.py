@@ -10,8 +10,9 @@ Schema (exact)::
 ``box`` is in the template's own pixel coordinates; ``charset`` is ``letters`` (A-Z),
 ``digits`` (0-9), ``alnum``, or ``mark`` (a tick box: its box is the printed square, and it
 reads as marked or empty). ``pattern``, optional and not for tick boxes, is a regular
-expression (Python ``re``) the field's text, spaces left out, must match in full; a field
-whose text does not (a blank one too, unless the pattern allows it) needs review. ``page``,
+expression (Python ``re``) the field's text, spaces left out, must match in full: the reader
+reads the likeliest text that does (``worker.patterns``), and a field whose text still does
+not (a blank one too, unless the pattern allows it) needs review. ``page``,
 optional (default 1), is the page of a multi-page form the field is on: a file's pages are
 read as that form's pages in turn (page k as page (k - 1) mod P + 1 of a P-page form), so
 one file may hold many forms one after another. ``cells``, optional (2 to 200, not for tick

@@ -49,6 +49,7 @@ from segmentation.strike import find_strikes
 from segmentation.template import Registration, Template, register, register_by_ink
 from worker import resegment
 from worker.classifier import Classifier, Prediction
+from worker.patterns import fit_pattern
 from worker.results import (
     FREE_PLACE,
     FREE_PRINT,
@@ -515,8 +516,10 @@ class PageReader:
             if i in ticks:
                 out.append(self._mark_field(spec.name, ticks[i], rect, unregistered))
                 continue
+            overruled = spec.pattern is not None and _fit_pattern(chars, spec.name, spec.pattern)
             f = self._text_field(spec.name, spec.charset, chars, rect)
-            f.needs_review |= unregistered or lost or (boxed is not None and i not in boxed) or not spec.fits(f.text)
+            f.needs_review |= (unregistered or lost or (boxed is not None and i not in boxed) or overruled
+                               or not spec.fits(f.text))
             out.append(f)
         return out
 
@@ -577,6 +580,18 @@ def _doubtful(p: Prediction, a: Prediction) -> Prediction:
     others = tuple(c for c in p.alternatives if c[0] != a.char)
     return Prediction(p.char, min(p.confidence, 1.0 - a.confidence),
                       ((a.char, a.confidence), *others)[: max(1, len(p.alternatives))])
+
+
+def _fit_pattern(chars: list[Character], name: str, pattern: str) -> bool:
+    """The characters of field ``name`` re-read as the likeliest text its ``pattern`` matches
+    (``worker.patterns``), in place; whether that overruled a reading (other than its twin's)."""
+    mine = sorted((c for c in chars if c.field == name), key=lambda c: (c.line, c.index))
+    fit = fit_pattern([(c.char, c.confidence, c.alternatives) for c in mine], pattern)
+    if fit is None:
+        return False
+    for c, ch, conf, alts in zip(mine, fit.chars, fit.confidences, fit.alternatives, strict=True):
+        c.char, c.confidence, c.alternatives = ch, conf, alts
+    return fit.overruled
 
 
 def _rejoin(mine: list[Character], chars: list[Character], x: float) -> None:

@@ -30,7 +30,9 @@ FREE_PLACE, FREE_TEXT, FREE_PRINT = "field", "text", "print"
 # (docs/model.md, Confidence and review).
 # A field is also flagged when ink that no read character covers is left in it (writing the
 # reader lost; worker.pipeline.UNREAD_INK). A blank field is not flagged, unless the whole
-# page is blank (worker.pipeline.NOTHING_WRITTEN): then every field is.
+# page is blank (worker.pipeline.NOTHING_WRITTEN): then every field is. A template field
+# whose text fails its pattern is flagged, and so is one whose pattern changed a reading to
+# other than its letter/digit twin (worker.patterns: the text is the likeliest that fits).
 REVIEW_THRESHOLD = 0.80
 
 
