@@ -1481,3 +1481,17 @@ def test_two_strokes_that_merged_read_surer_as_one_character_are_flagged(reader,
     fields = reader.read_page(next(iter(decode(tmp_path / "h.png")))).fields
     assert [f.needs_review for f in fields] == [True, False], [(f.text, f.needs_review) for f in fields]
     assert fields[0].text == "EIIB" and fields[0].characters[1].alternatives[0][0] == "H"
+
+
+def test_synth_writes_coded_fields_and_their_patterns_on_request(tmp_path):
+    import json
+    import re
+
+    done = formicr("synth", "--out", str(tmp_path), "--count", "2", "--format", "png", "--coded")
+    assert done.returncode == 0, done.stderr
+    patterns = {f["name"]: f.get("pattern") for f in json.loads((tmp_path / "template.json").read_text())["fields"]}
+    for truth in tmp_path.glob("*.truth.json"):
+        texts = {f["name"]: f["text"] for f in json.loads(truth.read_text())["fields"]}
+        assert re.fullmatch(r"[A-Z][0-9][A-Z][0-9][A-Z][0-9]", texts["postcode"])
+        assert re.fullmatch(r"[A-Z]{2}[0-9]{6}[A-Z]", texts["reference"])
+        assert all(re.fullmatch(patterns[n], texts[n]) for n in ("postcode", "reference"))

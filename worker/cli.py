@@ -303,14 +303,16 @@ def template(scan, out, name, pages):
               help="Every box's inside printed in a tint of this grey, under the writing (255: none).")
 @click.option("--dashes", type=(click.IntRange(1, 50), click.IntRange(1, 50)), default=None, metavar="ON OFF",
               help="Every form line printed dashed: ON px of ink, OFF px of paper at 200 DPI (1 3: dotted).")
-def synth(out, count, seed, fmt, comb_style, marks, size, shade, dashes):
+@click.option("--coded", is_flag=True, help="The postcode and reference hold codes of a fixed shape (letter, "
+              "digit, ...), and the template gives each its pattern.")
+def synth(out, count, seed, fmt, comb_style, marks, size, shade, dashes, coded):
     """Generate synthetic hand-printed forms with ground truth and their template."""
     from worker.synth.forms import generate
 
     if size is not None and size[0] > size[1]:
         raise click.BadParameter(f"LO {size[0]} is above HI {size[1]}", param_hint="--size")
     for p in generate(out, count, seed, fmt, comb_style=comb_style, marks=marks, size=size, shade=shade,
-                      dashes=dashes):
+                      dashes=dashes, coded=coded):
         click.echo(str(p))
 
 

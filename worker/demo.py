@@ -29,7 +29,7 @@ OUT = Path("out")
 def main() -> int:
     if not (SAMPLES / "template.json").exists() or not list(SAMPLES.glob("form_*.truth.json")):
         print(f"generating sample forms into {SAMPLES}/ ...")
-        generate(SAMPLES, count=4, seed=7, comb_style="mixed", marks=True)
+        generate(SAMPLES, count=4, seed=7, comb_style="mixed", marks=True, coded=True)
     template = SAMPLES / "template.json"
     forms = sorted(str(p) for p in SAMPLES.glob("form_*") if not p.name.endswith(".json"))
     print(f"reading {len(forms)} forms in-process with template {template} ...")
