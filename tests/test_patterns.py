@@ -106,3 +106,10 @@ def test_a_sure_reading_forced_to_an_unlikely_twin_stays_doubtful():
     fit = fit_pattern(readings, "[A-Z][0-9]")
     assert fit.chars == ("I", "7") and not fit.overruled
     assert fit.confidences[0] == pytest.approx(0.005 / (0.005 + 0.0018), rel=1e-3)
+
+
+def test_a_fitting_text_of_unlikely_doubted_labels_stands_though_the_search_stops_before_it():
+    # the reader kept a 7 it doubted at 0.001: likelier fitting texts end the search first
+    readings = [("1", 0.6, (("7", 0.4),)), ("7", 0.001, (("2", 0.99), ("9", 0.009)))]
+    fit = fit_pattern(readings, "1[27]")
+    assert fit.chars == ("1", "7") and fit.confidences[1] == pytest.approx(0.001, rel=0.05)

@@ -61,6 +61,10 @@ def fit_pattern(readings: list[Reading], pattern: str, max_tries: int = MAX_TRIE
     chosen = [r[0] for r in readings]
     if rx.fullmatch("".join(chosen)) is None:  # (a text that fits stands: the reader chose each label)
         chosen = [c[i][0] for c, i in zip(cands, fitting[0][0], strict=True)]
+    else:  # counted, though the search may have stopped short of it (a doubted label)
+        as_read = tuple(next(i for i, (ch, _) in enumerate(c) if ch == r[0]) for c, r in zip(cands, readings, strict=True))
+        if all(idx != as_read for idx, _ in fitting):
+            fitting.append((as_read, math.prod(c[i][1] for c, i in zip(cands, as_read, strict=True))))
     z = sum(m for _, m in fitting)
     confs, alts = [], []
     for k, (c, (label, conf, alternatives)) in enumerate(zip(cands, readings, strict=True)):
