@@ -4,10 +4,10 @@ Each character's reading (its best label and next candidates, with probabilities
 combined into the likeliest text, spaces left out, that the pattern matches in full: a
 postcode pattern ``[A-Z][0-9][A-Z][0-9][A-Z][0-9]`` settles which of O/0, I/1, S/5 and Z/2
 each cell holds, as a field's charset settles them for the whole field. Each character's
-confidence is then its probability among the candidates the pattern allows in its place
-(the others fixed), counting the probability no candidate holds as allowed; a character the
-pattern changed to other than its letter/digit twin marks the fit as an overruling, which
-the reader flags for review (the writer may have written what the pattern forbids)."""
+confidence is then its label's share of the probability of every fitting text found,
+counting the labels no candidate names as fitting; a character the pattern changed to other
+than its letter/digit twin marks the fit as an overruling, which the reader flags for review
+(the writer may have written what the pattern forbids)."""
 
 from __future__ import annotations
 

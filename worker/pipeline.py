@@ -542,7 +542,7 @@ class PageReader:
         for review when that is below the threshold, when ink in it was left unread (``lost``),
         or when a character is over RUN_TOGETHER times as wide as tall (several read as one: a
         free box that took the back of the sheet's separators for cells, one cell to a word)."""
-        mine = sorted((c for c in chars if c.field == name), key=lambda c: (c.line, c.index))
+        mine = _field_chars(chars, name)
         text, prev = [], None
         for c in mine:
             if prev is not None and (c.line, c.word) != (prev.line, prev.word):
@@ -582,10 +582,15 @@ def _doubtful(p: Prediction, a: Prediction) -> Prediction:
                       ((a.char, a.confidence), *others)[: max(1, len(p.alternatives))])
 
 
+def _field_chars(chars: list[Character], name: str) -> list[Character]:
+    """The characters of field ``name``, in reading order."""
+    return sorted((c for c in chars if c.field == name), key=lambda c: (c.line, c.index))
+
+
 def _fit_pattern(chars: list[Character], name: str, pattern: str) -> bool:
     """The characters of field ``name`` re-read as the likeliest text its ``pattern`` matches
     (``worker.patterns``), in place; whether that overruled a reading (other than its twin's)."""
-    mine = sorted((c for c in chars if c.field == name), key=lambda c: (c.line, c.index))
+    mine = _field_chars(chars, name)
     fit = fit_pattern([(c.char, c.confidence, c.alternatives) for c in mine], pattern)
     if fit is None:
         return False
