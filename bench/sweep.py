@@ -46,6 +46,7 @@ VARIANTS: tuple[str, ...] = (
     "--stain --format jpg",
     "--stamp",
     "--stamp --format jpg",
+    "--stamp --format tif",
     "--stamp --grey --format jpg",
     "--stamp --stamp-turn 10 --format png",
     "--pen-colour red --format tif",

@@ -2,7 +2,10 @@
 lines (a red or blue stamp on a grey scan), or turned from them, round a row of print. On a
 colour scan an upright stamp's ink reads dark and its frame is found as a box (its print
 judged by ``glyphs.printed_row`` there); a pale or turned one's frame breaks into stray
-underlines and boxes that would be taken for fields."""
+underlines and boxes that would be taken for fields. On a bilevel scan an unevenly inked
+stamp's frame breaks into dashes: upright and no paler than the form there, it is told from
+the form's own frames by being broken where the line finder found no box, and holding only
+print and its own lines."""
 
 from __future__ import annotations
 
@@ -21,16 +24,34 @@ STAMP_SAMPLE = 20000  # line pixels sampled for the form lines' grey
 STAMP_STEP = 2  # frames are looked for at this fraction of the working scale
 STAMP_TURN = 2.0  # degrees: a frame turned this far from the deskewed page's lines was stamped, not printed
 STAMP_EDGE = 0.9  # of a turned frame's ink, along the edge of its least-area rectangle
+# a frame the line finder found no box in is a stamp's only this many times STAMP_SIDE tall or more
+# (18 mm on A4): a box of one row of writing whose colour a bilevel scan broke up is lower
+STAMP_TALL = 4.0
+# _dashed_frames: pieces at least DASH_ASPECT times as long as their mean width are dashes; DASH_MIN
+# or more of them, joined across gaps up to DASH_GAP times a frame's least height into a piece
+# covering DASH_FILL of its bounding box or less, make a frame where they run along DASH_COVER of
+# its least-area rectangle's edge and DASH_EDGE of their ink lies there (the rest: the print's bars)
+DASH_ASPECT, DASH_MIN, DASH_GAP, DASH_FILL, DASH_COVER, DASH_EDGE = 3.0, 4, 2.0, 0.5, 0.75, 0.6
 
 
-def stamp_frames(faint: np.ndarray, flat: np.ndarray, lines_mask: np.ndarray) -> list[Rect]:
+def stamp_frames(faint: np.ndarray, flat: np.ndarray, lines_mask: np.ndarray,
+                 boxes: list[Rect] | None = None) -> list[Rect]:
     """Frames on the page (``faint``: binarised just below paper white; ``flat``: the grey page
-    it was cut from) drawn in an ink at least ``STAMP_PALER`` paler than the form's lines
-    (``lines_mask``), or a rectangle turned ``STAMP_TURN`` or more from the deskewed page, round a
-    row of print (``printed_row``, on the faint ink inside the frame, every frame-like piece left
-    out: a double frame's broken inner one too): a rubber stamp. Their rects, the outer and inner
-    frame of a double one each. Frames are looked for at half scale (``STAMP_STEP``; a block
-    holding any ink is ink, so thin lines stay whole), the print inside them at full scale."""
+    it was cut from) that are a rubber stamp's, their rects (the outer and inner frame of a
+    double one each):
+
+    - drawn in an ink at least ``STAMP_PALER`` paler than the form's lines (``lines_mask``), or a
+      rectangle turned ``STAMP_TURN`` or more from the deskewed page, round a row of print
+      (``printed_row``, on the faint ink inside the frame, every frame-like piece left out: a
+      double frame's broken inner one too);
+    - or where the line finder found no box (``boxes``, full scale), ``STAMP_TALL`` times the
+      least height or taller, and the frame holds no form line but along its edges
+      (``_alone``): round a row of print, or, broken into dashes
+      (``_dashed_frames``: an unevenly inked stamp on a bilevel scan, its print broken too),
+      round any ink.
+
+    Frames are looked for at half scale (``STAMP_STEP``; a block holding any ink is ink, so thin
+    lines stay whole), the print inside them at full scale."""
     lines = flat[lines_mask > 0]
     pale = float(np.percentile(lines[:: max(1, lines.size // STAMP_SAMPLE)], 25)) + STAMP_PALER if lines.size \
         else np.inf  # (no form lines to be paler than: only a turned frame is a stamp's)
@@ -38,16 +59,108 @@ def stamp_frames(faint: np.ndarray, flat: np.ndarray, lines_mask: np.ndarray) ->
     small = cv2.resize(faint, (w // STAMP_STEP, h // STAMP_STEP), interpolation=cv2.INTER_AREA)
     n, labels, stats, _ = label_pieces((small > 0).astype(np.uint8))
     side = STAMP_SIDE * max(h, w) / STAMP_STEP
+    boxed = _in_boxes(stats, boxes or [])
     framed = [i for i in range(1, n) if _frame_like(stats[i], side, w // STAMP_STEP, h // STAMP_STEP)]
-    frames = [i for i in framed if _stamped(*_full_scale(labels, stats[i], [i], faint), flat, lines_mask, pale)]
+    frames = [(stats[i], framed, True) for i in framed
+              if _stamped(*_full_scale(labels, stats[i], [i], faint), flat, lines_mask, pale) or
+              (not boxed[i] and stats[i][3] >= STAMP_TALL * side and
+               _alone(_least_rect(labels, stats[i], i), stats[i], side, lines_mask))]
+    frames += [(stat, framed + own, False) for stat, own in _dashed_frames(labels, stats, side, lines_mask, boxed)]
     none = FormLines(np.zeros((1, 1), np.uint8), [], [], 1.0)
     out = []
-    for i in frames:
-        box, frame = _full_scale(labels, stats[i], framed, faint)
+    for stat, pieces, printed in frames:
+        box, frame = _full_scale(labels, stat, pieces, faint)
         inner = np.where(frame > 0, 0, faint[box]).astype(np.uint8)
-        if any(g.printed for g in find_glyphs(inner, none, free_text=True)):
+        glyphs = find_glyphs(inner, none, free_text=True)
+        if any(g.printed for g in glyphs) if printed else glyphs:
             out.append((box[1].start, box[0].start, frame.shape[1], frame.shape[0]))
     return out
+
+
+def _in_boxes(stats: np.ndarray, boxes: list[Rect]) -> np.ndarray:
+    """Whether each half-scale piece (``stats``) is centred in one of ``boxes`` (full scale):
+    the line finder found it, and it is the form's."""
+    cx = (stats[:, 0] + stats[:, 2] / 2) * STAMP_STEP
+    cy = (stats[:, 1] + stats[:, 3] / 2) * STAMP_STEP
+    out = np.zeros(len(stats), bool)
+    for bx, by, bw, bh in boxes:
+        out |= (cx >= bx) & (cx <= bx + bw) & (cy >= by) & (cy <= by + bh)
+    return out
+
+
+def _dashed_frames(labels: np.ndarray, stats: np.ndarray, side: float, lines_mask: np.ndarray,
+                   boxed: np.ndarray) -> list[tuple[np.ndarray, list[int]]]:
+    """Frames broken into dashes (half-scale ``labels`` and their ``stats``; ``side``, a frame's
+    least height there; they are ``STAMP_TALL`` times that or taller): ``DASH_MIN`` or more dashes,
+    none ``boxed`` (in a box the line finder found), joined across gaps up to ``DASH_GAP`` times ``side`` into a piece covering
+    ``DASH_FILL`` of its bounding box or less, whose dashes run along ``DASH_COVER`` of its
+    least-area rectangle's edge, ``DASH_EDGE`` of their ink within
+    half ``side`` of it, and whose dashes there are frame-like (``_frame_like``) and hold no form
+    line but their own (``_alone``). Each one's stats (its ink's area its dashes') and dashes."""
+    long = np.maximum(stats[:, 2], stats[:, 3])
+    thick = stats[:, 4] / np.maximum(long, 1)  # its mean width (a turned dash's box is wider)
+    dashes = np.nonzero((long >= DASH_ASPECT * thick) & (thick <= side / 2) & ~boxed)[0]
+    dashes = dashes[dashes > 0]
+    if len(dashes) < DASH_MIN:
+        return []
+    ink = np.isin(labels, dashes).astype(np.uint8)
+    k = max(3, int(round(DASH_GAP * side)))
+    padded = cv2.copyMakeBorder(ink, k, k, k, k, cv2.BORDER_CONSTANT, value=0)  # (else closing fills to the edge)
+    joined = cv2.morphologyEx(padded, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))[k:-k, k:-k]
+    n, parts, pstats, _ = label_pieces(joined)
+    h, w = labels.shape
+    out = []
+    for j in range(1, n):
+        x, y, pw, ph, _ = (int(v) for v in pstats[j])
+        if not (STAMP_TALL * side <= ph and 2 * side <= pw):
+            continue
+        own = parts[y : y + ph, x : x + pw] == j
+        sub = np.where(own & (ink[y : y + ph, x : x + pw] > 0), labels[y : y + ph, x : x + pw], 0)
+        mine = np.unique(sub[sub > 0])
+        if len(mine) < DASH_MIN or np.count_nonzero(own) > DASH_FILL * pw * ph:
+            continue  # (a row of strokes closes into a bar, not a ring)
+        rect = cv2.minAreaRect(cv2.findNonZero(own.astype(np.uint8)))
+        edge = _outline((ph, pw), rect, 1)
+        near = cv2.dilate(own.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0  # a rectangle's edge is jagged
+        if np.count_nonzero(near & (edge > 0)) < DASH_COVER * np.count_nonzero(edge):
+            continue
+        # the dashes along that edge (a double frame's two lines) are the frame; the print's bars
+        # joined to it are not, and most of the dashes' ink is the frame's
+        band = _outline((ph, pw), rect, side)
+        inside = np.bincount(sub[band > 0].ravel(), minlength=int(mine.max()) + 1)[mine]
+        area = stats[mine, 4]
+        kept = inside * 2 >= area
+        stat = np.array([x, y, pw, ph, int(area[kept].sum())])
+        if area[kept].sum() >= DASH_EDGE * area.sum() and kept.sum() >= DASH_MIN and \
+                _frame_like(stat, side, w, h) and _alone(rect, stat, side, lines_mask):
+            out.append((stat, mine[kept].tolist()))
+    return out
+
+
+def _outline(shape: tuple[int, int], rect: tuple, width: float) -> np.ndarray:
+    """A mask of ``shape`` with ``rect`` (a ``cv2.minAreaRect``) outlined ``width`` px wide."""
+    return cv2.polylines(np.zeros(shape, np.uint8), [np.intp(cv2.boxPoints(rect))], True, 255,
+                         max(1, int(round(width))))
+
+
+def _alone(rect: tuple, stat: np.ndarray, side: float, lines_mask: np.ndarray) -> bool:
+    """Whether a half-scale frame (``stat``; ``rect``, its least-area rectangle, from its
+    bounding box's corner) holds less of the form's lines (``lines_mask``, full scale) than its
+    height further than ``side`` from its edge: a line along it (a double frame's inner one too)
+    is its own, found as an underline; one further inside is the form's, and the frame a
+    section of the form."""
+    x, y, pw, ph = (int(v) for v in stat[:4])
+    box = (slice(STAMP_STEP * y, STAMP_STEP * (y + ph)), slice(STAMP_STEP * x, STAMP_STEP * (x + pw)))
+    lines = lines_mask[box] > 0
+    near = cv2.resize(_outline((ph, pw), rect, 2 * side), (lines.shape[1], lines.shape[0]),
+                      interpolation=cv2.INTER_NEAREST)
+    return np.count_nonzero(lines & (near == 0)) < lines.shape[0]
+
+
+def _least_rect(labels: np.ndarray, stat: np.ndarray, i: int) -> tuple:
+    """Piece ``i``'s least-area rectangle (``cv2.minAreaRect``), from its bounding box's corner."""
+    x, y, w, h = (int(v) for v in stat[:4])
+    return cv2.minAreaRect(cv2.findNonZero((labels[y : y + h, x : x + w] == i).astype(np.uint8)))
 
 
 def _stamped(box: tuple[slice, slice], frame: np.ndarray, flat: np.ndarray, lines_mask: np.ndarray,

@@ -140,17 +140,18 @@ def test_a_template_free_read_names_its_fields_as_the_drafted_template_does(tmp_
         assert f.needs_review == (bool(f.characters) and f.confidence < 0.8) or f.charset == "mark"
 
 
-@pytest.mark.parametrize(("grey", "index"), [(False, 5), (True, 0)])
-def test_a_template_drafted_from_a_stamped_form_leaves_the_stamp_out(tmp_path, grey, index):
+@pytest.mark.parametrize(("grey", "index", "fmt"), [(False, 5, "png"), (True, 0, "png"), (False, 0, None)])
+def test_a_template_drafted_from_a_stamped_form_leaves_the_stamp_out(tmp_path, grey, index, fmt):
     """A "RECEIVED" stamp's frame is a box (in colour) or breaks into boxes and underlines (in
-    grey), and each was drafted as a field (HEAD before the fix: 11 and 10 fields for the
-    form's 9). Drafted as a template-free read names them: the stamp is print, no field."""
+    grey, or into dashes on a bilevel scan: the third case, a TIFF), and each was drafted as a
+    field (HEAD before the fix: 11 and 10 fields for the form's 9; before the dashed frames, 11
+    for the third). Drafted as a template-free read names them: the stamp is print, no field."""
     from segmentation.decode import decode
     from worker.draft import draft_template
     from worker.pipeline import PageReader
     from worker.synth.forms import generate
 
-    form = generate(tmp_path, index + 1, seed=900, stamped=True, grey=grey, fmt="png")[index]
+    form = generate(tmp_path, index + 1, seed=900, stamped=True, grey=grey, fmt=fmt)[index]
     _, drafted, _ = draft_template(form)
     read = PageReader().read_page(next(iter(decode(form))))
     assert len(drafted) == len(LAYOUT), [f.box for f in drafted]

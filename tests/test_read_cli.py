@@ -1298,6 +1298,39 @@ def test_a_bilevel_stamp_whose_inner_frame_broke_into_pieces_is_print(reader, tm
     assert right >= 8 and wrong <= 1, [f"{f.name}:{f.text}" for f in free.fields]
 
 
+@pytest.mark.parametrize("index", [0, 9, 10])
+def test_an_upright_stamp_no_box_was_found_in_is_print_and_leaves_the_fields_names_in_place(reader, tmp_path, index):
+    """An upright stamp as dark as the form whose frame the line finder found no box in: on a
+    bilevel scan (forms 0 and 9) its frame broke into dashes and its print into parts, on a
+    grey one (10) its frame is whole; either way its edges were found as underlines, read as
+    the first fields, moving every field's name on (HEAD before the fix: 0 of 9 right by place
+    on all three). Such a frame holding no form line but its own is a stamp: round a row of
+    print, or, broken into dashes, round any ink."""
+    from segmentation.decode import decode
+    from worker.synth.forms import generate
+
+    form = generate(tmp_path, index + 1, seed=900, stamped=True)[index]
+    assert form.suffix == (".png" if index == 10 else ".tif")
+    free = reader.read_page(next(iter(decode(form))))
+    right, _, wrong, _ = score_free_fields(load_truth(form), free)
+    assert right >= 8 and wrong <= 1, [f"{f.name}:{f.text}" for f in free.fields]
+
+
+def test_a_red_comb_a_bilevel_scan_broke_into_dashes_is_no_stamp(reader, tmp_path):
+    """A form printed in red on a bilevel scan: its comb's lines break into dashes the line
+    finder finds no box in, and round writing (with its red caption) they make a frame like a
+    stamp's broken one; named print, the field was lost (7 of 9 right by place before
+    STAMP_TALL). A frame no box was found in is a stamp's only if taller than a row of writing."""
+    from segmentation.decode import decode
+    from worker.synth.forms import generate
+
+    form = generate(tmp_path, 3, seed=900, box_colour="red")[2]
+    assert form.suffix == ".tif"
+    free = reader.read_page(next(iter(decode(form))))
+    right, _, wrong, _ = score_free_fields(load_truth(form), free)
+    assert right == 9 and wrong == 0, [f"{f.name}:{f.text}" for f in free.fields]
+
+
 def test_a_dashed_comb_whose_pieces_writing_joins_into_a_leaning_outline_is_no_stamp(reader, tmp_path):
     """On a bilevel scan of a form printed dashed, writing joins a comb's dashes into one piece
     whose least-area rectangle leans 12 degrees and whose dashes line up as print: taken for a

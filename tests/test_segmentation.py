@@ -393,16 +393,76 @@ def test_a_pale_frame_round_a_row_of_print_is_a_stamp_and_nothing_else_is():
     frames = stamp_frames(faint, flat, lines)
     assert frames and all(396 <= x <= 420 and 36 <= y <= 60 and x + w <= 906 and y + h <= 246
                           for x, y, w, h in frames), frames
-    assert stamp_frames(*_stamped_page(20)[1::-1], lines) == []  # as dark as the form: a box, found as one
+    flat, faint, _ = _stamped_page(20)  # as dark as the form: a box, found as one
+    assert stamp_frames(faint, flat, lines, _boxes(faint)) == []
+    assert stamp_frames(faint, flat, lines, []) != []  # no box to the line finder: a stamp
     frames = stamp_frames(*_stamped_page(20, turn=6.0)[1::-1], lines)
     assert frames and all(380 <= x <= 420 and y <= 60 and y + h >= 220 for x, y, w, h in frames), frames
-    assert stamp_frames(*_stamped_page(20, turn=1.0)[1::-1], lines) == []  # a box printed a little askew
+    flat, faint, _ = _stamped_page(20, turn=1.0)  # a box printed a little askew
+    assert stamp_frames(faint, flat, lines, _boxes(faint)) == []
     assert stamp_frames(*_stamped_page(140, printed=False)[1::-1], lines) == []  # a pale pen's box
     flat, faint, lines = _stamped_page(140)
     cv2.rectangle(lines, (600, 160), (860, 215), 255, 3)  # a box of the form's inside: a section framed in grey
     flat[lines > 0] = 10
     faint[lines > 0] = 255
     assert stamp_frames(faint, flat, lines) == []
+
+
+def _boxes(faint: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """The boxes the line finder finds on a page's ink."""
+    from segmentation.lines import find_lines
+
+    return [b.rect for b in find_lines(faint).boxes]
+
+
+def _bilevel_stamped_page(seed: int, section: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """A bilevel scan (ink, and its grey page) of an A4 form at 200 dpi: a black comb, and the
+    generator's "RECEIVED" stamp, upright, unevenly inked, cut at mid-grey as a bilevel scanner
+    does: its frame breaks into dashes, its letters into parts. ``section``: a black box of the
+    form's inside the stamp's frame."""
+    import random
+
+    from worker.synth.forms import rubber_stamp
+
+    page = np.full((2339, 1654), 255, np.uint8)
+    for x in range(150, 1051, 150):
+        cv2.line(page, (x, 1000), (x, 1100), 0, 4)
+    cv2.rectangle(page, (150, 1000), (1050, 1100), 0, 4)
+    grey = cv2.cvtColor(rubber_stamp(page, random.Random(seed), turn=0.0), cv2.COLOR_BGR2GRAY)
+    if section:
+        cv2.rectangle(grey, (1200, 150), (1450, 200), 0, 4)
+    ink = np.where(grey <= 128, 255, 0).astype(np.uint8)
+    return ink, 255 - ink
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_a_stamps_frame_broken_into_dashes_is_found_where_no_box_or_form_line_is(seed):
+    """On a bilevel scan an unevenly inked stamp keeps only dashes of its frame and parts of its
+    letters: upright and as dark as the form, no row of print is left to tell it by, and its
+    frame's dashes were read as underlines, fields before the form's (HEAD before the fix: no
+    frame found). A rectangle of dashes where the line finder found no box, round ink and
+    holding no form line but its own, is a stamp; not where the line finder found it as a box,
+    nor round a box of the form's (a section of the form framed), nor a dashed line."""
+    from segmentation.lines import find_lines
+    from segmentation.stamps import stamp_frames
+
+    ink, flat = _bilevel_stamped_page(seed)
+    found = find_lines(ink)
+    small = cv2.resize(ink[:300, 950:], None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    assert cv2.connectedComponents((small > 0).astype(np.uint8))[0] > 30  # broken
+    assert found.underlines, "the frame's dashes are found as underlines"
+    boxes = [b.rect for b in found.boxes]
+    frames = stamp_frames(ink, flat, found.mask, boxes)
+    assert len(frames) == 1 and all(950 <= x <= 1100 and 20 <= y <= 70 and w >= 450 and h >= 180
+                                    for x, y, w, h in frames), frames
+    assert stamp_frames(ink, flat, found.mask, [*boxes, frames[0]]) == []  # found as a box: the form's
+    ink, flat = _bilevel_stamped_page(seed, section=True)
+    found = find_lines(ink)
+    assert stamp_frames(ink, flat, found.mask, [b.rect for b in found.boxes]) == []
+    dashes = np.zeros_like(ink)  # the frame's top edge alone
+    dashes[:150, 950:] = _bilevel_stamped_page(seed)[0][:150, 950:]
+    dashes[90:150] = 0
+    assert stamp_frames(dashes, 255 - dashes, find_lines(dashes).mask, []) == []
 
 
 def test_strokes_kept_only_as_dots_are_joined_and_whole_strokes_are_left_as_they_are():

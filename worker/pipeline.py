@@ -298,8 +298,8 @@ class PageReader:
         if tpl is None:  # every place to write on the page is a field, named as formicr template drafts it
             spots = strike_places + free_ticks  # (the places to write, less the tick boxes)
             order = reading_order(spots)
-            # a rubber stamp the line finder did not find as a box (pale on a grey scan, or
-            # turned): its print and its frame's pieces are named as print, not fields
+            # a rubber stamp the line finder did not find as a box (pale on a grey scan, turned,
+            # or broken into dashes): its print and its frame's pieces are named as print, not fields
             stamped = stamp_places(clean, char_lines, free_ticks, glyphs)
             place_names, run_names = free_field_names(order, glyphs, spots, stamped)
             field_of = lambda g: place_names[g.region] if g.region >= 0 else run_names[g.run]  # noqa: E731
@@ -652,9 +652,10 @@ def free_field_names(order: list[int], glyphs: list, places: list[Rect] | None =
 def stamp_places(clean: CleanPage, lines: FormLines, ticks: list[Rect], glyphs: list) -> set[int]:
     """The places of a template-free read (``reading_places(lines)``, then ``ticks``) whose box,
     underline or tick box is centred in a rubber stamp's frame that the line finder did not find
-    as a box (pale on a grey scan, or turned: ``stamp_frames``); the ``glyphs`` centred there,
+    as a box (pale on a grey scan, turned, or broken into dashes on a bilevel one:
+    ``stamp_frames``, told from the form's boxes by ``lines.boxes``); the ``glyphs`` centred there,
     and their free runs, are marked as print."""
-    stamps = stamp_frames(*clean.faint, lines.mask)
+    stamps = stamp_frames(*clean.faint, lines.mask, [b.rect for b in lines.boxes])
     if not stamps:
         return set()
     inside = [any(centre_in(g.rect, s) for s in stamps) for g in glyphs]
