@@ -31,7 +31,7 @@ STAMP_TALL = 4.0
 # or more of them, joined across gaps up to DASH_GAP times a frame's least height into a piece
 # covering DASH_FILL of its bounding box or less, make a frame where they run along DASH_COVER of
 # its least-area rectangle's edge and DASH_EDGE of their ink lies there (the rest: the print's bars)
-DASH_ASPECT, DASH_MIN, DASH_GAP, DASH_FILL, DASH_COVER, DASH_EDGE = 3.0, 4, 2.0, 0.5, 0.75, 0.6
+DASH_ASPECT, DASH_MIN, DASH_GAP, DASH_FILL, DASH_COVER, DASH_EDGE = 3.0, 4, 2.0, 0.5, 0.65, 0.6
 
 
 def stamp_frames(faint: np.ndarray, flat: np.ndarray, lines_mask: np.ndarray,

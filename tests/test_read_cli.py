@@ -1298,19 +1298,21 @@ def test_a_bilevel_stamp_whose_inner_frame_broke_into_pieces_is_print(reader, tm
     assert right >= 8 and wrong <= 1, [f"{f.name}:{f.text}" for f in free.fields]
 
 
-@pytest.mark.parametrize("index", [0, 9, 10])
-def test_an_upright_stamp_no_box_was_found_in_is_print_and_leaves_the_fields_names_in_place(reader, tmp_path, index):
+@pytest.mark.parametrize(("seed", "index", "fmt"), [(900, 0, None), (900, 9, None), (900, 10, None), (123, 14, "tif")])
+def test_an_upright_stamp_no_box_was_found_in_is_print_and_leaves_the_fields_names_in_place(
+        reader, tmp_path, seed, index, fmt):
     """An upright stamp as dark as the form whose frame the line finder found no box in: on a
-    bilevel scan (forms 0 and 9) its frame broke into dashes and its print into parts, on a
-    grey one (10) its frame is whole; either way its edges were found as underlines, read as
-    the first fields, moving every field's name on (HEAD before the fix: 0 of 9 right by place
-    on all three). Such a frame holding no form line but its own is a stamp: round a row of
-    print, or, broken into dashes, round any ink."""
+    bilevel scan (seed 900's forms 0 and 9, seed 123's 14) its frame broke into dashes and its
+    print into parts, on a grey one (10) its frame is whole; either way its edges were found as
+    underlines, read as the first fields, moving every field's name on (HEAD before the fix: 0
+    of 9 right by place on all four). Such a frame holding no form line but its own is a
+    stamp: round a row of print, or, broken into dashes, round any ink. Seed 123's form 14
+    breaks wider: its joined dashes run along 65% to 75% of their rectangle's edge."""
     from segmentation.decode import decode
     from worker.synth.forms import generate
 
-    form = generate(tmp_path, index + 1, seed=900, stamped=True)[index]
-    assert form.suffix == (".png" if index == 10 else ".tif")
+    form = generate(tmp_path, index + 1, seed=seed, stamped=True, fmt=fmt)[index]
+    assert form.suffix == (".png" if (seed, index) == (900, 10) else ".tif")
     free = reader.read_page(next(iter(decode(form))))
     right, _, wrong, _ = score_free_fields(load_truth(form), free)
     assert right >= 8 and wrong <= 1, [f"{f.name}:{f.text}" for f in free.fields]
