@@ -1318,6 +1318,20 @@ def test_an_upright_stamp_no_box_was_found_in_is_print_and_leaves_the_fields_nam
     assert right >= 8 and wrong <= 1, [f"{f.name}:{f.text}" for f in free.fields]
 
 
+def test_a_turned_stamps_outer_frame_just_outside_its_inner_one_is_print(reader, tmp_path):
+    """A stamp turned 10 degrees on a bilevel scan: only its inner frame was found whole, and
+    its outer frame's edges, found as underlines, lie a millimetre or two outside that rect;
+    read as the first fields, they moved every field's name on (0 of 9 right by place before
+    STAMP_MARGIN). A stamp's rect is widened by 0.75% of the page's long side."""
+    from segmentation.decode import decode
+    from worker.synth.forms import generate
+
+    form = generate(tmp_path, 3, seed=900, stamped=True, stamp_turn=10.0, fmt="tif")[2]
+    free = reader.read_page(next(iter(decode(form))))
+    right, _, wrong, _ = score_free_fields(load_truth(form), free)
+    assert right >= 8 and wrong <= 1, [f"{f.name}:{f.text}" for f in free.fields]
+
+
 def test_a_red_comb_a_bilevel_scan_broke_into_dashes_is_no_stamp(reader, tmp_path):
     """A form printed in red on a bilevel scan: its comb's lines break into dashes the line
     finder finds no box in, and round writing (with its red caption) they make a frame like a

@@ -617,6 +617,7 @@ def _rejoin(mine: list[Character], chars: list[Character], x: float) -> None:
 
 
 PRINT_SHARE = 0.5  # print_places: of a box's characters, in rows of print, that make it print
+STAMP_MARGIN = 0.0075  # stamp_places: of the page's long side (2 mm on A4), round a stamp's frame
 NESTED = 0.8  # print_places: of the smaller of two boxes, inside the other, for a double frame
 TICK_MARGIN = 0.15  # a tick box's ink is kept from the glyphs this share of its side beyond its edges (a tick overshoots)
 
@@ -654,10 +655,14 @@ def stamp_places(clean: CleanPage, lines: FormLines, ticks: list[Rect], glyphs: 
     underline or tick box is centred in a rubber stamp's frame that the line finder did not find
     as a box (pale on a grey scan, turned, or broken into dashes on a bilevel one:
     ``stamp_frames``, told from the form's boxes by ``lines.boxes``); the ``glyphs`` centred there,
-    and their free runs, are marked as print."""
+    and their free runs, are marked as print. A frame's rect is widened by ``STAMP_MARGIN`` of
+    the page's long side: where only a double frame's inner one was found, its outer one's
+    edges (found as underlines) lie just outside it."""
     stamps = stamp_frames(*clean.faint, lines.mask, [b.rect for b in lines.boxes])
     if not stamps:
         return set()
+    margin = int(round(STAMP_MARGIN * max(clean.binary.shape)))
+    stamps = [_pad(s, margin) for s in stamps]
     inside = [any(centre_in(g.rect, s) for s in stamps) for g in glyphs]
     runs = {g.run for g, i in zip(glyphs, inside, strict=True) if i and g.region < 0}
     for g, i in zip(glyphs, inside, strict=True):
