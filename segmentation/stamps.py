@@ -68,11 +68,12 @@ def stamp_frames(faint: np.ndarray, flat: np.ndarray, lines_mask: np.ndarray,
     frames += [(stat, framed + own, False) for stat, own in _dashed_frames(labels, stats, side, lines_mask, boxed)]
     none = FormLines(np.zeros((1, 1), np.uint8), [], [], 1.0)
     out = []
-    for stat, pieces, printed in frames:
+    for stat, pieces, print_needed in frames:  # (pieces: the frame-like ones, left out of what it holds)
         box, frame = _full_scale(labels, stat, pieces, faint)
         inner = np.where(frame > 0, 0, faint[box]).astype(np.uint8)
         glyphs = find_glyphs(inner, none, free_text=True)
-        if any(g.printed for g in glyphs) if printed else glyphs:
+        holds = any(g.printed for g in glyphs) if print_needed else bool(glyphs)
+        if holds:
             out.append((box[1].start, box[0].start, frame.shape[1], frame.shape[0]))
     return out
 
