@@ -34,8 +34,7 @@ STAMP_TALL = 4.0
 DASH_ASPECT, DASH_MIN, DASH_GAP, DASH_FILL, DASH_COVER, DASH_EDGE = 3.0, 4, 2.0, 0.5, 0.65, 0.6
 
 
-def stamp_frames(faint: np.ndarray, flat: np.ndarray, lines_mask: np.ndarray,
-                 boxes: list[Rect] | None = None) -> list[Rect]:
+def stamp_frames(faint: np.ndarray, flat: np.ndarray, lines_mask: np.ndarray, boxes: list[Rect]) -> list[Rect]:
     """Frames on the page (``faint``: binarised just below paper white; ``flat``: the grey page
     it was cut from) that are a rubber stamp's, their rects (the outer and inner frame of a
     double one each):
@@ -59,7 +58,7 @@ def stamp_frames(faint: np.ndarray, flat: np.ndarray, lines_mask: np.ndarray,
     small = cv2.resize(faint, (w // STAMP_STEP, h // STAMP_STEP), interpolation=cv2.INTER_AREA)
     n, labels, stats, _ = label_pieces((small > 0).astype(np.uint8))
     side = STAMP_SIDE * max(h, w) / STAMP_STEP
-    boxed = _in_boxes(stats, boxes or [])
+    boxed = _in_boxes(stats, boxes)
     framed = [i for i in range(1, n) if _frame_like(stats[i], side, w // STAMP_STEP, h // STAMP_STEP)]
     frames = [(stats[i], framed, True) for i in framed
               if _stamped(*_full_scale(labels, stats[i], [i], faint), flat, lines_mask, pale) or
@@ -79,8 +78,9 @@ def stamp_frames(faint: np.ndarray, flat: np.ndarray, lines_mask: np.ndarray,
 
 
 def _in_boxes(stats: np.ndarray, boxes: list[Rect]) -> np.ndarray:
-    """Whether each half-scale piece (``stats``) is centred in one of ``boxes`` (full scale):
-    the line finder found it, and it is the form's."""
+    """Whether each half-scale piece (``stats``) is centred in one of ``boxes`` (full scale),
+    as ``rects.centre_in`` tells, for every piece at once: the line finder found it, and it is
+    the form's."""
     cx = (stats[:, 0] + stats[:, 2] / 2) * STAMP_STEP
     cy = (stats[:, 1] + stats[:, 3] / 2) * STAMP_STEP
     out = np.zeros(len(stats), bool)
@@ -92,12 +92,13 @@ def _in_boxes(stats: np.ndarray, boxes: list[Rect]) -> np.ndarray:
 def _dashed_frames(labels: np.ndarray, stats: np.ndarray, side: float, lines_mask: np.ndarray,
                    boxed: np.ndarray) -> list[tuple[np.ndarray, list[int]]]:
     """Frames broken into dashes (half-scale ``labels`` and their ``stats``; ``side``, a frame's
-    least height there; they are ``STAMP_TALL`` times that or taller): ``DASH_MIN`` or more dashes,
-    none ``boxed`` (in a box the line finder found), joined across gaps up to ``DASH_GAP`` times ``side`` into a piece covering
-    ``DASH_FILL`` of its bounding box or less, whose dashes run along ``DASH_COVER`` of its
-    least-area rectangle's edge, ``DASH_EDGE`` of their ink within
-    half ``side`` of it, and whose dashes there are frame-like (``_frame_like``) and hold no form
-    line but their own (``_alone``). Each one's stats (its ink's area its dashes') and dashes."""
+    least height there; they are ``STAMP_TALL`` times that or taller): ``DASH_MIN`` or more
+    dashes, none ``boxed`` (in a box the line finder found), joined across gaps up to
+    ``DASH_GAP`` times ``side`` into a piece covering ``DASH_FILL`` of its bounding box or
+    less, whose dashes run along ``DASH_COVER`` of its least-area rectangle's edge with
+    ``DASH_EDGE`` of their ink within half ``side`` of it, and whose dashes there are
+    frame-like (``_frame_like``) and hold no form line but their own (``_alone``). Each one's
+    stats (its ink's area its dashes') and dashes."""
     long = np.maximum(stats[:, 2], stats[:, 3])
     thick = stats[:, 4] / np.maximum(long, 1)  # its mean width (a turned dash's box is wider)
     dashes = np.nonzero((long >= DASH_ASPECT * thick) & (thick <= side / 2) & ~boxed)[0]
@@ -120,7 +121,7 @@ def _dashed_frames(labels: np.ndarray, stats: np.ndarray, side: float, lines_mas
         mine = np.unique(sub[sub > 0])
         if len(mine) < DASH_MIN or np.count_nonzero(own) > DASH_FILL * pw * ph:
             continue  # (a row of strokes closes into a bar, not a ring)
-        rect = cv2.minAreaRect(cv2.findNonZero(own.astype(np.uint8)))
+        rect = _least_rect(parts, pstats[j], j)
         edge = _outline((ph, pw), rect, 1)
         near = cv2.dilate(own.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0  # a rectangle's edge is jagged
         if np.count_nonzero(near & (edge > 0)) < DASH_COVER * np.count_nonzero(edge):
@@ -213,6 +214,5 @@ def _rectangular(mask: np.ndarray, rect: tuple) -> bool:
     (w, h) = rect[1]
     ink = cv2.countNonZero(mask)
     width = ink / max(2 * (w + h), 1.0)
-    edge = np.zeros_like(mask)
-    cv2.polylines(edge, [np.intp(cv2.boxPoints(rect))], True, 255, int(round(4 * width)) + 3)
+    edge = _outline(mask.shape, rect, round(4 * width) + 3)
     return cv2.countNonZero(mask & edge) >= STAMP_EDGE * ink

@@ -390,22 +390,22 @@ def test_a_pale_frame_round_a_row_of_print_is_a_stamp_and_nothing_else_is():
     from segmentation.stamps import stamp_frames
 
     flat, faint, lines = _stamped_page(140)
-    frames = stamp_frames(faint, flat, lines)
+    frames = stamp_frames(faint, flat, lines, [])
     assert frames and all(396 <= x <= 420 and 36 <= y <= 60 and x + w <= 906 and y + h <= 246
                           for x, y, w, h in frames), frames
     flat, faint, _ = _stamped_page(20)  # as dark as the form: a box, found as one
     assert stamp_frames(faint, flat, lines, _boxes(faint)) == []
     assert stamp_frames(faint, flat, lines, []) != []  # no box to the line finder: a stamp
-    frames = stamp_frames(*_stamped_page(20, turn=6.0)[1::-1], lines)
+    frames = stamp_frames(*_stamped_page(20, turn=6.0)[1::-1], lines, [])
     assert frames and all(380 <= x <= 420 and y <= 60 and y + h >= 220 for x, y, w, h in frames), frames
     flat, faint, _ = _stamped_page(20, turn=1.0)  # a box printed a little askew
     assert stamp_frames(faint, flat, lines, _boxes(faint)) == []
-    assert stamp_frames(*_stamped_page(140, printed=False)[1::-1], lines) == []  # a pale pen's box
+    assert stamp_frames(*_stamped_page(140, printed=False)[1::-1], lines, []) == []  # a pale pen's box
     flat, faint, lines = _stamped_page(140)
     cv2.rectangle(lines, (600, 160), (860, 215), 255, 3)  # a box of the form's inside: a section framed in grey
     flat[lines > 0] = 10
     faint[lines > 0] = 255
-    assert stamp_frames(faint, flat, lines) == []
+    assert stamp_frames(faint, flat, lines, []) == []
 
 
 def _boxes(faint: np.ndarray) -> list[tuple[int, int, int, int]]:
