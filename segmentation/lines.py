@@ -232,14 +232,20 @@ def bridge_gaps(binary: np.ndarray) -> np.ndarray | None:
 def _chains(row: np.ndarray, side: np.ndarray, start: np.ndarray, length: np.ndarray, max_gap: float,
             near: float) -> list[np.ndarray]:
     """A row of pieces (in order along it) split where paper longer than ``max_gap`` lies
-    between them, each part less the pieces more than ``near`` across from its median (pieces
-    elsewhere on the page that chained the row wide, or a caption's letter beside its end)."""
+    between them, each part less the pieces more than ``near`` across from its line (pieces
+    elsewhere on the page that chained the row wide, or a caption's letter beside its end).
+    The line is where most of the part's pieces lie, not their median: a printed caption's
+    specks a bilevel scan left above a dotted box's side can outnumber, and span wider than,
+    the side's own dots, and put the median off the side."""
     def split(r: np.ndarray) -> list[np.ndarray]:
         return np.split(r, np.flatnonzero(start[r][1:] - (start[r] + length[r])[:-1] > max_gap) + 1)
 
     out = []
     for part in split(row):
-        kept = part[np.abs(side[part] - np.median(side[part])) <= near]
+        s = side[part]
+        close = np.abs(s[:, None] - s[None, :]) <= near
+        line = np.median(s[close[int(np.argmax(close.sum(axis=1)))]])
+        kept = part[np.abs(s - line) <= near]
         out += [part] if len(kept) == len(part) else split(kept)
     return out
 

@@ -1765,6 +1765,23 @@ def test_a_dotted_side_is_drawn_though_specks_across_the_page_chain_a_caption_be
     assert [len(b.cells) for b in find_lines(page | drawn).boxes] == [6]
 
 
+def test_a_dotted_side_is_drawn_though_more_caption_specks_than_it_has_dots_lie_just_off_it():
+    """A bilevel scan leaves a small caption above a dotted box as specks; where they run from
+    the box's side off to the right, a step at a time, they join the side's row and outnumber
+    its dots, and the row's median lay among them: the side's dots were dropped as off its line
+    and the box was found as two underlines (an empty field above it, named before it). The row
+    is kept where most of its pieces lie."""
+    from segmentation.lines import dashed_lines
+
+    page = _dotted_comb()
+    for k, x in enumerate(range(102, 128, 2)):  # 13 specks, above the box, each a step right of the last
+        y = 282 + 3 * (k % 5)  # (at most three in a row across: no dotted line of their own)
+        page[y : y + 2, x : x + 2] = 255
+    drawn = dashed_lines(page)
+    assert drawn[310:375, 99:103].any(axis=1).all()  # the left side, whole
+    assert [len(b.cells) for b in find_lines(page | drawn).boxes] == [6]
+
+
 def test_a_dotted_comb_whose_dots_a_scan_ran_together_is_drawn_whole_to_its_corners():
     """A scan runs some dots into one piece: the top line's first five into a bar too long to be
     a dash, which broke the line's row of dots at the corner, and pairs of a side's dots into
