@@ -1782,6 +1782,21 @@ def test_a_dotted_side_is_drawn_though_more_caption_specks_than_it_has_dots_lie_
     assert [len(b.cells) for b in find_lines(page | drawn).boxes] == [6]
 
 
+def test_a_box_side_whose_dashes_ran_together_with_a_pixel_of_paper_between_some_closes_its_box():
+    """A scan runs a dashed side's dashes together at narrow necks, but leaves a px of paper
+    at a few: no straight run of the side reached from line to line, the box was not closed,
+    and its top and bottom lines were two underlines, each a field (the phone number read
+    twice, `--dashes 6 4`). Upright runs a px apart, one above the other, are one."""
+    page = np.zeros((1400, 1000), np.uint8)
+    page[300:303, 100:701] = 255  # top and bottom lines, solid
+    page[380:383, 100:701] = 255
+    page[300:383, 100:103] = 255  # the left side, solid
+    for y in range(303, 380, 20):  # the right side: dashes 19 px long, a px of paper between them
+        page[y : y + 19, 698:701] = 255
+    lines = find_lines(page)
+    assert len(lines.boxes) == 1 and lines.boxes[0].rect[2] > 590 and not lines.underlines
+
+
 def test_a_dotted_comb_whose_dots_a_scan_ran_together_is_drawn_whole_to_its_corners():
     """A scan runs some dots into one piece: the top line's first five into a bar too long to be
     a dash, which broke the line's row of dots at the corner, and pairs of a side's dots into

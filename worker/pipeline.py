@@ -458,10 +458,12 @@ class PageReader:
                                      >= (reg.matched, -_stray_cells(tpl, reg, lines), _cells(lines))):
                 reg, lines = freg, faint
         framing = len(tpl.framing)
-        if (reg is None or reg.matched < framing / 2) and (dashed := _dashed(clean, lines, broken=True)) is not None:
+        if (reg is None or reg.matched < framing) and (dashed := _dashed(clean, lines, broken=True)) is not None:
             # printed dashed or dotted: taken where they register more of the form than the solid
-            # lines, which did not; where both place the fields alike, a comb the solid lines
-            # missed has no printed box to cut its cells on, and its writing is read free
+            # lines, which did not register all of it (a bilevel scan runs some dots into pieces
+            # of box, which can register half the form and misplace it); where both place the
+            # fields alike, a comb the solid lines missed has no printed box to cut its cells
+            # on, and its writing is read free
             dreg, _ = _try_register(tpl, dashed)
             if dreg is not None and dreg.matched >= framing / 2 and (reg is None or dreg.matched > reg.matched):
                 reg, lines = dreg, dashed
