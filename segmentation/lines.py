@@ -244,9 +244,10 @@ def _chains(row: np.ndarray, side: np.ndarray, start: np.ndarray, length: np.nda
     out = []
     for part in split(row):
         s = side[part]
-        close = np.abs(s[:, None] - s[None, :]) <= near
-        line = np.median(s[close[int(np.argmax(close.sum(axis=1)))]])
-        kept = part[np.abs(s - line) <= near]
+        ss = np.sort(s)  # the piece with the most others within ``near`` of it, and those others
+        lo, hi = np.searchsorted(ss, ss - near, "left"), np.searchsorted(ss, ss + near, "right")
+        k = int(np.argmax(hi - lo))
+        kept = part[np.abs(s - np.median(ss[lo[k] : hi[k]])) <= near]
         out += [part] if len(kept) == len(part) else split(kept)
     return out
 
