@@ -12,6 +12,8 @@ from segmentation.charsets import CHARSETS, TWINS
 from segmentation.errors import ModelError
 from worker.model_meta import DEFAULT_MODEL, ModelMeta, load_metadata
 
+WORD_MAJORITY = 0.75  # of a word's characters that are no letter/digit twin: the word is digits (letters)
+
 
 @dataclass(frozen=True)
 class Prediction:
@@ -85,7 +87,7 @@ class Classifier:
                                   tuple((self.labels[j], float(q[j])) for j in order[1:])))
         return out
 
-    def word_charsets(self, probs: np.ndarray, words: list[tuple], majority: float = 0.75,
+    def word_charsets(self, probs: np.ndarray, words: list[tuple], majority: float = WORD_MAJORITY,
                       ambiguous: float = 0.02) -> list[str | None]:
         """Template-free context: a word whose characters are mostly digits (or mostly
         letters) lends that charset to its ambiguous minority characters (O/0, I/1, S/5,

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from segmentation.charsets import MARK, MARKED
+from segmentation.charsets import MARK, MARKED, TWINS
 from segmentation.clean import PALE_LINE_GREY, CleanPage, clean_page, mask_grey, show_level
 from segmentation.decode import MAX_PAGES, MAX_PIXELS, PageImage, decode
 from segmentation.errors import FormicrError, InputError, TemplateError
@@ -48,7 +48,7 @@ from segmentation.stamps import stamp_frames
 from segmentation.strike import find_strikes
 from segmentation.template import Registration, Template, register, register_by_ink
 from worker import resegment
-from worker.classifier import Classifier, Prediction
+from worker.classifier import WORD_MAJORITY, Classifier, Prediction
 from worker.patterns import fit_pattern
 from worker.results import (
     FREE_PLACE,
@@ -105,6 +105,7 @@ DOT_AREA, DOT_SHARE, DOT_MIN, DOT_JOIN = 60, 0.4, 100, 9
 # right 0 to 8 beside their characters, fields read empty with writing in them 8 to 229)
 DOT_LEFT = 10
 FREE_CHARSET = "alnum"  # a template-free field's: its words settle letters or digits (word_charsets)
+TWIN_CHARS = frozenset(TWINS) | frozenset(TWINS.values())  # O/0, I/1, S/5, Z/2: either class by shape
 WIDENED_MARGIN = 2  # cells a bilevel page's widened lines must add to be used instead
 
 
@@ -351,6 +352,8 @@ class PageReader:
                 fields.append(self._text_field(name, FREE_CHARSET, chars, rect))
         for f in fields:  # a field with a character struck out is read for review
             f.needs_review |= any(s.field == f.name for s in struck)
+            if tpl is None and opts.word_context and not f.name.startswith(FREE_PRINT):
+                f.needs_review |= _letter_among_digits(f.characters)
         h, w = page.image.shape
         return PageResult(page.source, page.page, line_list, fields, (w, h), clean.angle,
                           warnings=[*warnings, *(s.warning for s in struck)], rotation=rotation, struck=struck)
@@ -582,6 +585,20 @@ def _doubtful(p: Prediction, a: Prediction) -> Prediction:
     others = tuple(c for c in p.alternatives if c[0] != a.char)
     return Prediction(p.char, min(p.confidence, 1.0 - a.confidence),
                       ((a.char, a.confidence), *others)[: max(1, len(p.alternatives))])
+
+
+def _letter_among_digits(chars: list[Character]) -> bool:
+    """Whether a word of ``chars`` is digits (WORD_MAJORITY of its characters that are no
+    letter/digit twin), yet holds a letter that is no twin: ``Classifier.word_charsets`` keeps
+    a letter the model is sure of, so the word and the glyph disagree, and one of them is
+    wrong (a digit scribbled out to and fro, which ``find_strikes`` let pass, read M at 0.93 in
+    a phone number). Without a template nothing else says what the field holds."""
+    words: dict[tuple[int, int], list[str]] = {}
+    for c in chars:
+        if c.char not in TWIN_CHARS:
+            words.setdefault((c.line, c.word), []).append(c.char)
+    return any(0 < sum(ch.isalpha() for ch in w) and sum(ch.isdigit() for ch in w) >= WORD_MAJORITY * len(w)
+               for w in words.values())
 
 
 def _field_chars(chars: list[Character], name: str) -> list[Character]:

@@ -33,6 +33,8 @@ FREE_PLACE, FREE_TEXT, FREE_PRINT = "field", "text", "print"
 # page is blank (worker.pipeline.NOTHING_WRITTEN): then every field is. A template field
 # whose text fails its pattern is flagged, and so is one whose pattern changed a reading to
 # other than its letter/digit twin (worker.patterns: the text is the likeliest that fits).
+# Without a template, a field is flagged where a word of digits holds a letter that is no
+# letter/digit twin (worker.pipeline._letter_among_digits).
 REVIEW_THRESHOLD = 0.80
 
 
