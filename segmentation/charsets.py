@@ -16,6 +16,7 @@ FIELD_CHARSETS = (*CHARSETS, MARK)
 
 # Letter/digit pairs written alike: only the field class (or the word around them) tells them apart.
 TWINS: dict[str, str] = {"O": "0", "I": "1", "S": "5", "Z": "2"}
+TWIN_CHARS = frozenset(TWINS) | frozenset(TWINS.values())  # either class by shape alone
 
 
 def charset_of(char: str) -> str:

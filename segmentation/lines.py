@@ -44,7 +44,8 @@ def _rect_kernel(w: int, h: int) -> np.ndarray:
 
 
 LINE_GAP = 7  # px at working scale: a gap this short in a printed horizontal line is bridged
-V_GAP = 1  # px at working scale: upright runs of find_lines this far apart, one above the other, are one line
+V_GAP = 2  # px at working scale: upright runs of find_lines this far apart, one above the other, are one
+# line (a px of paper between an upright line's dashes run together, and a px a run's end may lose to the opening)
 # A comb's cells are printed on one pitch, at most COMB_ASPECT times as wide as they are tall;
 # a separator off that pitch by more than COMB_TOL of it is a pen stroke (a tall I, a stem of
 # an N or an H) written between the box edges, and one grid place in COMB_MISSING may lack its
@@ -301,18 +302,15 @@ def find_lines(binary: np.ndarray, grey: np.ndarray | None = None) -> FormLines:
     # a scanner's white streak (dust on the feed glass) cuts every horizontal line at one x:
     # bridge gaps that short along the lines, or each box it crosses comes apart
     hmask = cv2.morphologyEx(hmask, cv2.MORPH_CLOSE, _rect_kernel(LINE_GAP, 1))
-    # an upright line's dashes run together at narrow necks, with a px of paper between some:
-    # runs that short a gap apart, one above the other, are one (a run's ends may each lose a
-    # px to the opening that finds it)
-    vcand = cv2.morphologyEx(_runs(binary, max(12, int(0.012 * h)), horizontal=False), cv2.MORPH_CLOSE,
-                             _rect_kernel(1, 2 * V_GAP + 1))
+    # an upright line's dashes run together at narrow necks, with a px of paper between some
+    vrun = max(12, int(0.012 * h))
+    vcand = cv2.morphologyEx(_runs(binary, vrun, horizontal=False), cv2.MORPH_CLOSE, _rect_kernel(1, V_GAP + 1))
     # a fold in the paper crosses the whole sheet: erased like a form line, but no box edge,
     # underline or separator (it would cut each box it crosses in two, and a word written across
     # it would be one glyph)
     hrects = _rects(hmask)
     printed = _thickness(hmask, hrects)
     hcrease, vcrease = _creases(hmask, True, printed), _creases(vcand, False, printed)
-    vrun = max(12, int(0.012 * h))
     if hcrease is None and _through_margins(binary, vrun):
         # a thin fold at a slight slant steps from row to row in runs shorter than a line's: it is
         # sought again among short runs (as upright ones are), only where some run through both margins

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from segmentation.charsets import MARK, MARKED, TWINS
+from segmentation.charsets import MARK, MARKED, TWIN_CHARS
 from segmentation.clean import PALE_LINE_GREY, CleanPage, clean_page, mask_grey, show_level
 from segmentation.decode import MAX_PAGES, MAX_PIXELS, PageImage, decode
 from segmentation.errors import FormicrError, InputError, TemplateError
@@ -105,7 +105,6 @@ DOT_AREA, DOT_SHARE, DOT_MIN, DOT_JOIN = 60, 0.4, 100, 9
 # right 0 to 8 beside their characters, fields read empty with writing in them 8 to 229)
 DOT_LEFT = 10
 FREE_CHARSET = "alnum"  # a template-free field's: its words settle letters or digits (word_charsets)
-TWIN_CHARS = frozenset(TWINS) | frozenset(TWINS.values())  # O/0, I/1, S/5, Z/2: either class by shape
 WIDENED_MARGIN = 2  # cells a bilevel page's widened lines must add to be used instead
 
 
