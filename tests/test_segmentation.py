@@ -1453,6 +1453,21 @@ def test_a_pencil_on_thin_paper_is_read_apart_from_the_back_of_the_sheet(tmp_pat
         assert len(wrong) <= 2 and not empty, (i, wrong)
 
 
+def test_the_back_of_the_sheet_beside_a_grey_pen_is_not_read_into_template_fields(tmp_path):
+    """A pen at grey 150, the back of the sheet showing through at 0.25. Otsu left some of the
+    back's mirrored writing unread in four fields, and it was read there as a pale pen's (WALKER
+    read WALKERAI, an account number 16 digits for 11): the mirror test weighed the fields' own
+    writing, read before and sure either way up, with the back's few glyphs. It weighs only the
+    glyphs made mostly of the pale ink now, and those read surer flipped."""
+    from segmentation.template import load_template
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import generate
+
+    form = generate(tmp_path, 14, seed=900, fmt="png", pen_ink=150, show=0.25)[13]
+    wrong, empty = _fields_wrong(form, PageReader(ReadOptions(template=load_template(tmp_path / "template.json"))))
+    assert not wrong and not empty, wrong
+
+
 def test_a_pencil_paler_than_grey_boxes_is_not_taken_for_the_back_of_the_sheet(tmp_path):
     """Boxes printed at grey 170 and a pencil at 200: the histogram shows the same valley as a
     pencil with the back of the sheet above it, but the paler ink here lies in the fields only,

@@ -260,8 +260,10 @@ class PageReader:
         if lighter is not None:
             added = glyphs_in(lighter)
             # the back of the sheet showing through the paper is pale too, but mirrored: the pale
-            # writing is kept only where it reads surer as it stands than flipped
-            if _mirrored(clf, [g for g in added if g.region in grown], field_charset):
+            # writing is kept only where it reads surer as it stands than flipped, judged on the
+            # glyphs made mostly of the pale ink (the writing read before, kept, is no evidence)
+            if _mirrored(clf, [g for g in added if g.region in grown and _dark_share(g, ink) < 0.5],
+                         field_charset):
                 lighter = None
             else:
                 ink, glyphs, pale_marks = lighter, added, pale_marks - grown
@@ -857,6 +859,13 @@ def _lost(ink: np.ndarray, rect: tuple[int, int, int, int], read: list[tuple[int
     """Whether ``unread_ink`` in ``rect`` reaches ``UNREAD_INK`` (half a character's worth)."""
     floor = UNREAD_INK * rect[3] ** 2
     return unread_ink(ink, rect, read, floor=int(floor), captions=captions) >= floor
+
+
+def _dark_share(g, ink: np.ndarray) -> float:
+    """The share of glyph ``g``'s ink that ``ink`` (the page Otsu kept) holds."""
+    x, y, w, h = g.rect
+    mask = g.mask > 0
+    return np.count_nonzero(mask & (ink[y : y + h, x : x + w] > 0)) / max(np.count_nonzero(mask), 1)
 
 
 def _mirrored(clf: Classifier, glyphs: list, charset) -> bool:
