@@ -1481,6 +1481,25 @@ def test_a_pencil_paler_than_grey_boxes_is_not_taken_for_the_back_of_the_sheet(t
     assert len(wrong) <= 1 and not empty, wrong
 
 
+def test_a_pale_pens_bar_along_a_darker_box_line_is_kept_where_otsu_kept_specks_of_it(tmp_path):
+    """Boxes at grey 170 and a pencil at 200: an E's foot written along its box's bottom line
+    lies within the few px of the line that the faint ink is cleared of, so it read F (JENSEN
+    read JFNSEN, JONES read JONFS, unflagged). Otsu kept specks of the foot beside the line, and
+    the faint strokes round them are kept now."""
+    from segmentation.decode import decode
+    from segmentation.template import load_template
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import generate
+
+    forms = generate(tmp_path, 14, seed=900, fmt="png", box_ink=170, pen_ink=200)
+    tpl = PageReader(ReadOptions(template=load_template(tmp_path / "template.json")))
+    free = PageReader(ReadOptions(), classifier=tpl.classifier)
+    for i, name, want in ((3, "surname", "JENSEN"), (13, "first_name", "JONES")):
+        page = next(decode(forms[i]))
+        assert {f.name: f.text for f in tpl.read_page(page).fields}[name] == want
+        assert want in [f.text for f in free.read_page(page).fields]
+
+
 def test_a_pencil_that_otsu_keeps_only_in_specks_is_read_whole(tmp_path):
     """Boxes at grey 170 and a pencil at 200: Otsu's threshold lands on the pencil's grey and
     keeps it as specks along every stroke. The specks made glyphs covering all the writing, so

@@ -230,7 +230,7 @@ class PageReader:
         places = regions or [b.rect for b in char_lines.boxes]
         field_charset = (lambda g: tpl.fields[g.region].charset) if tpl is not None else (lambda g: None)
         clf = self.classifier
-        faint = _faint_ink(clean, lines)
+        faint = _faint_ink(clean, lines, ink, places)
         if (level := _back_level(clf, clean, faint, places, glyphs_in, field_charset)) is not None:
             faint = _no_paler(faint, clean.faint[1], level)  # the pale pen, not the back
         faint, dots = _joined_dots(faint, places)
@@ -791,9 +791,16 @@ def _fits_writing(ink: np.ndarray, text_rects: list[tuple[int, int, int, int]],
     return True
 
 
-def _faint_ink(clean: CleanPage, lines: FormLines) -> np.ndarray:
-    """The page binarised just below paper white, less its form lines: a pale pen's strokes."""
-    return clean.faint[0] & ~cv2.dilate(lines.mask, np.ones((7, 7), np.uint8))
+def _faint_ink(clean: CleanPage, lines: FormLines, ink: np.ndarray, places: list[Rect]) -> np.ndarray:
+    """The page binarised just below paper white, less its form lines: a pale pen's strokes.
+    Round the ``ink`` Otsu kept (of the writing, in the ``places`` to write) at a line, its
+    faint strokes are kept there too."""
+    band = cv2.dilate(lines.mask, np.ones((7, 7), np.uint8))
+    written = np.zeros_like(band)
+    for x, y, w, h in ((max(0, v) for v in r) for r in places):
+        written[y : y + h, x : x + w] = ink[y : y + h, x : x + w]
+    near = cv2.dilate(written & band & ~lines.mask, np.ones((5, 5), np.uint8)) & ~lines.mask
+    return clean.faint[0] & (~band | near)
 
 
 def _no_paler(faint: np.ndarray, flat: np.ndarray, level: float) -> np.ndarray:
