@@ -218,6 +218,7 @@ def summary(tpl: Score, free: Score, free_fields: list[int], marks: list[int], f
         "free_fields_right": free_fields[0],
         "free_fields": free_fields[1],
         "wrong_unflagged_free": free_fields[2],
+        "right_flagged_free": free_fields[3],
         "marks": marks[1],
         "marks_right_template": marks[0],
         "marks_right_free": free_marks[0],

@@ -5,8 +5,8 @@
 
 Each variant is a ``bench.forms`` run in its own process (``--jobs`` at a time). The table has,
 per variant: template CER, template-free CER, template-free fields read right by place, fields
-read wrong and not flagged (template-free, then template), and tick boxes read right (template,
-then template-free) where the forms carry them. ``--save`` keeps the numbers; ``--compare``
+read wrong and not flagged (template-free, then template), fields read right and flagged (the
+same), and tick boxes read right (template, then template-free) where the forms carry them. ``--save`` keeps the numbers; ``--compare``
 prints a saved run's number beside each one that changed, and counts what got better or worse.
 A variant that fails is reported with its error and counted, and the exit status is 1."""
 
@@ -100,6 +100,8 @@ COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("free_fields_right", "by place", True),
     ("wrong_unflagged_free", "free wrong", False),
     ("wrong_unflagged_template", "tpl wrong", False),
+    ("right_flagged_free", "free flagged", False),
+    ("right_flagged_template", "tpl flagged", False),
     ("marks_right_template", "ticks tpl", True),
     ("marks_right_free", "ticks free", True),
 )
@@ -120,6 +122,8 @@ def run_variant(variant: str, count: int) -> dict:
 def _cell(key: str, n: dict) -> str:
     if key.startswith("cer"):
         return f"{n[key]:.2%}"
+    if key not in n:  # (a sweep saved before the column was added)
+        return "-"
     if key.startswith("marks"):
         return f"{n[key]}/{n['marks']}" if n.get("marks") else "-"
     if key == "free_fields_right":
