@@ -160,6 +160,45 @@ def test_a_glyph_resting_on_a_box_line_offers_the_bar_the_line_may_hide():
     assert all(hidden_bars(thick, ink, g.rect, g.mask, lines.thickness) == [] for g in find_glyphs(ink, lines))
 
 
+def test_a_glyph_beside_an_upright_box_line_offers_the_stroke_the_line_may_hide():
+    """A U whose right stem runs down its box's right side is erased with it and left an L:
+    ``hidden_sides`` puts the side back along the glyph's height. A glyph clear of the sides
+    is offered nothing."""
+    from segmentation.lines import hidden_sides
+
+    img = np.zeros((400, 800), np.uint8)
+    cv2.rectangle(img, (50, 50), (300, 250), 255, 5)
+    cv2.line(img, (240, 90), (240, 180), 255, 3)  # the U's left stem
+    cv2.ellipse(img, (270, 180), (30, 30), 0, 0, 180, 255, 3)  # its bowl, to the box's right side
+    cv2.line(img, (300, 90), (300, 180), 255, 3)  # its right stem, on that side
+    cv2.line(img, (120, 90), (120, 210), 255, 3)  # a 1 clear of both sides
+    lines = find_lines(img)
+    ink = remove_lines(img, lines)
+    one, ell = find_glyphs(ink, lines)
+    assert ell.mask[:, -3:].max(axis=0).sum() < 255 * 4  # the stem went with the side
+    (grown,) = hidden_sides(img, ink, ell.rect, ell.mask, lines.thickness)
+    assert grown.shape[0] >= ell.rect[3] and (grown[:, -4:].max(axis=1) > 0).mean() > 0.9  # put back
+    assert hidden_sides(img, ink, one.rect, one.mask, lines.thickness) == []
+
+
+def test_a_letter_whose_stem_ran_down_a_comb_separator_is_flagged_where_it_reads_otherwise_with_it(tmp_path):
+    """Big writing in a postcode comb (seed 900, form 0): a U's right stem lay along the cell's
+    separator, was erased with it, and the U read L at 0.99, unflagged, without a template.
+    With the separator put back along it the glyph reads U, so the L is made doubtful."""
+    from segmentation.decode import decode
+    from worker.pipeline import PageReader, ReadOptions
+    from worker.synth.forms import generate
+    from worker.synth.score import load_truth
+
+    form = generate(tmp_path, 1, seed=900, size=(0.85, 1.0))[0]
+    assert {f["name"]: f["text"] for f in load_truth(form)["fields"]}["postcode"] == "WUM"
+    fields = PageReader(ReadOptions()).read_page(next(decode(form))).fields
+    (postcode,) = [f for f in fields if f.text.replace(" ", "") in ("WUM", "WLN", "WLM", "WUN")]
+    assert postcode.text == "WUM" or postcode.needs_review
+    u = postcode.characters[1]
+    assert u.char == "U" or u.alternatives[0][0] == "U"
+
+
 def test_a_glyph_a_fold_runs_along_is_offered_the_stroke_the_fold_may_hide_and_one_it_crosses_is_not():
     """A 4's bar written along a fold is erased with it, leaving a 1: ``creased`` puts the
     fold back between the places the glyph's ink meets it. A 1 that only crosses the fold is

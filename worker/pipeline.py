@@ -31,12 +31,14 @@ from segmentation.glyphs import (
 )
 from segmentation.lines import (
     HIDDEN_FOOT,
+    HIDDEN_SIDE,
     HIDDEN_TOP,
     FormLines,
     caption_bars,
     creased,
     find_lines,
     hidden_bars,
+    hidden_sides,
     impose_combs,
     reading_order,
     remove_lines,
@@ -388,6 +390,10 @@ class PageReader:
                 for _, m, top in hidden_bars(binary, ink, g.rect, g.mask, thickness, edges):
                     variants.append(m)
                     owner.append((i, (HIDDEN_TOP if top else HIDDEN_FOOT)[p.char]))
+            if g.region >= 0 and p.char in HIDDEN_SIDE:
+                for m in hidden_sides(binary, ink, g.rect, g.mask, thickness):
+                    variants.append(m)
+                    owner.append((i, HIDDEN_SIDE[p.char]))
         return self._doubted(preds, variants, owner, charsets, pen_px)
 
     def _folded(self, binary: np.ndarray, ink: np.ndarray, creases: np.ndarray, glyphs: list,
