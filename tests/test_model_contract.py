@@ -106,3 +106,12 @@ def test_word_context_is_decided_by_characters_that_are_not_letter_digit_twins()
     # a word of twins alone still goes by its majority
     word = np.stack([row(_1=0.9, I=0.09), row(_0=0.8, O=0.19)])
     assert clf.word_charsets(word, [(1, 1)] * 2) == ["digits", "digits"]
+
+
+def test_a_word_is_digits_or_letters_only_where_three_quarters_of_its_votes_agree():
+    from worker.classifier import word_class
+
+    assert word_class([True, True, True, False]) == "digits"
+    assert word_class([False, False, False, True]) == "letters"
+    assert word_class([True, True, False]) is None  # two thirds settle nothing
+    assert word_class([]) is None

@@ -15,6 +15,13 @@ from worker.model_meta import DEFAULT_MODEL, ModelMeta, load_metadata
 WORD_MAJORITY = 0.75  # of a word's characters that are no letter/digit twin: the word is digits (letters)
 
 
+def word_class(digit_votes, majority: float = WORD_MAJORITY) -> str | None:
+    """What a word is, from its characters' votes (True: a digit; its twins left out):
+    "digits" where ``majority`` of them are, "letters" where that many are not, else None."""
+    share = float(np.mean(digit_votes)) if len(digit_votes) else 0.5
+    return "digits" if share >= majority else "letters" if share <= 1 - majority else None
+
+
 @dataclass(frozen=True)
 class Prediction:
     char: str
@@ -105,8 +112,7 @@ class Classifier:
             if len(idx) < 2:
                 continue
             voters = [i for i in idx if not twin[i]] or idx
-            digit_votes = float(np.mean(digit_mass[voters] > 0.5))
-            cls = "digits" if digit_votes >= majority else "letters" if digit_votes <= 1 - majority else None
+            cls = word_class(digit_mass[voters] > 0.5, majority)
             if cls is None:
                 continue
             for i in idx:

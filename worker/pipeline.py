@@ -50,7 +50,7 @@ from segmentation.stamps import stamp_frames
 from segmentation.strike import find_strikes
 from segmentation.template import Registration, Template, register, register_by_ink
 from worker import resegment
-from worker.classifier import WORD_MAJORITY, Classifier, Prediction
+from worker.classifier import Classifier, Prediction, word_class
 from worker.patterns import fit_pattern
 from worker.results import (
     FREE_PLACE,
@@ -604,7 +604,7 @@ def _letter_among_digits(chars: list[Character]) -> bool:
     for c in chars:
         if c.char not in TWIN_CHARS:
             words.setdefault((c.line, c.word), []).append(c.char)
-    return any(0 < sum(ch.isalpha() for ch in w) and sum(ch.isdigit() for ch in w) >= WORD_MAJORITY * len(w)
+    return any(any(ch.isalpha() for ch in w) and word_class([ch.isdigit() for ch in w]) == "digits"
                for w in words.values())
 
 
