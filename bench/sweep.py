@@ -161,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2, help="variants run at once")
     ap.add_argument("--only", default=None, metavar="TEXT", help="only the variants whose options contain TEXT")
     ap.add_argument("--variant", action="append", default=None, metavar="OPTIONS",
-                    help="run these bench.forms options instead of the list (repeat it; '' is the default form)")
+                    help="run these bench.forms options instead of the list (repeat it; '' is the default "
+                         "form; one option alone goes after an equals sign: --variant=--coded)")
     ap.add_argument("--save", type=Path, default=None, metavar="JSON", help="write the numbers here")
     ap.add_argument("--compare", type=Path, default=None, metavar="JSON", help="a saved sweep to compare against")
     args = ap.parse_args(argv)
