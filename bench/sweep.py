@@ -6,8 +6,9 @@
 Each variant is a ``bench.forms`` run in its own process (``--jobs`` at a time). The table has,
 per variant: template CER, template-free CER, template-free fields read right by place, fields
 read wrong and not flagged (template-free, then template), fields read right and flagged (the
-same), and tick boxes read right (template, then template-free) where the forms carry them. ``--save`` keeps the numbers; ``--compare``
-prints a saved run's number beside each one that changed, and counts what got better or worse.
+same), and tick boxes read right (template, then template-free) where the forms carry them.
+``--save`` keeps the numbers; ``--compare`` prints a saved run's number beside each one that
+changed, and counts what got better or worse.
 A variant that fails is reported with its error and counted, and the exit status is 1."""
 
 from __future__ import annotations

@@ -80,6 +80,9 @@ PALE_GAP = 25
 # (mean confidence) as it stands than flipped (_mirrored): pencil pages read 0.92 to 0.96 upright and
 # 0.42 to 0.83 flipped, show-through from the back 0.48 to 0.74 upright and 0.53 to 0.79 flipped
 MIRROR_MIN, MIRROR_MARGIN = 3, 0.05
+# and judged only on the glyphs of which Otsu kept under MIRROR_PALE of the ink: the writing read
+# before, kept with the pale ink, reads as surely either way up and is no evidence
+MIRROR_PALE = 0.5
 # Ink paler than a pale pen (_back_level) that lies outside the fields at least this share as densely
 # as inside them is no pen's: the back of the sheet (0.2 to 0.5 on generated forms), not a pencil
 # paler than grey boxes (0: it is all in the fields)
@@ -262,9 +265,8 @@ class PageReader:
         if lighter is not None:
             added = glyphs_in(lighter)
             # the back of the sheet showing through the paper is pale too, but mirrored: the pale
-            # writing is kept only where it reads surer as it stands than flipped, judged on the
-            # glyphs made mostly of the pale ink (the writing read before, kept, is no evidence)
-            if _mirrored(clf, [g for g in added if g.region in grown and _dark_share(g, ink) < 0.5],
+            # writing is kept only where it reads surer as it stands than flipped (MIRROR_PALE)
+            if _mirrored(clf, [g for g in added if g.region in grown and _dark_share(g, ink) < MIRROR_PALE],
                          field_charset):
                 lighter = None
             else:
@@ -380,17 +382,20 @@ class PageReader:
                      preds: list[Prediction], charsets: list[str | None] | None,
                      pen_px: float | None) -> list[Prediction]:
         """``preds`` with each character in a box that touches a box line, and reads as its bar
-        twin (HIDDEN_FOOT, HIDDEN_TOP) at DOUBT_P or more with that line put back, made as
-        doubtful as that reading is likely, the twin its first alternative (``hidden_bars``: a
-        2's foot on its box's bottom line reads 7, and nothing on the page says which it is)."""
+        twin (HIDDEN_FOOT, HIDDEN_TOP; HIDDEN_SIDE for an upright line beside it) at DOUBT_P or
+        more with that line put back, made as doubtful as that reading is likely, the twin its
+        first alternative (``hidden_bars``, ``hidden_sides``: a 2's foot on its box's bottom line
+        reads 7, and nothing on the page says which it is)."""
         variants, owner = [], []
         for i, (g, p) in enumerate(zip(glyphs, preds, strict=True)):
+            if g.region < 0:
+                continue
             edges = (p.char in HIDDEN_TOP, p.char in HIDDEN_FOOT)
-            if g.region >= 0 and any(edges):
+            if any(edges):
                 for _, m, top in hidden_bars(binary, ink, g.rect, g.mask, thickness, edges):
                     variants.append(m)
                     owner.append((i, (HIDDEN_TOP if top else HIDDEN_FOOT)[p.char]))
-            if g.region >= 0 and p.char in HIDDEN_SIDE:
+            if p.char in HIDDEN_SIDE:
                 for m in hidden_sides(binary, ink, g.rect, g.mask, thickness):
                     variants.append(m)
                     owner.append((i, HIDDEN_SIDE[p.char]))
@@ -595,7 +600,7 @@ def _doubtful(p: Prediction, a: Prediction) -> Prediction:
 
 
 def _letter_among_digits(chars: list[Character]) -> bool:
-    """Whether a word of ``chars`` is digits (WORD_MAJORITY of its characters that are no
+    """Whether a word of ``chars`` is digits (``word_class`` of its characters that are no
     letter/digit twin), yet holds a letter that is no twin: ``Classifier.word_charsets`` keeps
     a letter the model is sure of, so the word and the glyph disagree, and one of them is
     wrong (a digit scribbled out to and fro, which ``find_strikes`` let pass, read M at 0.93 in
@@ -802,10 +807,11 @@ def _faint_ink(clean: CleanPage, lines: FormLines, ink: np.ndarray, places: list
     Round the ``ink`` Otsu kept (of the writing, in the ``places`` to write) at a line, its
     faint strokes are kept there too."""
     band = cv2.dilate(lines.mask, np.ones((7, 7), np.uint8))
-    written = np.zeros_like(band)
+    seeds = np.zeros_like(band)
     for x, y, w, h in ((max(0, v) for v in r) for r in places):
-        written[y : y + h, x : x + w] = ink[y : y + h, x : x + w]
-    near = cv2.dilate(written & band & ~lines.mask, np.ones((5, 5), np.uint8)) & ~lines.mask
+        seeds[y : y + h, x : x + w] = band[y : y + h, x : x + w]
+    off_line = ~lines.mask
+    near = cv2.dilate(ink & seeds & off_line, np.ones((5, 5), np.uint8)) & off_line
     return clean.faint[0] & (~band | near)
 
 
