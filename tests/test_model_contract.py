@@ -108,6 +108,37 @@ def test_word_context_is_decided_by_characters_that_are_not_letter_digit_twins()
     assert clf.word_charsets(word, [(1, 1)] * 2) == ["digits", "digits"]
 
 
+def test_a_twin_its_word_made_the_other_class_is_in_doubt_only_where_the_word_is_sure_of_both():
+    clf = Classifier()
+    col = {c: i for i, c in enumerate(clf.labels)}
+
+    def row(**p):
+        r = np.full(len(clf.labels), 1e-4)
+        for c, v in p.items():
+            r[col[c.strip("_")]] = v
+        return r
+
+    def doubts(*rows):
+        probs = np.stack(rows)
+        words = [(1, 1)] * len(rows)
+        return clf.twins_in_doubt(probs, words, clf.word_charsets(probs, words))
+
+    one = row(_1=0.75, I=0.24)  # a bare stroke, read 1
+    # a postcode: J, J, E, A make it letters, so the stroke reads I, yet the 9 is surely a digit
+    assert doubts(one, row(_9=0.99), row(J=0.99), row(J=0.99), row(E=0.99), row(A=0.99)) == \
+        [True, False, False, False, False, False]
+    # a name: nothing in the word is a digit, so the word's I stands
+    assert doubts(one, row(T=0.99), row(X=0.99), row(Z=0.99)) == [False] * 4
+    # a 9 the model doubts (a g?) is no sure digit
+    assert doubts(one, row(_9=0.6, G=0.39), row(J=0.99), row(J=0.99), row(E=0.99), row(A=0.99))[0] is False
+    # a 1 in a word of digits keeps its class: nothing overruled it
+    assert doubts(one, row(_9=0.99), row(_7=0.99), row(_4=0.99), row(A=0.99)) == [False] * 5
+    # each word on its own
+    probs = np.stack([one, row(_9=0.99), row(J=0.99), row(J=0.99), row(E=0.99), row(A=0.99)])
+    words = [(1, 1), (1, 2), (1, 1), (1, 1), (1, 1), (1, 1)]
+    assert clf.twins_in_doubt(probs, words, clf.word_charsets(probs, words))[0] is False
+
+
 def test_a_word_is_digits_or_letters_only_where_three_quarters_of_its_votes_agree():
     from worker.classifier import word_class
 

@@ -1580,6 +1580,23 @@ def test_a_sure_letter_in_a_word_of_digits_flags_its_field_without_a_template(re
     assert right >= 7 and wrong == 0, [(f.name, f.text, f.needs_review) for f in free.fields]
 
 
+def test_a_code_of_letters_and_digits_whose_word_turned_a_twin_is_flagged_without_a_template(reader, tmp_path):
+    """The reference 15L0P: L and P make the word letters, so its bare stroke read I, yet
+    the 5 is surely a digit. Nothing on the page says whether the stroke is a 1 or an I,
+    and without a template the field went out as I5LOP, unflagged."""
+    from segmentation.decode import decode
+    from worker.synth.forms import generate
+
+    form = generate(tmp_path, 19, seed=900)[18]
+    truth = {f["name"]: f["text"] for f in load_truth(form)["fields"]}
+    assert truth["reference"] == "15L0P"
+    free = reader.read_page(next(iter(decode(form))))
+    code = [f for f in free.fields if f.text.replace(" ", "") in ("I5LOP", "15L0P", "I5L0P", "15LOP")]
+    assert len(code) == 1 and code[0].needs_review, [(f.name, f.text, f.needs_review) for f in free.fields]
+    right, _, wrong, _ = score_free_fields(load_truth(form), free)
+    assert wrong == 0 and right >= 7, [(f.name, f.text, f.needs_review) for f in free.fields]
+
+
 def test_a_word_is_read_as_digits_holding_a_letter_only_where_most_of_its_characters_are_digits():
     """Letter/digit twins (O/0, I/1, S/5, Z/2) count for neither side; three digits to one
     letter is a word of digits; a name, or a code of letters and digits alike, is not."""

@@ -13,6 +13,8 @@ from segmentation.errors import ModelError
 from worker.model_meta import DEFAULT_MODEL, ModelMeta, load_metadata
 
 WORD_MAJORITY = 0.75  # of a word's characters that are no letter/digit twin: the word is digits (letters)
+# A character is surely a letter (digit) where that class holds this much of its probability
+SURE_CLASS = 0.98
 
 
 def word_class(digit_votes, majority: float = WORD_MAJORITY) -> str | None:
@@ -119,6 +121,26 @@ class Classifier:
                 share = digit_mass[i] if cls == "digits" else 1 - digit_mass[i]
                 if share >= ambiguous:
                     out[i] = cls
+        return out
+
+    def twins_in_doubt(self, probs: np.ndarray, words: list[tuple], charsets: list[str | None],
+                       sure: float = SURE_CLASS) -> list[bool]:
+        """Which characters are a letter/digit twin that ``word_charsets`` lent the other class
+        than the one it reads as (a 1 made I), in a word where another character is ``sure``
+        of the twin's own class: a code of letters and digits alike (a postcode, a reference),
+        where nothing on the page says which of the pair was written."""
+        if not len(probs):
+            return []
+        is_digit = np.array([c in CHARSETS["digits"] for c in self.labels])
+        digit_mass = probs[:, is_digit].sum(axis=1)
+        top = np.argmax(probs, axis=1)
+        own = np.where(is_digit[top], "digits", "letters")
+        sure_of = np.where(digit_mass >= sure, "digits", np.where(digit_mass <= 1 - sure, "letters", ""))
+        out = [False] * len(probs)
+        for i, w in enumerate(words):
+            if self._twin[top[i]] < 0 or charsets[i] in (None, own[i]):
+                continue
+            out[i] = any(words[j] == w and sure_of[j] == own[i] for j in range(len(words)) if j != i)
         return out
 
     def classify(self, x: np.ndarray, charsets: list[str | None] | None = None, top_k: int = 3) -> list[Prediction]:

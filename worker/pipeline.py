@@ -294,8 +294,11 @@ class PageReader:
         glyphs, probs = resegment.choose(glyphs, candidates, piece_probs,
                                          [self.classifier.mask(field_charset(g)) for g in glyphs], pooled)
         charsets = [field_charset(g) for g in glyphs] if tpl is not None else None
+        doubted = [False] * len(glyphs)
         if charsets is None and opts.word_context:
-            charsets = self.classifier.word_charsets(probs, [(g.line, g.word, g.region) for g in glyphs])
+            words = [(g.line, g.word, g.region) for g in glyphs]
+            charsets = self.classifier.word_charsets(probs, words)
+            doubted = self.classifier.twins_in_doubt(probs, words, charsets)
         preds = self.classifier.decode(probs, charsets, top_k=opts.top_k)
         preds = self._hidden_bars(clean.binary, ink, lines.thickness, glyphs, preds, charsets, pen_px)
         preds = self._unmerged(pieces, candidates, piece_probs, pooled, glyphs, preds, field_charset)
@@ -355,10 +358,12 @@ class PageReader:
             for name in dict.fromkeys(run_names[g.run] for g in glyphs if g.region < 0):  # free writing
                 rect = union([c.work_rect for c in chars if c.field == name])
                 fields.append(self._text_field(name, FREE_CHARSET, chars, rect))
+        # a twin its word made the other class, where the word is a code of both
+        in_doubt = {c.field for c, d in zip(chars, doubted, strict=True) if d}
         for f in fields:  # a field with a character struck out is read for review
             f.needs_review |= any(s.field == f.name for s in struck)
             if tpl is None and opts.word_context and not f.name.startswith(FREE_PRINT):
-                f.needs_review |= _letter_among_digits(f.characters)
+                f.needs_review |= _letter_among_digits(f.characters) or f.name in in_doubt
         h, w = page.image.shape
         return PageResult(page.source, page.page, line_list, fields, (w, h), clean.angle,
                           warnings=[*warnings, *(s.warning for s in struck)], rotation=rotation, struck=struck)

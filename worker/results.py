@@ -34,7 +34,8 @@ FREE_PLACE, FREE_TEXT, FREE_PRINT = "field", "text", "print"
 # whose text fails its pattern is flagged, and so is one whose pattern changed a reading to
 # other than its letter/digit twin (worker.patterns: the text is the likeliest that fits).
 # Without a template, a field is flagged where a word of digits holds a letter that is no
-# letter/digit twin (worker.pipeline._letter_among_digits).
+# letter/digit twin (worker.pipeline._letter_among_digits), and where its word made a twin
+# the other class while another character is sure of the twin's own (Classifier.twins_in_doubt).
 REVIEW_THRESHOLD = 0.80
 
 
