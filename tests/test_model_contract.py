@@ -90,8 +90,9 @@ def test_evaluate_reports_accuracy_on_every_label_and_on_checked_labels(tmp_path
     assert out["accuracy_in_class"] == out["accuracy_in_class_checked_labels"] >= 0.7
 
 
-def test_word_context_is_decided_by_characters_that_are_not_letter_digit_twins():
-    clf = Classifier()
+def _row_maker(clf):
+    """``row(W=0.99, _1=0.5)``: a probability row with those labels' values (a digit's name
+    after an underscore), every other label at 1e-4."""
     col = {c: i for i, c in enumerate(clf.labels)}
 
     def row(**p):
@@ -99,6 +100,13 @@ def test_word_context_is_decided_by_characters_that_are_not_letter_digit_twins()
         for c, v in p.items():
             r[col[c.strip("_")]] = v
         return r
+
+    return row
+
+
+def test_word_context_is_decided_by_characters_that_are_not_letter_digit_twins():
+    clf = Classifier()
+    row = _row_maker(clf)
 
     # W, then a 1 that could be an I, then an S that could be a 5: only W says which
     word = np.stack([row(W=0.99), row(_1=0.9, I=0.09), row(S=0.8, _5=0.19)])
@@ -110,13 +118,7 @@ def test_word_context_is_decided_by_characters_that_are_not_letter_digit_twins()
 
 def test_a_twin_its_word_made_the_other_class_is_in_doubt_only_where_the_word_is_sure_of_both():
     clf = Classifier()
-    col = {c: i for i, c in enumerate(clf.labels)}
-
-    def row(**p):
-        r = np.full(len(clf.labels), 1e-4)
-        for c, v in p.items():
-            r[col[c.strip("_")]] = v
-        return r
+    row = _row_maker(clf)
 
     def doubts(*rows):
         probs = np.stack(rows)
