@@ -46,6 +46,7 @@ bench: $(TSTAMP)
 	$(BIN)/python -m bench.forms
 	$(BIN)/python -m bench.pasted
 	$(BIN)/python -m bench.review
+	$(BIN)/python -m bench.lowercase
 
 sweep: $(STAMP)  # every bench.forms variant in one table (python -m bench.sweep --help)
 	$(BIN)/python -m bench.sweep
