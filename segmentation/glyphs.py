@@ -389,7 +389,7 @@ def find_glyphs(ink: np.ndarray, lines: FormLines, *, free_text: bool | None = N
                     BOX_ROW_REF * float(np.percentile([c.h for c in row], 75))
                 found = _free_glyphs(labels, row, row_ref)
                 # print in a box found on the page (a rubber stamp's frame), not writing
-                printed = regions is None and printed_row(_trimmed([(r, m) for r, m, *_ in found]))
+                printed = regions is None and printed_row(trimmed_row([(r, m) for r, m, *_ in found]))
                 out += [Glyph(r, m, bi, run=run, cut=cut, blob=blob, printed=printed) for r, m, cut, blob in found]
     if free_text:
         rest = [c for c in comps if c.label not in owner and c.area >= 12]
@@ -412,15 +412,15 @@ PRINT_ODD = 12  # characters: a row this long may hold one that strays from the 
 PRINT_PX, PRINT_REL = 1.5, 0.025  # px, and share of the row's height: how far print strays from its lines
 PRINT_WIDE = 0.5  # width over height: narrower letters (I, 1) are bars, alike in any hand
 PRINT_SAME = 0.8  # overlap (intersection over union) of two copies of one printed letter
-PRINT_TRIM = 0.2  # _trimmed: of a row's median height, how far off a piece at its end is a frame's
+PRINT_TRIM = 0.2  # trimmed_row: of a row's median height, how far off a piece at its end is a frame's
 
 
-def printed_row(glyphs: list[tuple[Rect, np.ndarray]]) -> bool:
+def printed_row(glyphs: list[tuple[Rect, np.ndarray]], same: float = PRINT_SAME) -> bool:
     """Whether a row of free text (``(rect, mask)`` per character) is print, a form's title or
     an instruction: at least ``PRINT_MIN`` characters whose tops and bottoms all (bar one from
     ``PRINT_ODD`` on) lie on two straight lines, within ``PRINT_PX`` px or ``PRINT_REL`` of the
     row's height, two of them copies of one letter (their masks the same size, overlapping by
-    ``PRINT_SAME``; not bars, under ``PRINT_WIDE`` of their height wide, which any two look
+    ``same``; not bars, under ``PRINT_WIDE`` of their height wide, which any two look
     alike). Hand-printed rows that long stray from those lines by 2 px and more."""
     if len(glyphs) < PRINT_MIN:
         return False
@@ -437,12 +437,12 @@ def printed_row(glyphs: list[tuple[Rect, np.ndarray]]) -> bool:
     for i, (ri, mi) in enumerate(glyphs):
         for rj, mj in glyphs[i + 1 :]:
             if abs(ri[2] - rj[2]) <= 1 and abs(ri[3] - rj[3]) <= 1 and ri[2] >= PRINT_WIDE * ri[3] and \
-                    _alike(mi, mj):
+                    _alike(mi, mj, same):
                 return True
     return False
 
 
-def _trimmed(glyphs: list[tuple[Rect, np.ndarray]]) -> list[tuple[Rect, np.ndarray]]:
+def trimmed_row(glyphs: list[tuple[Rect, np.ndarray]]) -> list[tuple[Rect, np.ndarray]]:
     """A row in a box less the pieces at its ends whose height is ``PRINT_TRIM`` or more off the
     row's median: what is left of a frame drawn askew (a rubber stamp's), which the lines did
     not take off."""
@@ -457,8 +457,8 @@ def _trimmed(glyphs: list[tuple[Rect, np.ndarray]]) -> list[tuple[Rect, np.ndarr
     return glyphs[lo:hi]
 
 
-def _alike(a: np.ndarray, b: np.ndarray) -> bool:
-    """Two glyph masks overlap by ``PRINT_SAME`` (intersection over union) at some shift of a
+def _alike(a: np.ndarray, b: np.ndarray, same: float = PRINT_SAME) -> bool:
+    """Two glyph masks overlap by ``same`` (intersection over union) at some shift of a
     pixel or less (the same letter printed at another sub-pixel phase)."""
     h, w = max(a.shape[0], b.shape[0]) + 2, max(a.shape[1], b.shape[1]) + 2
     pa = np.zeros((h, w), bool)
@@ -467,7 +467,7 @@ def _alike(a: np.ndarray, b: np.ndarray) -> bool:
         for dx in (0, 1, 2):
             pb = np.zeros((h, w), bool)
             pb[dy : dy + b.shape[0], dx : dx + b.shape[1]] = b > 0
-            if np.count_nonzero(pa & pb) >= PRINT_SAME * max(np.count_nonzero(pa | pb), 1):
+            if np.count_nonzero(pa & pb) >= same * max(np.count_nonzero(pa | pb), 1):
                 return True
     return False
 
