@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from worker.classifier import Classifier
+from worker.model_meta import DEFAULT_MODEL
 from worker.results import REVIEW_THRESHOLD
 
 
@@ -33,7 +34,7 @@ def tally(truth: list[str], read: list[str], confidence: np.ndarray,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sample", type=int, default=8000, help="glyphs drawn at random (seed 0)")
-    ap.add_argument("--model", type=Path, default=None, help="model .json (default: the shipped one)")
+    ap.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model .json (default: the shipped one)")
     args = ap.parse_args()
     from training.data import SHARED_DATA, scale
 
@@ -43,7 +44,7 @@ def main() -> None:
         return
     data = np.load(path)
     idx = np.random.default_rng(0).choice(len(data["y"]), min(args.sample, len(data["y"])), replace=False)
-    clf = Classifier(args.model) if args.model else Classifier()
+    clf = Classifier(args.model)
     preds = clf.classify(scale(data["x"][idx]), ["letters"] * len(idx), top_k=1)
     truth = [str(c) for c in data["y"][idx]]
     shares, by_letter = tally(truth, [p.char for p in preds], np.array([p.confidence for p in preds]))

@@ -24,6 +24,14 @@ def word_class(digit_votes, majority: float = WORD_MAJORITY) -> str | None:
     return "digits" if share >= majority else "letters" if share <= 1 - majority else None
 
 
+def _word_groups(words: list[tuple]) -> list[list[int]]:
+    """The indexes of ``words`` grouped by word key, in first-seen order."""
+    groups: dict[tuple, list[int]] = {}
+    for i, w in enumerate(words):
+        groups.setdefault(w, []).append(i)
+    return list(groups.values())
+
+
 @dataclass(frozen=True)
 class Prediction:
     char: str
@@ -50,6 +58,7 @@ class Classifier:
         self.input_name = self.session.get_inputs()[0].name
         self.batch_size = batch_size
         self._masks = {name: np.array([c in chars for c in self.labels]) for name, chars in CHARSETS.items()}
+        self._is_digit = self._masks["digits"]
         twin_of = {**TWINS, **{d: c for c, d in TWINS.items()}}
         index = {c: i for i, c in enumerate(self.labels)}
         self._twin = np.array([index.get(twin_of.get(c, ""), -1) for c in self.labels])
@@ -102,15 +111,11 @@ class Classifier:
         letters) lends that charset to its ambiguous minority characters (O/0, I/1, S/5,
         Z/2). A character is re-read only if the majority class holds at least
         ``ambiguous`` of its probability; clear letters in a digit word stay letters."""
-        is_digit = np.array([c in CHARSETS["digits"] for c in self.labels])
-        digit_mass = probs[:, is_digit].sum(axis=1) if len(probs) else np.zeros(0)
+        digit_mass = probs[:, self._is_digit].sum(axis=1) if len(probs) else np.zeros(0)
         # a character read as one of a twin pair says little about its word: it abstains
         twin = np.isin(np.argmax(probs, axis=1), np.nonzero(self._twin >= 0)[0]) if len(probs) else np.zeros(0, bool)
         out: list[str | None] = [None] * len(probs)
-        groups: dict[tuple, list[int]] = {}
-        for i, w in enumerate(words):
-            groups.setdefault(w, []).append(i)
-        for idx in groups.values():
+        for idx in _word_groups(words):
             if len(idx) < 2:
                 continue
             voters = [i for i in idx if not twin[i]] or idx
@@ -129,18 +134,17 @@ class Classifier:
         than the one it reads as (a 1 made I), in a word where another character is ``sure``
         of the twin's own class: a code of letters and digits alike (a postcode, a reference),
         where nothing on the page says which of the pair was written."""
-        if not len(probs):
-            return []
-        is_digit = np.array([c in CHARSETS["digits"] for c in self.labels])
-        digit_mass = probs[:, is_digit].sum(axis=1)
-        top = np.argmax(probs, axis=1)
-        own = np.where(is_digit[top], "digits", "letters")
-        sure_of = np.where(digit_mass >= sure, "digits", np.where(digit_mass <= 1 - sure, "letters", ""))
         out = [False] * len(probs)
-        for i, w in enumerate(words):
-            if self._twin[top[i]] < 0 or charsets[i] in (None, own[i]):
-                continue
-            out[i] = any(words[j] == w and sure_of[j] == own[i] for j in range(len(words)) if j != i)
+        if not len(probs):
+            return out
+        digit_mass = probs[:, self._is_digit].sum(axis=1)
+        top = np.argmax(probs, axis=1)
+        own = np.where(self._is_digit[top], "digits", "letters")
+        sure_of = np.where(digit_mass >= sure, "digits", np.where(digit_mass <= 1 - sure, "letters", ""))
+        for idx in _word_groups(words):
+            for i in idx:
+                if self._twin[top[i]] >= 0 and charsets[i] not in (None, own[i]):
+                    out[i] = any(sure_of[j] == own[i] for j in idx if j != i)
         return out
 
     def classify(self, x: np.ndarray, charsets: list[str | None] | None = None, top_k: int = 3) -> list[Prediction]:
